@@ -1,0 +1,3 @@
+from saesanity.cli import main
+
+main()

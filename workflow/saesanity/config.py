@@ -1,0 +1,186 @@
+"""Typed configs for every stage.
+
+The Snakemake config (config.yaml, validated by workflow/schemas/config.schema.yaml) is the user's view;
+each rule hands its job only the slice it depends on, as JSON, and the CLI turns that into one of these
+dataclasses. Unknown keys are an error that names the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or out of range; the message names the key."""
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Builds dataclass `cls` from `data`, recursing into dataclass-typed fields, rejecting unknown keys."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        sub = _DATACLASS_FIELDS.get((cls.__name__, key))
+        kwargs[key] = from_dict(sub, value, f"{where}.{key}" if where else key) if sub else value
+    try:
+        obj = cls(**kwargs)
+    except TypeError as err:  # a required key is missing
+        raise ConfigError(f"{where or cls.__name__}: {err}") from None
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    """Canonical JSON of a dataclass (sorted keys): the bytes that go into cfg.json and rule params."""
+    return json.dumps(dataclasses.asdict(obj), sort_keys=True)
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {msg}")
+
+
+@dataclass(frozen=True)
+class ProbabilityModel:
+    """How often each ground-truth feature fires (arXiv 2602.14111, section 3)."""
+
+    kind: str
+    """'constant': every feature fires with probability `p`; 'variable': p_i ~ LogUniform(10^lo, 10^hi)."""
+    p: float = 0.00625
+    """Firing probability of the constant model (20 of 3200 features active on average)."""
+    log10_p_min: float = -5.5
+    """Lower end of the variable model's log-uniform range."""
+    log10_p_max: float = -1.2
+    """Upper end of the variable model's log-uniform range."""
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("constant", "variable"), "kind", f"must be 'constant' or 'variable', got {self.kind!r}")
+        _check(0 < self.p <= 1, "p", f"must be in (0, 1], got {self.p}")
+        _check(self.log10_p_min < self.log10_p_max <= 0, "log10_p_min/log10_p_max", "need min < max <= 0")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The synthetic ground-truth data set of arXiv 2602.14111, section 3."""
+
+    probability: ProbabilityModel
+    d: int = 100
+    """Dimension of the activations."""
+    n_features: int = 3200
+    """Number of ground-truth features, uniform on the unit sphere."""
+    lognormal_mu: float = 0.0
+    """Coefficient magnitudes c_i ~ LogNormal(mu, sigma)."""
+    lognormal_sigma: float = 0.25
+    n_samples: int = 1_000_000
+    """Training samples written as activation shards."""
+    n_heldout: int = 65_536
+    """Held-out samples for evaluation, drawn from a separate stream."""
+    shard_size: int = 131_072
+    """Rows per Parquet shard (the generator holds one chunk of this size in memory at a time)."""
+    seed: int = 0
+    dtype: str = "float32"
+    """Storage dtype of `act`: float32 or float16."""
+
+    def __post_init__(self) -> None:
+        for key in ("d", "n_features", "n_samples", "n_heldout", "shard_size"):
+            _check(getattr(self, key) > 0, key, f"must be positive, got {getattr(self, key)}")
+        _check(self.lognormal_sigma >= 0, "lognormal_sigma", "must be >= 0")
+        _check(self.dtype in ("float32", "float16"), "dtype", f"must be float32 or float16, got {self.dtype!r}")
+
+
+VARIANTS = (
+    "trained",
+    "frozen_decoder-iso",
+    "frozen_decoder-cov",
+    "frozen_encoder-iso",
+    "frozen_encoder-cov",
+    "soft_frozen_decoder-iso",
+    "soft_frozen_decoder-cov",
+)
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    """One SAE: architecture, variant, sizes, and the architecture's own options."""
+
+    arch: str
+    """relu, topk, batchtopk or jumprelu (saesanity.sae.registry)."""
+    d_in: int
+    d_sae: int
+    target_l0: float
+    """k for TopK/BatchTopK; the L0 the sparsity controller steers ReLU and JumpReLU to."""
+    variant: str = "trained"
+    """trained, frozen_decoder-{iso,cov}, frozen_encoder-{iso,cov}, soft_frozen_decoder-{iso,cov}."""
+    seed: int = 0
+    """Initialisation and data-order seed; shared by every variant of one comparison."""
+    soft_frozen_tau: float = 0.8
+    """Soft-Frozen Decoder: each decoder row keeps cosine >= tau with its initial direction."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Architecture options; checked against the architecture's Options dataclass."""
+
+    def __post_init__(self) -> None:
+        _check(self.variant in VARIANTS, "variant", f"must be one of {list(VARIANTS)}, got {self.variant!r}")
+        _check(self.d_in > 0 and self.d_sae > 0, "d_in/d_sae", "must be positive")
+        _check(0 < self.target_l0 <= self.d_sae, "target_l0", f"must be in (0, d_sae], got {self.target_l0}")
+        _check(0 < self.soft_frozen_tau < 1, "soft_frozen_tau", "must be in (0, 1)")
+
+    @property
+    def variant_kind(self) -> str:
+        return self.variant.split("-")[0]
+
+    @property
+    def init(self) -> str:
+        """'iso' or 'cov': the random initialisation of arXiv 2602.14111, section 4."""
+        return self.variant.split("-")[1] if "-" in self.variant else "iso"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimiser and the data stream (arXiv 2602.14111 uses AdamW, lr 2e-4, batch 4096)."""
+
+    n_samples: int = 1_000_000
+    """Training samples seen in total (the stream loops over the shards when it runs out)."""
+    batch_size: int = 4096
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    lr_warmup_samples: int = 0
+    lr_decay_fraction: float = 0.2
+    """Last fraction of training with the learning rate decayed linearly to zero."""
+    shuffle_buffer: int = 65_536
+    """Rows held by the seeded shuffle buffer."""
+    stats_samples: int = 65_536
+    """Rows used for the data mean (b_dec init) and covariance (cov init)."""
+    log_every: int = 50
+    """Steps between rows of train_log.csv."""
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        for key in ("n_samples", "batch_size", "shuffle_buffer", "stats_samples", "log_every", "threads"):
+            _check(getattr(self, key) > 0, key, f"must be positive, got {getattr(self, key)}")
+        _check(self.lr > 0, "lr", f"must be positive, got {self.lr}")
+        _check(0 <= self.lr_decay_fraction <= 1, "lr_decay_fraction", "must be in [0, 1]")
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Everything one `train` job depends on: exactly what its rule passes as params."""
+
+    sae: SAEConfig
+    train: TrainConfig
+
+
+_DATACLASS_FIELDS: dict[tuple[str, str], type] = {
+    ("SyntheticConfig", "probability"): ProbabilityModel,
+    ("TrainJob", "sae"): SAEConfig,
+    ("TrainJob", "train"): TrainConfig,
+}

@@ -1,0 +1,42 @@
+"""Consistency between dictionaries (Song, Muhamed et al., arXiv 2505.20254).
+
+MCC: rows L2-normalised, C = A1 A2^T (signed cosines), a one-to-one matching maximising the total cosine
+(Hungarian), MCC = mean matched cosine. PW-MCC: MCC averaged over all pairs of seeds. Ground-truth MCC:
+the same function between the true dictionary and a learned one. With dictionaries of different sizes
+the matching covers the smaller one."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from saesanity.evals.recovery import unit_rows
+
+
+@dataclass(frozen=True)
+class Matching:
+    mcc: float
+    rows: np.ndarray
+    cols: np.ndarray
+    cosines: np.ndarray
+    """Matched cosines, one per matched pair."""
+
+
+def mcc(A_FD: np.ndarray, B_GD: np.ndarray) -> Matching:
+    """Exact MCC by the Hungarian algorithm on the dense cosine matrix (cubic time, quadratic memory)."""
+    C = unit_rows(A_FD) @ unit_rows(B_GD).T
+    rows, cols = linear_sum_assignment(C, maximize=True)
+    cos = C[rows, cols]
+    return Matching(float(cos.mean()), rows, cols, cos)
+
+
+def pairwise_mcc(dictionaries: Sequence[np.ndarray]) -> tuple[float, list[float]]:
+    """PW-MCC: the mean MCC over all pairs, and the per-pair values (in itertools.combinations order)."""
+    if len(dictionaries) < 2:
+        raise ValueError(f"PW-MCC needs at least two dictionaries, got {len(dictionaries)}")
+    pairs = [mcc(a, b).mcc for a, b in itertools.combinations(dictionaries, 2)]
+    return float(np.mean(pairs)), pairs

@@ -1,0 +1,1 @@
+"""Sparse autoencoders: one file per architecture behind a registry (saesanity.sae.registry)."""

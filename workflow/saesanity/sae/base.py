@@ -1,0 +1,85 @@
+"""What every architecture shares: parameters in the SAELens layout, encode/decode, the training output.
+
+Parameter names and shapes follow SAELens/SAEBench so that checkpoints load there unchanged:
+W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]; decoder rows are unit norm.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+from saesanity.config import SAEConfig, from_dict
+
+
+class TrainOutput(NamedTuple):
+    x_hat_BD: torch.Tensor
+    z_BF: torch.Tensor
+    loss: torch.Tensor
+    """The scalar to minimise."""
+    parts: dict[str, float]
+    """Loss parts and controller state, for train_log.csv."""
+
+
+class SAE(nn.Module, ABC):
+    arch: ClassVar[str]
+    """Our name: relu, topk, batchtopk, jumprelu."""
+    saelens_architecture: ClassVar[str]
+    """SAELens's name for the inference form: standard, topk, jumprelu."""
+    Options: ClassVar[type]
+    """Dataclass of this architecture's own options (SAEConfig.options)."""
+
+    def __init__(self, cfg: SAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.opts = from_dict(self.Options, cfg.options, f"arch.{cfg.arch}")
+        d_in, d_sae = cfg.d_in, cfg.d_sae
+        self.W_enc = nn.Parameter(torch.zeros(d_in, d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.W_dec = nn.Parameter(torch.zeros(d_sae, d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+
+    def pre_acts(self, x_BD: torch.Tensor) -> torch.Tensor:
+        # apply_b_dec_to_input = True, as in SAELens's default.
+        return (x_BD - self.b_dec) @ self.W_enc + self.b_enc
+
+    @abstractmethod
+    def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
+        """Inference-time latents z [B, d_sae]."""
+
+    def decode(self, z_BF: torch.Tensor) -> torch.Tensor:
+        return z_BF @ self.W_dec + self.b_dec
+
+    def forward(self, x_BD: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x_BD))
+
+    @abstractmethod
+    def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
+        """Training-time latents, reconstruction and loss; may update training state (controllers, counters)."""
+
+    def init_extra(self) -> None:
+        """Initialises architecture-specific parameters after the shared init (thresholds)."""
+
+    def after_step(self) -> None:
+        """Keeps parameters in their domain after an optimiser step (e.g. thresholds >= 0)."""
+
+    def saelens_tensors(self) -> dict[str, torch.Tensor]:
+        """The state dict as SAELens expects it for `saelens_architecture`."""
+        return {k: getattr(self, k).detach() for k in ("W_enc", "b_enc", "W_dec", "b_dec")}
+
+    def load_saelens_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for k in ("W_enc", "b_enc", "W_dec", "b_dec"):
+                getattr(self, k).copy_(tensors[k])
+
+    def saelens_cfg_fields(self) -> dict[str, Any]:
+        """Architecture-specific fields of SAELens's cfg.json (e.g. k)."""
+        return {}
+
+
+def reconstruction_loss(x_BD: torch.Tensor, x_hat_BD: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over dimensions, averaged over the batch."""
+    return (x_hat_BD - x_BD).pow(2).sum(-1).mean()

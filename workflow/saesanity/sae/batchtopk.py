@@ -1,0 +1,78 @@
+"""BatchTopK SAE (Bussmann et al., arXiv 2412.06410): in training, the top k*B pre-activations over the whole
+batch are kept (so L0 averages k but varies per row); at inference a single global threshold theta replaces
+the batch, z = x * 1[x > theta], theta being a running average of the smallest kept activation. SAELens
+loads the inference form as a JumpReLU SAE with threshold theta for every latent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from saesanity.sae.auxk import DeadLatentTracker
+from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.topk import auxk_term
+
+
+@dataclass(frozen=True)
+class BatchTopKOptions:
+    aux_k: int | None = None
+    """Dead latents used by AuxK; None means d_in // 2."""
+    aux_coef: float = 1 / 32
+    dead_after: int = 1_000_000
+    threshold_momentum: float = 0.99
+    """theta <- m * theta + (1 - m) * (smallest kept activation of the batch)."""
+
+
+class BatchTopKSAE(SAE):
+    arch = "batchtopk"
+    saelens_architecture = "jumprelu"
+    Options = BatchTopKOptions
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.k = int(round(cfg.target_l0))
+        self.register_buffer("threshold", torch.zeros(()))
+        self.threshold_set = False
+        self.tracker = DeadLatentTracker(cfg.d_sae, self.opts.dead_after)
+
+    def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
+        pre_BF = self.pre_acts(x_BD)
+        return pre_BF * (pre_BF > self.threshold)
+
+    def batch_topk(self, pre_BF: torch.Tensor) -> torch.Tensor:
+        acts_flat = pre_BF.relu().flatten()
+        vals, idx = acts_flat.topk(self.k * pre_BF.shape[0], sorted=False)
+        return torch.zeros_like(acts_flat).scatter(-1, idx, vals).view_as(pre_BF)
+
+    def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
+        pre_BF = self.pre_acts(x_BD)
+        z_BF = self.batch_topk(pre_BF)
+        self._update_threshold(z_BF.detach())
+        x_hat_BD = self.decode(z_BF)
+        mse = reconstruction_loss(x_BD, x_hat_BD)
+        aux = auxk_term(self, self.tracker, pre_BF, z_BF, x_BD, x_hat_BD)
+        return TrainOutput(x_hat_BD, z_BF, mse + self.opts.aux_coef * aux,
+                           {"mse": mse.item(), "auxk": aux.item(), "threshold": float(self.threshold),
+                            "dead": float(self.tracker.dead_F.float().mean())})
+
+    @torch.no_grad()
+    def _update_threshold(self, z_BF: torch.Tensor) -> None:
+        kept = z_BF[z_BF > 0]
+        if kept.numel() == 0:
+            return
+        smallest = kept.min()
+        if not self.threshold_set:
+            self.threshold.copy_(smallest)
+            self.threshold_set = True
+        else:
+            m = self.opts.threshold_momentum
+            self.threshold.mul_(m).add_((1 - m) * smallest)
+
+    def saelens_tensors(self) -> dict[str, torch.Tensor]:
+        return {**super().saelens_tensors(), "threshold": self.threshold.expand(self.cfg.d_sae).clone()}
+
+    def load_saelens_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().load_saelens_tensors(tensors)
+        self.threshold.copy_(tensors["threshold"][0])
+        self.threshold_set = True

@@ -1,0 +1,64 @@
+"""Checkpoints in the SAELens/SAEBench layout: a folder with cfg.json and sae_weights.safetensors.
+
+cfg.json carries SAELens's fields for the inference architecture (so `sae_lens.SAE.load_from_disk` loads
+it) and, under "saesanity", our full SAEConfig, so that we rebuild the exact training-time class."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from saesanity.atomic import atomic_path
+from saesanity.config import SAEConfig, from_dict
+from saesanity.sae.base import SAE
+from saesanity.sae.registry import build_sae
+
+CFG, WEIGHTS = "cfg.json", "sae_weights.safetensors"
+# The SAELens cfg.json format version we write (the layout of sae_lens >= 6).
+SAELENS_FORMAT = "6.0.0"
+
+
+def saelens_cfg(sae: SAE, metadata: dict[str, Any]) -> dict[str, Any]:
+    cfg = sae.cfg
+    return {
+        "architecture": sae.saelens_architecture,
+        "d_in": cfg.d_in,
+        "d_sae": cfg.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": True,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        **sae.saelens_cfg_fields(),
+        "metadata": {"sae_lens_version": SAELENS_FORMAT, "sae_lens_training_version": SAELENS_FORMAT,
+                     **metadata},
+        "saesanity": dataclasses.asdict(cfg),
+    }
+
+
+def save_sae(sae: SAE, folder: str | Path, metadata: dict[str, Any] | None = None) -> None:
+    """Writes cfg.json then the weights, each atomically (the weights file is the rule's marker)."""
+    folder = Path(folder)
+    with atomic_path(folder / CFG) as tmp:
+        tmp.write_text(json.dumps(saelens_cfg(sae, metadata or {}), indent=1, sort_keys=True) + "\n")
+    tensors = {k: v.detach().contiguous().float() for k, v in sae.saelens_tensors().items()}
+    with atomic_path(folder / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def load_sae(folder: str | Path) -> SAE:
+    folder = Path(folder)
+    for name in (CFG, WEIGHTS):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder}: no {name}; not an SAE checkpoint")
+    raw = json.loads((folder / CFG).read_text())
+    if "saesanity" not in raw:
+        raise ValueError(f"{folder / CFG}: no 'saesanity' section; not written by saesanity")
+    sae = build_sae(from_dict(SAEConfig, raw["saesanity"], "saesanity"))
+    sae.load_saelens_tensors(load_file(str(folder / WEIGHTS)))
+    return sae.eval()

@@ -1,0 +1,107 @@
+"""JumpReLU SAE (Rajamanoharan et al., arXiv 2407.14435): z = pre * H(pre - theta), one threshold per latent,
+loss = ||x - x_hat||^2 + lambda * ||z||_0.
+
+H has no useful gradient, so theta learns through straight-through estimators with a rectangle kernel
+K(u) = 1[|u| < 1/2] of bandwidth epsilon (their Eqs. 11-12):
+  d JumpReLU / d theta = -(theta / eps) K((pre - theta) / eps)
+  d H(pre - theta) / d theta = -(1 / eps) K((pre - theta) / eps)
+theta is a raw parameter (not log), which trains better under Adam. lambda is steered to the target L0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.sparsity_control import L0Controller
+
+
+def _rect(u: torch.Tensor) -> torch.Tensor:
+    return ((u > -0.5) & (u < 0.5)).to(u.dtype)
+
+
+class _JumpReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pre_BF, theta_F, eps: float):
+        ctx.save_for_backward(pre_BF, theta_F)
+        ctx.eps = eps
+        return pre_BF * (pre_BF > theta_F)
+
+    @staticmethod
+    def backward(ctx, grad_BF):
+        pre_BF, theta_F = ctx.saved_tensors
+        eps = ctx.eps
+        grad_pre = grad_BF * (pre_BF > theta_F)
+        grad_theta = (grad_BF * -(theta_F / eps) * _rect((pre_BF - theta_F) / eps)).sum(0)
+        return grad_pre, grad_theta, None
+
+
+class _Step(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pre_BF, theta_F, eps: float):
+        ctx.save_for_backward(pre_BF, theta_F)
+        ctx.eps = eps
+        return (pre_BF > theta_F).to(pre_BF.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_BF):
+        pre_BF, theta_F = ctx.saved_tensors
+        eps = ctx.eps
+        grad_theta = (grad_BF * -(1.0 / eps) * _rect((pre_BF - theta_F) / eps)).sum(0)
+        return torch.zeros_like(pre_BF), grad_theta, None
+
+
+@dataclass(frozen=True)
+class JumpReLUOptions:
+    bandwidth: float = 0.05
+    """epsilon of the rectangle kernel, in units of the pre-activations."""
+    threshold_init: float = 0.5
+    l0_coef_init: float = 0.01
+    """Starting L0 coefficient; the controller moves it to reach the target L0."""
+    control_rate: float = 0.01
+
+
+class JumpReLUSAE(SAE):
+    arch = "jumprelu"
+    saelens_architecture = "jumprelu"
+    Options = JumpReLUOptions
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.threshold = torch.nn.Parameter(torch.zeros(cfg.d_sae))
+        self.controller = L0Controller(cfg.target_l0, self.opts.l0_coef_init, self.opts.control_rate)
+
+    def init_extra(self) -> None:
+        with torch.no_grad():
+            self.threshold.fill_(self.opts.threshold_init)
+
+    def after_step(self) -> None:
+        with torch.no_grad():
+            self.threshold.clamp_(min=0.0)
+
+    def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
+        pre_BF = self.pre_acts(x_BD)
+        return pre_BF * (pre_BF > self.threshold)
+
+    def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
+        pre_BF = self.pre_acts(x_BD)
+        eps = self.opts.bandwidth
+        z_BF = _JumpReLU.apply(pre_BF, self.threshold, eps)
+        x_hat_BD = self.decode(z_BF)
+        mse = reconstruction_loss(x_BD, x_hat_BD)
+        l0_BF = _Step.apply(pre_BF, self.threshold, eps)
+        l0 = l0_BF.sum(-1).mean()
+        coef = self.controller.coef
+        self.controller.update(l0.item())
+        return TrainOutput(x_hat_BD, z_BF, mse + coef * l0,
+                           {"mse": mse.item(), "sparsity_coef": coef,
+                            "threshold_mean": float(self.threshold.mean())})
+
+    def saelens_tensors(self) -> dict[str, torch.Tensor]:
+        return {**super().saelens_tensors(), "threshold": self.threshold.detach()}
+
+    def load_saelens_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().load_saelens_tensors(tensors)
+        with torch.no_grad():
+            self.threshold.copy_(tensors["threshold"])

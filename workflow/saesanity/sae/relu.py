@@ -1,0 +1,44 @@
+"""ReLU SAE with an L1 penalty (Bricken et al. 2023, "Towards Monosemanticity"): z = ReLU(W_enc^T (x - b_dec) + b_enc),
+loss = ||x - x_hat||^2 + lambda * ||z||_1. Decoder rows are kept at unit norm by the trainer, so the plain
+L1 equals the decoder-norm-weighted one. lambda is steered to the target L0 (saesanity.sae.sparsity_control)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.sparsity_control import L0Controller
+
+
+@dataclass(frozen=True)
+class ReLUOptions:
+    l1_coef_init: float = 0.05
+    """Starting L1 coefficient; the controller moves it to reach the target L0."""
+    control_rate: float = 0.01
+    """Controller gain: log-coefficient change per step per unit of log(L0 / target)."""
+
+
+class ReLUSAE(SAE):
+    arch = "relu"
+    saelens_architecture = "standard"
+    Options = ReLUOptions
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.controller = L0Controller(cfg.target_l0, self.opts.l1_coef_init, self.opts.control_rate)
+
+    def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
+        return self.pre_acts(x_BD).relu()
+
+    def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
+        z_BF = self.encode(x_BD)
+        x_hat_BD = self.decode(z_BF)
+        mse = reconstruction_loss(x_BD, x_hat_BD)
+        l1 = z_BF.sum(-1).mean()
+        coef = self.controller.coef
+        l0 = (z_BF > 0).sum(-1).float().mean().item()
+        self.controller.update(l0)
+        return TrainOutput(x_hat_BD, z_BF, mse + coef * l1,
+                           {"mse": mse.item(), "l1": l1.item(), "sparsity_coef": coef})

@@ -1,0 +1,98 @@
+"""The random baselines of arXiv 2602.14111, section 4, and the shared initialisation.
+
+Every variant of one seed starts from the same random dictionary W (d_sae unit rows): W_dec = W and
+W_enc = W^T; b_dec = the data mean, b_enc = 0. The variant then decides what is trained:
+  trained                 everything;
+  frozen_decoder-{init}   W_dec fixed at W; encoder, biases (and thresholds) trained;
+  frozen_encoder-{init}   W_enc fixed at W^T; decoder, biases and thresholds trained;
+  soft_frozen_decoder-{init}
+                          everything trained, but after every step each decoder row is projected back
+                          into the cone of cosine >= tau (0.8) around its initial direction.
+init 'iso' draws rows uniformly on the unit sphere; 'cov' draws them from N(0, Sigma) with Sigma the
+covariance of the training activations, then normalises them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from saesanity.sae.base import SAE
+
+
+def random_directions(n: int, d: int, init: str, generator: torch.Generator,
+                      cov_DD: torch.Tensor | None = None) -> torch.Tensor:
+    """[n, d] unit rows: uniform on the sphere ('iso') or normalised N(0, cov) draws ('cov')."""
+    g_ND = torch.randn(n, d, generator=generator, dtype=torch.float64)
+    if init == "cov":
+        if cov_DD is None:
+            raise ValueError("init 'cov' needs the covariance of the training activations")
+        # Cholesky of Sigma (jittered: activations can be rank-deficient) maps N(0, I) to N(0, Sigma).
+        jitter = 1e-6 * cov_DD.diagonal().mean().clamp_min(1e-12)
+        L_DD = torch.linalg.cholesky(cov_DD.double() + jitter * torch.eye(d, dtype=torch.float64))
+        g_ND = g_ND @ L_DD.T
+    elif init != "iso":
+        raise ValueError(f"unknown init {init!r}; expected 'iso' or 'cov'")
+    return (g_ND / g_ND.norm(dim=1, keepdim=True)).float()
+
+
+@torch.no_grad()
+def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None) -> torch.Tensor:
+    """Shared init for `sae.cfg.seed` and `sae.cfg.init`; freezes per variant. Returns the initial W_dec."""
+    cfg = sae.cfg
+    gen = torch.Generator().manual_seed(cfg.seed)
+    W_FD = random_directions(cfg.d_sae, cfg.d_in, cfg.init, gen, cov_DD)
+    sae.W_dec.copy_(W_FD)
+    sae.W_enc.copy_(W_FD.T)
+    sae.b_dec.copy_(mean_D)
+    sae.b_enc.zero_()
+    sae.init_extra()
+    if cfg.variant_kind == "frozen_decoder":
+        sae.W_dec.requires_grad_(False)
+    elif cfg.variant_kind == "frozen_encoder":
+        sae.W_enc.requires_grad_(False)
+    return W_FD.clone()
+
+
+def decoder_is_trained(sae: SAE) -> bool:
+    return sae.W_dec.requires_grad
+
+
+@torch.no_grad()
+def remove_parallel_grad(sae: SAE) -> None:
+    """Drops the gradient component along each decoder row, which would only change its norm (the rows are
+    renormalised after the step anyway); as in Bricken et al. 2023 and SAELens."""
+    W_FD, g_FD = sae.W_dec, sae.W_dec.grad
+    if g_FD is None:
+        return
+    g_FD -= (g_FD * W_FD).sum(1, keepdim=True) * W_FD
+
+
+@torch.no_grad()
+def project_to_cone(W_FD: torch.Tensor, W0_FD: torch.Tensor, tau: float) -> None:
+    """In place: each unit row w of W whose cosine with its unit anchor u is below tau becomes the nearest
+    unit vector of the cone, tau * u + sqrt(1 - tau^2) * v, v the unit part of w orthogonal to u."""
+    cos_F = (W_FD * W0_FD).sum(1)
+    outside_F = cos_F < tau
+    if not outside_F.any():
+        return
+    w, u, c = W_FD[outside_F], W0_FD[outside_F], cos_F[outside_F].unsqueeze(1)
+    v = w - c * u
+    v_norm = v.norm(dim=1, keepdim=True)
+    # A row exactly opposite its anchor has no orthogonal part; any orthogonal direction will do.
+    degenerate = v_norm.squeeze(1) < 1e-8
+    if degenerate.any():
+        e = torch.zeros_like(u[degenerate])
+        e[:, u[degenerate].abs().argmin(1)] = 1.0
+        v[degenerate] = e - (e * u[degenerate]).sum(1, keepdim=True) * u[degenerate]
+        v_norm = v.norm(dim=1, keepdim=True)
+    W_FD[outside_F] = tau * u + (1 - tau * tau) ** 0.5 * (v / v_norm)
+
+
+@torch.no_grad()
+def constrain_decoder(sae: SAE, W0_FD: torch.Tensor) -> None:
+    """After a step: unit-norm decoder rows, inside the cone for the soft-frozen variant."""
+    if not decoder_is_trained(sae):
+        return
+    sae.W_dec /= sae.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    if sae.cfg.variant_kind == "soft_frozen_decoder":
+        project_to_cone(sae.W_dec, W0_FD, sae.cfg.soft_frozen_tau)

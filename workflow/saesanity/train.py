@@ -1,0 +1,129 @@
+"""The trainer: streams shuffled batches from an activation store into one SAE.
+
+All variants of one seed share the initial dictionary and the data order (arXiv 2602.14111, section 4);
+on CPU the same TrainJob and thread count give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from saesanity.atomic import atomic_path
+from saesanity.config import TrainConfig, TrainJob
+from saesanity.data.store import ActivationStore, shuffled_batches
+from saesanity.sae.base import SAE
+from saesanity.sae.io import save_sae
+from saesanity.sae.registry import build_sae
+from saesanity.sae.variants import constrain_decoder, decoder_is_trained, initialise, remove_parallel_grad
+
+# Stream id of the data-order seed, so it never coincides with the init seed's stream.
+_DATA_ORDER = 1
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a parameter became NaN or Inf."""
+
+
+def activation_stats(store: ActivationStore, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean [d] and covariance [d, d] of the first `n` rows, accumulated in float64 chunk by chunk."""
+    total, s_D, ss_DD = 0, np.zeros(store.d), np.zeros((store.d, store.d))
+    for x in store.iter_chunks(limit=n):
+        x = x.astype(np.float64)
+        total += len(x)
+        s_D += x.sum(0)
+        ss_DD += x.T @ x
+    mean_D = s_D / total
+    cov_DD = ss_DD / total - np.outer(mean_D, mean_D)
+    return torch.from_numpy(mean_D).float(), torch.from_numpy(cov_DD)
+
+
+def lr_at(step: int, n_steps: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, constant, then linear decay to zero over the last `lr_decay_fraction` of steps."""
+    warmup = cfg.lr_warmup_samples // cfg.batch_size
+    decay_start = int(n_steps * (1 - cfg.lr_decay_fraction))
+    scale = 1.0
+    if step < warmup:
+        scale = (step + 1) / warmup
+    if step >= decay_start and n_steps > decay_start:
+        scale = min(scale, (n_steps - step) / (n_steps - decay_start))
+    return cfg.lr * scale
+
+
+class TrainLog:
+    """Rows of train_log.csv, held in memory (a few hundred) and written atomically at the end."""
+
+    def __init__(self):
+        self.rows: list[dict[str, float]] = []
+
+    def add(self, row: dict[str, float]) -> None:
+        self.rows.append(row)
+
+    def write(self, path: Path) -> None:
+        fields = list(dict.fromkeys(k for row in self.rows for k in row))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        with atomic_path(path) as tmp:
+            tmp.write_text(buf.getvalue())
+
+
+def _check_finite(sae: SAE, loss: torch.Tensor, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"loss is {loss.item()} at step {step}: lower train.lr, or check the activations "
+                               "for NaN/Inf (saesanity validates stores on read only by shape)")
+    for name, p in sae.named_parameters():
+        if not torch.isfinite(p).all():
+            raise TrainingDiverged(f"parameter {name} has NaN/Inf after step {step}: lower train.lr")
+
+
+def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None = None,
+              metadata: dict | None = None) -> tuple[SAE, TrainLog]:
+    """Trains one SAE; with `out_dir`, writes cfg.json, sae_weights.safetensors and train_log.csv there."""
+    cfg, tc = job.sae, job.train
+    if store.d != cfg.d_in:
+        raise ValueError(f"sae.d_in is {cfg.d_in} but the activations in {store.folder} have d = {store.d}")
+    torch.set_num_threads(tc.threads)
+    mean_D, cov_DD = activation_stats(store, tc.stats_samples)
+    sae = build_sae(cfg)
+    W0_FD = initialise(sae, mean_D, cov_DD)
+    trainable = [p for p in sae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    n_steps = tc.n_samples // tc.batch_size
+    if n_steps == 0:
+        raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
+    log = TrainLog()
+    batches = shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [cfg.seed, _DATA_ORDER], tc.n_samples)
+    for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=f"train {cfg.arch}/{cfg.variant}",
+                                     mininterval=10)):
+        x_BD = torch.from_numpy(x_np)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, n_steps, tc)
+        out = sae.training_forward(x_BD)
+        _check_finite(sae, out.loss, step)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if decoder_is_trained(sae):
+            remove_parallel_grad(sae)
+        opt.step()
+        constrain_decoder(sae, W0_FD)
+        sae.after_step()
+        if step % tc.log_every == 0 or step == n_steps - 1:
+            _check_finite(sae, out.loss, step)
+            var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
+            log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": group["lr"],
+                     "loss": out.loss.item(), "l0": float((out.z_BF > 0).sum(-1).float().mean()),
+                     "ev_batch": 1 - out.parts["mse"] / var if var > 0 else math.nan, **out.parts})
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        log.write(out_dir / "train_log.csv")
+        save_sae(sae, out_dir, metadata)
+    return sae, log
