@@ -161,10 +161,9 @@ class TrainConfig:
     """Rows used for the data mean (b_dec init) and covariance (cov init)."""
     log_every: int = 50
     """Steps between rows of train_log.csv."""
-    threads: int = 1
 
     def __post_init__(self) -> None:
-        for key in ("n_samples", "batch_size", "shuffle_buffer", "stats_samples", "log_every", "threads"):
+        for key in ("n_samples", "batch_size", "shuffle_buffer", "stats_samples", "log_every"):
             _check(getattr(self, key) > 0, key, f"must be positive, got {getattr(self, key)}")
         _check(self.lr > 0, "lr", f"must be positive, got {self.lr}")
         _check(0 <= self.lr_decay_fraction <= 1, "lr_decay_fraction", "must be in [0, 1]")

@@ -31,9 +31,15 @@ class TrainingDiverged(RuntimeError):
     """The loss or a parameter became NaN or Inf."""
 
 
-def activation_stats(store: ActivationStore, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean [d] and covariance [d, d] of the first `n` rows, accumulated in float64 chunk by chunk."""
+# Rows kept from the stats pass to calibrate biases and thresholds at init.
+CALIBRATION_ROWS = 8192
+
+
+def activation_stats(store: ActivationStore, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean [d] and covariance [d, d] of the first `n` rows, accumulated in float64 chunk by chunk, and the
+    first CALIBRATION_ROWS rows themselves."""
     total, s_D, ss_DD = 0, np.zeros(store.d), np.zeros((store.d, store.d))
+    sample = store.read_all(limit=min(n, CALIBRATION_ROWS))
     for x in store.iter_chunks(limit=n):
         x = x.astype(np.float64)
         total += len(x)
@@ -41,7 +47,7 @@ def activation_stats(store: ActivationStore, n: int) -> tuple[torch.Tensor, torc
         ss_DD += x.T @ x
     mean_D = s_D / total
     cov_DD = ss_DD / total - np.outer(mean_D, mean_D)
-    return torch.from_numpy(mean_D).float(), torch.from_numpy(cov_DD)
+    return torch.from_numpy(mean_D).float(), torch.from_numpy(cov_DD), torch.from_numpy(sample)
 
 
 def lr_at(step: int, n_steps: int, cfg: TrainConfig) -> float:
@@ -86,15 +92,16 @@ def _check_finite(sae: SAE, loss: torch.Tensor, step: int) -> None:
 
 
 def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None = None,
-              metadata: dict | None = None) -> tuple[SAE, TrainLog]:
-    """Trains one SAE; with `out_dir`, writes cfg.json, sae_weights.safetensors and train_log.csv there."""
+              metadata: dict | None = None, threads: int = 1) -> tuple[SAE, TrainLog]:
+    """Trains one SAE; with `out_dir`, writes cfg.json, sae_weights.safetensors and train_log.csv there.
+    Bit-identical results need the same `threads` too: a matmul may sum in another order with more threads."""
     cfg, tc = job.sae, job.train
     if store.d != cfg.d_in:
         raise ValueError(f"sae.d_in is {cfg.d_in} but the activations in {store.folder} have d = {store.d}")
-    torch.set_num_threads(tc.threads)
-    mean_D, cov_DD = activation_stats(store, tc.stats_samples)
+    torch.set_num_threads(threads)
+    mean_D, cov_DD, sample_ND = activation_stats(store, tc.stats_samples)
     sae = build_sae(cfg)
-    W0_FD = initialise(sae, mean_D, cov_DD)
+    W0_FD = initialise(sae, mean_D, cov_DD, sample_ND)
     trainable = [p for p in sae.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
     n_steps = tc.n_samples // tc.batch_size

@@ -63,6 +63,9 @@ class SAE(nn.Module, ABC):
     def init_extra(self) -> None:
         """Initialises architecture-specific parameters after the shared init (thresholds)."""
 
+    def calibrate(self, x_ND: torch.Tensor) -> None:
+        """Sets biases or thresholds so that training starts near the target L0 (architectures without k)."""
+
     def after_step(self) -> None:
         """Keeps parameters in their domain after an optimiser step (e.g. thresholds >= 0)."""
 
@@ -78,6 +81,14 @@ class SAE(nn.Module, ABC):
     def saelens_cfg_fields(self) -> dict[str, Any]:
         """Architecture-specific fields of SAELens's cfg.json (e.g. k)."""
         return {}
+
+
+def firing_quantile(pre_NF: torch.Tensor, target_l0: float) -> torch.Tensor:
+    """Per latent, the pre-activation exceeded by a fraction target_l0 / d_sae of the rows: a threshold at
+    which every latent fires equally often and L0 equals target_l0 on this sample."""
+    n, d_sae = pre_NF.shape
+    k = min(n, max(1, n - int(round(n * target_l0 / d_sae))))
+    return pre_NF.kthvalue(k, dim=0).values
 
 
 def reconstruction_loss(x_BD: torch.Tensor, x_hat_BD: torch.Tensor) -> torch.Tensor:

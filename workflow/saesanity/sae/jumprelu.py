@@ -5,7 +5,8 @@ H has no useful gradient, so theta learns through straight-through estimators wi
 K(u) = 1[|u| < 1/2] of bandwidth epsilon (their Eqs. 11-12):
   d JumpReLU / d theta = -(theta / eps) K((pre - theta) / eps)
   d H(pre - theta) / d theta = -(1 / eps) K((pre - theta) / eps)
-theta is a raw parameter (not log), which trains better under Adam. lambda is steered to the target L0."""
+theta is a raw parameter (not log), which trains better under Adam. b_enc is calibrated at init so that the
+target L0 holds on a data sample, and lambda is then steered to the target L0."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.base import SAE, TrainOutput, firing_quantile, reconstruction_loss
 from saesanity.sae.sparsity_control import L0Controller
 
 
@@ -54,12 +55,13 @@ class _Step(torch.autograd.Function):
 
 @dataclass(frozen=True)
 class JumpReLUOptions:
-    bandwidth: float = 0.05
-    """epsilon of the rectangle kernel, in units of the pre-activations."""
-    threshold_init: float = 0.5
+    bandwidth: float = 0.1
+    """epsilon of the rectangle kernel, in units of the pre-activations' standard deviation at init."""
+    threshold_init: float = 0.25
+    """Initial threshold theta_0, in the same units."""
     l0_coef_init: float = 0.01
     """Starting L0 coefficient; the controller moves it to reach the target L0."""
-    control_rate: float = 0.01
+    control_rate: float = 0.02
 
 
 class JumpReLUSAE(SAE):
@@ -71,10 +73,23 @@ class JumpReLUSAE(SAE):
         super().__init__(cfg)
         self.threshold = torch.nn.Parameter(torch.zeros(cfg.d_sae))
         self.controller = L0Controller(cfg.target_l0, self.opts.l0_coef_init, self.opts.control_rate)
+        self.pre_scale = 1.0
+        """Standard deviation of the pre-activations at init: the unit of bandwidth and threshold_init."""
 
     def init_extra(self) -> None:
         with torch.no_grad():
-            self.threshold.fill_(self.opts.threshold_init)
+            self.threshold.fill_(self.opts.threshold_init * self.pre_scale)
+
+    @torch.no_grad()
+    def calibrate(self, x_ND: torch.Tensor) -> None:
+        """Shifts b_enc so every latent crosses a small threshold theta_0 at rate target_l0 / d_sae: training
+        starts at the target L0 with small activations, rather than with full-size random ones that the
+        reconstruction gradient would switch off by raising every threshold at once."""
+        pre_NF = self.pre_acts(x_ND)
+        self.pre_scale = float(pre_NF.std())
+        theta0 = self.opts.threshold_init * self.pre_scale
+        self.b_enc += theta0 - firing_quantile(pre_NF, self.cfg.target_l0)
+        self.threshold.fill_(theta0)
 
     def after_step(self) -> None:
         with torch.no_grad():
@@ -86,7 +101,7 @@ class JumpReLUSAE(SAE):
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
         pre_BF = self.pre_acts(x_BD)
-        eps = self.opts.bandwidth
+        eps = self.opts.bandwidth * self.pre_scale
         z_BF = _JumpReLU.apply(pre_BF, self.threshold, eps)
         x_hat_BD = self.decode(z_BF)
         mse = reconstruction_loss(x_BD, x_hat_BD)
@@ -96,7 +111,7 @@ class JumpReLUSAE(SAE):
         self.controller.update(l0.item())
         return TrainOutput(x_hat_BD, z_BF, mse + coef * l0,
                            {"mse": mse.item(), "sparsity_coef": coef,
-                            "threshold_mean": float(self.threshold.mean())})
+                            "threshold_mean": float(self.threshold.detach().mean())})
 
     def saelens_tensors(self) -> dict[str, torch.Tensor]:
         return {**super().saelens_tensors(), "threshold": self.threshold.detach()}

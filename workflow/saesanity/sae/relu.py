@@ -1,6 +1,7 @@
 """ReLU SAE with an L1 penalty (Bricken et al. 2023, "Towards Monosemanticity"): z = ReLU(W_enc^T (x - b_dec) + b_enc),
 loss = ||x - x_hat||^2 + lambda * ||z||_1. Decoder rows are kept at unit norm by the trainer, so the plain
-L1 equals the decoder-norm-weighted one. lambda is steered to the target L0 (saesanity.sae.sparsity_control)."""
+L1 equals the decoder-norm-weighted one. b_enc is calibrated at init so every latent fires at rate target_l0 / d_sae; lambda is then steered to the
+target L0 (saesanity.sae.sparsity_control)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.base import SAE, TrainOutput, firing_quantile, reconstruction_loss
 from saesanity.sae.sparsity_control import L0Controller
 
 
@@ -16,7 +17,7 @@ from saesanity.sae.sparsity_control import L0Controller
 class ReLUOptions:
     l1_coef_init: float = 0.05
     """Starting L1 coefficient; the controller moves it to reach the target L0."""
-    control_rate: float = 0.01
+    control_rate: float = 0.02
     """Controller gain: log-coefficient change per step per unit of log(L0 / target)."""
 
 
@@ -28,6 +29,10 @@ class ReLUSAE(SAE):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.controller = L0Controller(cfg.target_l0, self.opts.l1_coef_init, self.opts.control_rate)
+
+    @torch.no_grad()
+    def calibrate(self, x_ND: torch.Tensor) -> None:
+        self.b_enc -= firing_quantile(self.pre_acts(x_ND), self.cfg.target_l0)
 
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
         return self.pre_acts(x_BD).relu()

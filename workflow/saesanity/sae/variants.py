@@ -36,8 +36,10 @@ def random_directions(n: int, d: int, init: str, generator: torch.Generator,
 
 
 @torch.no_grad()
-def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None) -> torch.Tensor:
-    """Shared init for `sae.cfg.seed` and `sae.cfg.init`; freezes per variant. Returns the initial W_dec."""
+def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None,
+               sample_ND: torch.Tensor | None = None) -> torch.Tensor:
+    """Shared init for `sae.cfg.seed` and `sae.cfg.init`, calibrated on `sample_ND` where the architecture
+    needs it; freezes per variant. Returns the initial W_dec."""
     cfg = sae.cfg
     gen = torch.Generator().manual_seed(cfg.seed)
     W_FD = random_directions(cfg.d_sae, cfg.d_in, cfg.init, gen, cov_DD)
@@ -46,6 +48,8 @@ def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None) -> t
     sae.b_dec.copy_(mean_D)
     sae.b_enc.zero_()
     sae.init_extra()
+    if sample_ND is not None:
+        sae.calibrate(sample_ND)
     if cfg.variant_kind == "frozen_decoder":
         sae.W_dec.requires_grad_(False)
     elif cfg.variant_kind == "frozen_encoder":

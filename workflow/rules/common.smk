@@ -1,0 +1,19 @@
+from saesanity import pipeline
+
+SAESANITY = "python -m saesanity"
+
+
+wildcard_constraints:
+    dist="[a-z0-9_]+",
+    source="[a-z0-9_.-]+",
+    arch="[a-z0-9_]+",
+    variant="[a-z_]+(-[a-z]+)?",
+    seed="[0-9]+",
+
+
+def sae_files(key_path):
+    return multiext(f"results/saes/{key_path}/", "cfg.json", "sae_weights.safetensors")
+
+
+def synthetic_sae_keys():
+    return [k for src in pipeline.synthetic_sources(config) for k in pipeline.sae_keys(config, src)]

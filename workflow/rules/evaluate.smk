@@ -1,0 +1,49 @@
+def synthetic_dir(w):
+    return f"results/synthetic/{w.source.removeprefix(pipeline.SYNTHETIC_PREFIX)}"
+
+
+rule eval_core:
+    """EV (Eq. 5, around the mean), L0 and dead fraction on held-out data."""
+    input:
+        sae=sae_files("{source}/{arch}/{variant}/seed{seed}"),
+        data=lambda w: f"{synthetic_dir(w)}/heldout",
+    output:
+        "results/metrics/{source}/{arch}/{variant}/seed{seed}/core.json",
+    params:
+        sae=lambda w, input: os.path.dirname(input.sae[0]),
+    threads: config["threads"]
+    log:
+        "results/logs/eval_core/{source}/{arch}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/eval_core/{source}/{arch}/{variant}/seed{seed}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/saesanity.yaml"
+    shell:
+        "{SAESANITY} eval-core --sae {params.sae} --data {input.data} --out {output} --threads {threads} 2> {log}"
+
+
+rule eval_recovery:
+    """Recovery of the known features (Eq. 6) and ground-truth MCC; synthetic sources only."""
+    input:
+        sae=sae_files("{source}/{arch}/{variant}/seed{seed}"),
+        features=lambda w: f"{synthetic_dir(w)}/features.parquet",
+    output:
+        "results/metrics/{source}/{arch}/{variant}/seed{seed}/recovery.json",
+    params:
+        sae=lambda w, input: os.path.dirname(input.sae[0]),
+        threshold=config["recovery_threshold"],
+    log:
+        "results/logs/eval_recovery/{source}/{arch}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/eval_recovery/{source}/{arch}/{variant}/seed{seed}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/saesanity.yaml"
+    shell:
+        "{SAESANITY} eval-recovery --sae {params.sae} --features {input.features}"
+        " --threshold {params.threshold} --out {output} 2> {log}"

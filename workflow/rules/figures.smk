@@ -1,0 +1,45 @@
+rule table_synthetic:
+    """Tidy table of the synthetic experiment, the paper's numbers beside ours, and per-feature recovery."""
+    input:
+        core=[f"results/metrics/{k.path}/core.json" for k in synthetic_sae_keys()],
+        recovery=[f"results/metrics/{k.path}/recovery.json" for k in synthetic_sae_keys()],
+        consistency=[
+            f"results/metrics/{src}/{arch}/{variant}/consistency.json"
+            for src in pipeline.synthetic_sources(config)
+            for arch, variant in pipeline.consistency_keys(config, src)
+        ],
+        features=[f"results/synthetic/{d}/features.parquet" for d in config["synthetic"]["distributions"]],
+    output:
+        "results/tables/synthetic.csv",
+        "results/tables/synthetic_features.csv",
+    log:
+        "results/logs/tables/synthetic.log",
+    benchmark:
+        "results/benchmarks/tables/synthetic.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/saesanity.yaml"
+    shell:
+        "{SAESANITY} table-synthetic --core {input.core} --recovery {input.recovery}"
+        " --consistency {input.consistency} --features {input.features} --out-dir results/tables 2> {log}"
+
+
+rule figures:
+    """Every figure, as PNG and PDF."""
+    input:
+        rules.table_synthetic.output,
+    output:
+        directory("results/figures"),
+    log:
+        "results/logs/figures.log",
+    benchmark:
+        "results/benchmarks/figures.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/saesanity.yaml"
+    shell:
+        "{SAESANITY} figures --tables results/tables --out {output} 2> {log}"

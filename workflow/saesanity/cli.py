@@ -1,0 +1,120 @@
+"""`python -m saesanity <stage> ...`: every Snakemake rule is one call of this CLI, so any job can be rerun
+by hand with the command in its log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from saesanity.atomic import write_json
+from saesanity.config import ConfigError, SyntheticConfig, TrainJob, from_dict
+
+
+def _json_arg(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--spec is not valid JSON: {err}") from None
+
+
+def cmd_synthetic(args) -> None:
+    from saesanity.data.synthetic import generate
+    generate(from_dict(SyntheticConfig, _json_arg(args.spec), "synthetic"), args.out)
+
+
+def cmd_train(args) -> None:
+    from saesanity.data.store import ActivationStore
+    from saesanity.train import train_sae
+    job = from_dict(TrainJob, _json_arg(args.spec), "train_job")
+    train_sae(job, ActivationStore.open(args.data), args.out, metadata={"source": args.source},
+              threads=args.threads)
+
+
+def cmd_eval_core(args) -> None:
+    import torch
+
+    from saesanity.evals.synthetic import core_metrics
+    torch.set_num_threads(args.threads)
+    write_json(args.out, core_metrics(args.sae, args.data))
+
+
+def cmd_eval_recovery(args) -> None:
+    from saesanity.evals.synthetic import recovery_metrics
+    write_json(args.out, recovery_metrics(args.sae, args.features, args.threshold))
+
+
+def cmd_consistency(args) -> None:
+    from saesanity.evals.synthetic import consistency_metrics
+    write_json(args.out, consistency_metrics(args.saes))
+
+
+def cmd_table_synthetic(args) -> None:
+    from saesanity.tables import synthetic_tables
+    synthetic_tables(args.core, args.recovery, args.consistency, args.features, args.out_dir)
+
+
+def cmd_figures(args) -> None:
+    from saesanity.figures import make_figures
+    make_figures(Path(args.tables), Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="saesanity", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synthetic", help="generate the ground-truth features and activation shards")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.config.SyntheticConfig")
+    p.add_argument("--out", required=True, help="folder for features.parquet, activations/, heldout/")
+    p.set_defaults(func=cmd_synthetic)
+
+    p = sub.add_parser("train", help="train one SAE on an activation store")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.config.TrainJob")
+    p.add_argument("--data", required=True, help="activation store folder")
+    p.add_argument("--source", required=True, help="source name recorded in cfg.json (e.g. synthetic-constant)")
+    p.add_argument("--out", required=True, help="SAE folder (cfg.json, sae_weights.safetensors, train_log.csv)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval-core", help="EV (Eq. 5), L0 and dead fraction on a held-out store")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_eval_core)
+
+    p = sub.add_parser("eval-recovery", help="recovery of known features (Eq. 6) and ground-truth MCC")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--features", required=True)
+    p.add_argument("--threshold", type=float, default=0.8)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_eval_recovery)
+
+    p = sub.add_parser("consistency", help="PW-MCC across seeds")
+    p.add_argument("--saes", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_consistency)
+
+    p = sub.add_parser("table-synthetic", help="tidy tables of the synthetic experiment")
+    p.add_argument("--core", nargs="+", required=True)
+    p.add_argument("--recovery", nargs="+", required=True)
+    p.add_argument("--consistency", nargs="*", default=[])
+    p.add_argument("--features", nargs="+", required=True, help="features.parquet per distribution")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_table_synthetic)
+
+    p = sub.add_parser("figures", help="every figure, from the tables")
+    p.add_argument("--tables", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_figures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    print("saesanity", " ".join(sys.argv[1:] if argv is None else argv), file=sys.stderr, flush=True)
+    try:
+        args.func(args)
+    except ConfigError as err:
+        sys.exit(f"saesanity {args.command}: config error: {err}")

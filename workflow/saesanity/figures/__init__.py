@@ -1,0 +1,31 @@
+"""One module per figure; `make_figures` renders them all from results/tables into one folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from saesanity.atomic import atomic_path  # noqa: E402
+from saesanity.figures import (  # noqa: E402
+    synthetic_consistency,
+    synthetic_ev_recovery,
+    synthetic_recovery_vs_p,
+)
+from saesanity.figures.style import save  # noqa: E402
+
+FIGURES = {
+    "synthetic_ev_recovery": synthetic_ev_recovery.plot,
+    "synthetic_recovery_vs_p": synthetic_recovery_vs_p.plot,
+    "synthetic_pwmcc_vs_gtmcc": synthetic_consistency.plot,
+}
+
+
+def make_figures(tables: Path, out: Path) -> None:
+    """Writes <name>.png and <name>.pdf for every figure; the folder appears only when all are done."""
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        for name, plot in FIGURES.items():
+            save(plot(tables), tmp / name)

@@ -1,0 +1,46 @@
+"""Figure (a): explained variance (Eq. 5) and recovered fraction (Eq. 6, cosine >= 0.8) per architecture and
+variant, for both probability models, with the numbers of arXiv 2602.14111 (section 3) marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from saesanity.figures.style import ARCH_LABEL, ARCH_ORDER, PAPER_MARKER, VARIANT_ORDER, ordered
+
+METRICS = [("explained_variance", "explained variance (Eq. 5)"), ("recovered_fraction", "recovered fraction")]
+
+
+def plot(tables: Path):
+    df = pd.read_csv(tables / "synthetic.csv")
+    df = df[df.seed == "mean"]
+    dists = ordered(df.distribution.unique(), ["constant", "variable"])
+    archs = ordered(df.arch.unique(), ARCH_ORDER)
+    variants = ordered(df.variant.unique(), VARIANT_ORDER)
+    fig, axes = plt.subplots(len(METRICS), len(dists), figsize=(5.5 * len(dists), 6.5), squeeze=False)
+    width = 0.8 / len(variants)
+    for col, dist in enumerate(dists):
+        for row, (metric, label) in enumerate(METRICS):
+            ax = axes[row, col]
+            sub = df[(df.distribution == dist) & (df.metric == metric)]
+            for i, variant in enumerate(variants):
+                v = sub[sub.variant == variant].set_index("arch").reindex(archs)
+                x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
+                ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2)
+                if variant == "trained":
+                    paper = v.paper_value.to_numpy(dtype=float)
+                    ax.scatter(x, paper, **PAPER_MARKER)
+            ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
+            ax.set_ylim(min(0, float(sub.value.min()) - 0.05) if len(sub) else 0, 1.05)
+            ax.set_ylabel(label)
+            if row == 0:
+                ax.set_title(f"{dist} p")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    fig.legend(uniq.values(), uniq.keys(), loc="lower center", ncol=min(len(uniq), 4), fontsize=8)
+    fig.suptitle("Synthetic ground truth: SAEs explain variance but recover few true features")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

@@ -1,0 +1,83 @@
+"""What the Snakefile needs from the config: the list of jobs and each job's spec.
+
+Paths follow DESIGN.md's contracts. A spec is the exact slice of the config one job depends on, passed as
+the rule's params, so a changed setting makes stale only the jobs that read it (and their dependants).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+SYNTHETIC_PREFIX = "synthetic-"
+
+
+@dataclass(frozen=True)
+class SAEKey:
+    source: str
+    arch: str
+    variant: str
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.source}/{self.arch}/{self.variant}/seed{self.seed}"
+
+
+def synthetic_sources(config: dict) -> list[str]:
+    return [SYNTHETIC_PREFIX + dist for dist in config["synthetic"]["distributions"]]
+
+
+def source_group(config: dict, source: str) -> dict:
+    """The `saes.<group>` block that configures SAEs on `source`."""
+    if source.startswith(SYNTHETIC_PREFIX):
+        return config["saes"]["synthetic"]
+    raise KeyError(f"unknown source {source!r}; known: {synthetic_sources(config)}")
+
+
+def sae_keys(config: dict, source: str) -> list[SAEKey]:
+    """The trained variant for every seed, each baseline for the baseline seeds, per architecture."""
+    group = source_group(config, source)
+    keys = []
+    for arch in group["architectures"]:
+        keys += [SAEKey(source, arch, "trained", s) for s in group["seeds"]]
+        keys += [SAEKey(source, arch, v, s) for v in group["baselines"] for s in group["baseline_seeds"]]
+    return keys
+
+
+def variant_seeds(config: dict, source: str, variant: str) -> list[int]:
+    group = source_group(config, source)
+    return group["seeds"] if variant == "trained" else group["baseline_seeds"]
+
+
+def consistency_keys(config: dict, source: str) -> list[tuple[str, str]]:
+    """(arch, variant) pairs that have at least two seeds, so PW-MCC is defined."""
+    group = source_group(config, source)
+    variants = ["trained"] + list(group["baselines"])
+    return [(a, v) for a in group["architectures"] for v in variants if len(variant_seeds(config, source, v)) >= 2]
+
+
+def synthetic_spec(config: dict, dist: str) -> str:
+    """JSON of saesanity.config.SyntheticConfig for one probability model."""
+    syn = config["synthetic"]
+    if dist not in syn["distributions"]:
+        raise KeyError(f"synthetic.distributions has no {dist!r}; known: {sorted(syn['distributions'])}")
+    spec = {k: v for k, v in syn.items() if k != "distributions"}
+    spec["probability"] = syn["distributions"][dist]
+    return canonical(spec)
+
+
+def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) -> str:
+    """JSON of saesanity.config.TrainJob: this architecture's options only, so that changing another
+    architecture's options leaves this job alone."""
+    group = source_group(config, source)
+    d_in = config["synthetic"]["d"] if source.startswith(SYNTHETIC_PREFIX) else group["d_in"]
+    sae = {"arch": arch, "d_in": d_in, "d_sae": group["d_sae"], "target_l0": group["target_l0"],
+           "variant": variant, "seed": int(seed), "soft_frozen_tau": config["soft_frozen_tau"],
+           "options": config["arch"].get(arch, {})}
+    return canonical({"sae": sae, "train": group["train"]})
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

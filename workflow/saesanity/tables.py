@@ -1,0 +1,86 @@
+"""Tidy tables (one row per SAE and metric) with the paper's number beside ours."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from saesanity.atomic import atomic_path, read_json
+from saesanity.data.synthetic import read_features
+from saesanity.paper import synthetic_paper_value
+from saesanity.pipeline import SYNTHETIC_PREFIX
+
+PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
+           "recovery": ["recovered_fraction", "recovered_count", "gt_mcc"]}
+KEY = ["source", "distribution", "arch", "variant"]
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+
+
+def _distribution(source: str) -> str:
+    return source.removeprefix(SYNTHETIC_PREFIX)
+
+
+def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
+    rows = []
+    for f in files:
+        m = read_json(f)
+        for metric in metrics:
+            rows.append({"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
+                         "variant": m["variant"], "seed": str(m["seed"]), "target_l0": m["target_l0"],
+                         "metric": metric, "value": float(m[metric])})
+    return rows
+
+
+def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str]) -> pd.DataFrame:
+    per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(recovery, PER_SAE["recovery"]))
+    means = (per_sae.groupby(KEY + ["target_l0", "metric"], sort=False)["value"]
+             .agg(value="mean", std=lambda v: float(np.std(v)), n_seeds="count").reset_index())
+    means["seed"] = "mean"
+    pw = []
+    for f in consistency:
+        m = read_json(f)
+        pw.append({"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
+                   "variant": m["variant"], "seed": "all", "metric": "pw_mcc", "value": m["pw_mcc"],
+                   "std": m["pw_mcc_std"], "n_seeds": len(m["seeds"])})
+    table = pd.concat([per_sae, means, pd.DataFrame(pw)], ignore_index=True)
+    table["target_l0"] = table.groupby(KEY)["target_l0"].transform("first")
+    paper = [synthetic_paper_value(r.distribution, r.arch, r.variant, r.metric)
+             if r.seed == "mean" else None for r in table.itertuples()]
+    table["paper_value"] = [p.value if p else np.nan for p in paper]
+    table["paper_note"] = [p.note if p else "" for p in paper]
+    cols = KEY + ["seed", "target_l0", "metric", "value", "std", "n_seeds", "paper_value", "paper_note"]
+    return table[cols].sort_values(KEY + ["metric", "seed"], kind="stable").reset_index(drop=True)
+
+
+def feature_table(recovery: Sequence[str], features: Sequence[str]) -> pd.DataFrame:
+    """One row per (SAE, true feature): its firing probability and best decoder cosine (Eq. 6)."""
+    probs = {}
+    for f in features:
+        _, p_F = read_features(f)
+        probs[Path(f).parent.name] = p_F
+    frames = []
+    for f in recovery:
+        m = read_json(f)
+        dist = _distribution(m["source"])
+        frames.append(pd.DataFrame({"distribution": dist, "arch": m["arch"], "variant": m["variant"],
+                                    "seed": m["seed"], "feature": np.arange(m["n_features"]),
+                                    "p": probs[dist], "max_cos": m["max_cos"]}))
+    return pd.concat(frames, ignore_index=True).sort_values(
+        ["distribution", "arch", "variant", "seed", "feature"], kind="stable")
+
+
+def synthetic_tables(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
+                     features: Sequence[str], out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    write_csv(synthetic_table(core, recovery, consistency), out_dir / "synthetic.csv")
+    write_csv(feature_table(recovery, features), out_dir / "synthetic_features.csv")
