@@ -1,7 +1,5 @@
 from saesanity import pipeline
 
-SAESANITY = "python -m saesanity"
-
 
 wildcard_constraints:
     dist="[a-z0-9_]+",

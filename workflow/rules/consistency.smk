@@ -19,4 +19,4 @@ rule consistency:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "{SAESANITY} consistency --saes {params.saes} --out {output} 2> {log}"
+        "python -m saesanity consistency --saes {params.saes} --out {output} 2> {log}"

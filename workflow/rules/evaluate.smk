@@ -1,12 +1,8 @@
-def synthetic_dir(w):
-    return f"results/synthetic/{w.source.removeprefix(pipeline.SYNTHETIC_PREFIX)}"
-
-
 rule eval_core:
     """EV (Eq. 5, around the mean), L0 and dead fraction on held-out data."""
     input:
         sae=sae_files("{source}/{arch}/{variant}/seed{seed}"),
-        data=lambda w: f"{synthetic_dir(w)}/heldout",
+        data=lambda w: pipeline.activation_store(w.source, "heldout"),
     output:
         "results/metrics/{source}/{arch}/{variant}/seed{seed}/core.json",
     params:
@@ -22,14 +18,14 @@ rule eval_core:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "{SAESANITY} eval-core --sae {params.sae} --data {input.data} --out {output} --threads {threads} 2> {log}"
+        "python -m saesanity eval-core --sae {params.sae} --data {input.data} --out {output} --threads {threads} 2> {log}"
 
 
 rule eval_recovery:
     """Recovery of the known features (Eq. 6) and ground-truth MCC; synthetic sources only."""
     input:
         sae=sae_files("{source}/{arch}/{variant}/seed{seed}"),
-        features=lambda w: f"{synthetic_dir(w)}/features.parquet",
+        features=lambda w: f"{pipeline.synthetic_dir(w.source)}/features.parquet",
     output:
         "results/metrics/{source}/{arch}/{variant}/seed{seed}/recovery.json",
     params:
@@ -45,5 +41,5 @@ rule eval_recovery:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "{SAESANITY} eval-recovery --sae {params.sae} --features {input.features}"
+        "python -m saesanity eval-recovery --sae {params.sae} --features {input.features}"
         " --threshold {params.threshold} --out {output} 2> {log}"

@@ -22,7 +22,7 @@ rule table_synthetic:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "{SAESANITY} table-synthetic --core {input.core} --recovery {input.recovery}"
+        "python -m saesanity table-synthetic --core {input.core} --recovery {input.recovery}"
         " --consistency {input.consistency} --features {input.features} --out-dir results/tables 2> {log}"
 
 
@@ -42,4 +42,4 @@ rule figures:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "{SAESANITY} figures --tables results/tables --out {output} 2> {log}"
+        "python -m saesanity figures --tables results/tables --out {output} 2> {log}"

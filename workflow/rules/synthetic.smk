@@ -16,4 +16,4 @@ rule synthetic:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "{SAESANITY} synthetic --spec {params.spec:q} --out results/synthetic/{wildcards.dist} 2> {log}"
+        "python -m saesanity synthetic --spec {params.spec:q} --out results/synthetic/{wildcards.dist} 2> {log}"

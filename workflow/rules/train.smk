@@ -1,13 +1,7 @@
-def train_data(w):
-    if w.source.startswith(pipeline.SYNTHETIC_PREFIX):
-        return f"results/synthetic/{w.source.removeprefix(pipeline.SYNTHETIC_PREFIX)}/activations"
-    raise ValueError(f"no activation store for source {w.source!r}")
-
-
 rule train:
     """One SAE of one architecture, variant and seed, in the SAELens layout."""
     input:
-        data=train_data,
+        data=lambda w: pipeline.activation_store(w.source, "activations"),
     output:
         multiext("results/saes/{source}/{arch}/{variant}/seed{seed}/", "cfg.json", "sae_weights.safetensors"),
         train_log="results/saes/{source}/{arch}/{variant}/seed{seed}/train_log.csv",
@@ -25,5 +19,5 @@ rule train:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "{SAESANITY} train --spec {params.spec:q} --data {input.data} --source {wildcards.source}"
+        "python -m saesanity train --spec {params.spec:q} --data {input.data} --source {wildcards.source}"
         " --out {params.out} --threads {threads} 2> {log}"

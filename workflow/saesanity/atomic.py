@@ -40,9 +40,10 @@ def _remove(path: Path) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Canonical JSON (sorted keys, fixed float repr) so that a rerun writes the same bytes."""
+    """Canonical JSON (sorted keys) so that a rerun writes the same bytes. NaN is refused: a metric that is
+    NaN is a bug to surface, and NaN is not JSON."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, allow_nan=True) + "\n")
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -32,10 +32,11 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         sub = _DATACLASS_FIELDS.get((cls.__name__, key))
         kwargs[key] = from_dict(sub, value, f"{where}.{key}" if where else key) if sub else value
     try:
-        obj = cls(**kwargs)
-    except TypeError as err:  # a required key is missing
+        return cls(**kwargs)
+    except ConfigError as err:  # a range check in __post_init__: prefix the path of this block
+        raise ConfigError(f"{where}.{err}" if where else str(err)) from None
+    except TypeError as err:  # a required key is missing, or a value of the wrong type
         raise ConfigError(f"{where or cls.__name__}: {err}") from None
-    return obj
 
 
 def to_json(obj: Any) -> str:

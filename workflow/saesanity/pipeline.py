@@ -25,6 +25,24 @@ class SAEKey:
         return f"{self.source}/{self.arch}/{self.variant}/seed{self.seed}"
 
 
+class PipelineConfigError(ValueError):
+    """The config is valid against the schema but inconsistent; the message names the key."""
+
+
+def check_config(config: dict) -> None:
+    """Cross-key checks the JSON schema cannot express; run by the Snakefile before any job."""
+    syn = config["synthetic"]
+    for dist in syn["distributions"]:
+        if dist not in syn["probability_models"]:
+            raise PipelineConfigError(f"synthetic.distributions: {dist!r} is not defined in "
+                                      f"synthetic.probability_models (known: {sorted(syn['probability_models'])})")
+    group = config["saes"]["synthetic"]
+    if group["target_l0"] > group["d_sae"]:
+        raise PipelineConfigError(f"saes.synthetic.target_l0 ({group['target_l0']}) exceeds d_sae ({group['d_sae']})")
+    if group["train"]["n_samples"] < group["train"]["batch_size"]:
+        raise PipelineConfigError("saes.synthetic.train.n_samples is smaller than one batch (batch_size)")
+
+
 def synthetic_sources(config: dict) -> list[str]:
     return [SYNTHETIC_PREFIX + dist for dist in config["synthetic"]["distributions"]]
 
@@ -34,6 +52,20 @@ def source_group(config: dict, source: str) -> dict:
     if source.startswith(SYNTHETIC_PREFIX):
         return config["saes"]["synthetic"]
     raise KeyError(f"unknown source {source!r}; known: {synthetic_sources(config)}")
+
+
+def synthetic_dir(source: str) -> str:
+    """results/synthetic/<dist> of a synthetic source (features.parquet, activations/, heldout/)."""
+    if not source.startswith(SYNTHETIC_PREFIX):
+        raise KeyError(f"{source!r} is not a synthetic source")
+    return f"results/synthetic/{source.removeprefix(SYNTHETIC_PREFIX)}"
+
+
+def activation_store(source: str, split: str) -> str:
+    """The store an SAE on `source` trains on (split 'activations') or is evaluated on ('heldout')."""
+    if source.startswith(SYNTHETIC_PREFIX):
+        return f"{synthetic_dir(source)}/{split}"
+    raise KeyError(f"no activation store for source {source!r}")
 
 
 def sae_keys(config: dict, source: str) -> list[SAEKey]:
@@ -61,10 +93,11 @@ def consistency_keys(config: dict, source: str) -> list[tuple[str, str]]:
 def synthetic_spec(config: dict, dist: str) -> str:
     """JSON of saesanity.config.SyntheticConfig for one probability model."""
     syn = config["synthetic"]
-    if dist not in syn["distributions"]:
-        raise KeyError(f"synthetic.distributions has no {dist!r}; known: {sorted(syn['distributions'])}")
-    spec = {k: v for k, v in syn.items() if k != "distributions"}
-    spec["probability"] = syn["distributions"][dist]
+    models = syn["probability_models"]
+    if dist not in models:
+        raise KeyError(f"synthetic.probability_models has no {dist!r}; known: {sorted(models)}")
+    spec = {k: v for k, v in syn.items() if k not in ("distributions", "probability_models")}
+    spec["probability"] = models[dist]
     return canonical(spec)
 
 

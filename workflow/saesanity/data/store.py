@@ -37,7 +37,7 @@ def column_to_numpy(col: pa.ChunkedArray | pa.Array, d: int) -> np.ndarray:
         col = col.combine_chunks()
     if not pa.types.is_fixed_size_list(col.type) or col.type.list_size != d:
         raise StoreError(f"column '{ACT}' must be a fixed-size list of length {d}, got {col.type}")
-    return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, d)
+    return col.flatten().to_numpy(zero_copy_only=False, writable=True).reshape(-1, d)
 
 
 class ShardWriter:

@@ -86,7 +86,7 @@ def project_to_cone(W_FD: torch.Tensor, W0_FD: torch.Tensor, tau: float) -> None
     degenerate = v_norm.squeeze(1) < 1e-8
     if degenerate.any():
         e = torch.zeros_like(u[degenerate])
-        e[:, u[degenerate].abs().argmin(1)] = 1.0
+        e[torch.arange(len(e)), u[degenerate].abs().argmin(1)] = 1.0
         v[degenerate] = e - (e * u[degenerate]).sum(1, keepdim=True) * u[degenerate]
         v_norm = v.norm(dim=1, keepdim=True)
     W_FD[outside_F] = tau * u + (1 - tau * tau) ** 0.5 * (v / v_norm)

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny synthetic stores and small configs, so every unit test runs in well under a second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saesanity.config import ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig, TrainJob
+from saesanity.data.store import ActivationStore, ShardWriter
+from saesanity.data.synthetic import generate
+
+D = 16
+N_FEATURES = 48
+
+
+def tiny_synthetic_config(seed: int = 0, **overrides) -> SyntheticConfig:
+    """d=16, 48 features, ~4 active per sample; 1024 training rows in 4 shards, 256 held-out rows."""
+    kw = dict(probability=ProbabilityModel("constant", p=4 / N_FEATURES), d=D, n_features=N_FEATURES,
+              n_samples=1024, n_heldout=256, shard_size=256, seed=seed)
+    kw.update(overrides)
+    return SyntheticConfig(**kw)
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """A generated synthetic data set (features.parquet, activations/, heldout/); treat as read-only."""
+    out = tmp_path_factory.mktemp("synthetic") / "constant"
+    generate(tiny_synthetic_config(), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(synthetic_dir) -> ActivationStore:
+    return ActivationStore.open(synthetic_dir / "activations")
+
+
+@pytest.fixture(scope="session")
+def heldout_store(synthetic_dir) -> ActivationStore:
+    return ActivationStore.open(synthetic_dir / "heldout")
+
+
+def write_store(folder: Path, x_ND: np.ndarray, shard_rows: int, dtype: str = "float32", **meta) -> ActivationStore:
+    """Writes `x_ND` as shards of `shard_rows` rows and opens the result."""
+    writer = ShardWriter(folder, x_ND.shape[1], dtype, meta)
+    for i in range(0, len(x_ND), shard_rows):
+        writer.write(x_ND[i:i + shard_rows])
+    writer.close()
+    return ActivationStore.open(folder)
+
+
+@pytest.fixture
+def indexed_store(tmp_path) -> ActivationStore:
+    """512 rows of d=4 in 5 uneven shards; column 0 holds the row index (exact in float32), so a batch
+    tells which rows it contains."""
+    n, d = 512, 4
+    x = np.random.default_rng(0).standard_normal((n, d)).astype(np.float32)
+    x[:, 0] = np.arange(n)
+    return write_store(tmp_path / "indexed", x, shard_rows=120)
+
+
+def make_job(arch: str = "topk", variant: str = "trained", seed: int = 0, d_sae: int = 64,
+             target_l0: float = 4, n_samples: int = 1024, batch_size: int = 64, lr: float = 1e-3,
+             options: dict | None = None, **train_kw) -> TrainJob:
+    sae = SAEConfig(arch=arch, d_in=D, d_sae=d_sae, target_l0=target_l0, variant=variant, seed=seed,
+                    options=options or {})
+    train_kw = {"shuffle_buffer": 256, "stats_samples": 1024, "log_every": 4, **train_kw}
+    train = TrainConfig(n_samples=n_samples, batch_size=batch_size, lr=lr, **train_kw)
+    return TrainJob(sae=sae, train=train)
