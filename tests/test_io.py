@@ -119,3 +119,12 @@ def test_load_errors(tmp_path):
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="saesanity"):
         load_sae(tmp_path)
+
+
+def test_folder_mixing_two_runs_is_refused(tmp_path):
+    save_sae(_random_sae("relu", seed=0), tmp_path / "a")
+    save_sae(_random_sae("relu", seed=1), tmp_path / "b")
+    # As if a run were killed after renaming its weights but before its cfg.json.
+    (tmp_path / "b" / "sae_weights.safetensors").replace(tmp_path / "a" / "sae_weights.safetensors")
+    with pytest.raises(ValueError, match="does not match the hash"):
+        load_sae(tmp_path / "a")

@@ -238,15 +238,18 @@ def test_dead_latent_tracker_and_auxk():
     pre = torch.randn(6, 4)
     W = torch.eye(4)
     residual = torch.randn(6, 4)
-    assert auxk_loss(pre, torch.zeros(4, dtype=torch.bool), residual, W, 2) == 0
-    loss = auxk_loss(pre, tracker.dead_F, residual, W, 2)
+    one = torch.tensor(1.0)
+    assert auxk_loss(pre, torch.zeros(4, dtype=torch.bool), residual, W, 2, one) == 0
+    loss = auxk_loss(pre, tracker.dead_F, residual, W, 2, one)
     assert loss > 0 and torch.isfinite(loss)
+    # In the units of the main loss: scaling the data's variance scales the term (alpha keeps its meaning).
+    torch.testing.assert_close(auxk_loss(pre, tracker.dead_F, residual, W, 2, 4 * one), 4 * loss)
     # A perfect auxiliary reconstruction gives zero loss.
     e = torch.zeros(6, 4)
     e[:, 1] = torch.arange(1.0, 7.0)
     pre_perfect = torch.full((6, 4), -1.0)
     pre_perfect[:, 1] = e[:, 1]
-    assert float(auxk_loss(pre_perfect, tracker.dead_F, e, W, 1)) == pytest.approx(0.0, abs=1e-12)
+    assert float(auxk_loss(pre_perfect, tracker.dead_F, e, W, 1, one)) == pytest.approx(0.0, abs=1e-12)
 
 
 # --- Random baselines: init, freezing, cone ------------------------------------------------------------

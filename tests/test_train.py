@@ -6,11 +6,14 @@ import csv
 import dataclasses
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from conftest import D, make_job, write_store
 
 from saesanity.config import TrainConfig
+from saesanity.data.store import ActivationStore, StoreError, act_column
 from saesanity.evals.core import evaluate_core
 from saesanity.sae.io import load_sae
 from saesanity.train import TrainingDiverged, activation_stats, lr_at, train_sae
@@ -41,9 +44,23 @@ def test_saved_checkpoint_is_the_trained_sae(tmp_path, synthetic_store):
 
 
 def _nan_store(tmp_path, nan_row):
+    """A store whose shard holds a NaN. Our writer refuses NaN, so the shard is rewritten behind its back,
+    as a store from another tool might be."""
     x = np.random.default_rng(0).standard_normal((1024, D)).astype(np.float32)
+    store = write_store(tmp_path / "store", x, shard_rows=256)
     x[nan_row, 3] = np.nan
-    return write_store(tmp_path / "store", x, shard_rows=256)
+    shard = nan_row // 256
+    pq.write_table(pa.table({"act": act_column(x[shard * 256:(shard + 1) * 256])}), store.shards[shard])
+    return ActivationStore.open(store.folder)
+
+
+def test_writer_refuses_nan(tmp_path):
+    x = np.zeros((8, D), np.float32)
+    x[2, 1] = np.nan
+    with pytest.raises(StoreError, match="NaN"):
+        write_store(tmp_path / "store", x, shard_rows=8)
+    with pytest.raises(StoreError, match="float16"):
+        write_store(tmp_path / "store16", np.full((8, D), 1e5, np.float32), shard_rows=8, dtype="float16")
 
 
 @pytest.mark.parametrize("nan_row, stats_samples", [(5, 1024), (900, 256)])

@@ -18,7 +18,7 @@ rule eval_core:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "python -m saesanity eval-core --sae {params.sae} --data {input.data} --out {output} --threads {threads} 2> {log}"
+        "python -m saesanity --threads {threads} eval-core --sae {params.sae} --data {input.data} --out {output} 2> {log}"
 
 
 rule eval_recovery:

@@ -19,5 +19,5 @@ rule train:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "python -m saesanity train --spec {params.spec:q} --data {input.data} --source {wildcards.source}"
-        " --out {params.out} --threads {threads} 2> {log}"
+        "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data}"
+        " --source {wildcards.source} --out {params.out} 2> {log}"

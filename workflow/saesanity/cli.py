@@ -33,10 +33,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval_core(args) -> None:
-    import torch
-
     from saesanity.evals.synthetic import core_metrics
-    torch.set_num_threads(args.threads)
     write_json(args.out, core_metrics(args.sae, args.data))
 
 
@@ -62,6 +59,8 @@ def cmd_figures(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saesanity", description=__doc__)
+    # Results are bit-identical for a given thread count; the rules pass the job's threads.
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (before the subcommand)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synthetic", help="generate the ground-truth features and activation shards")
@@ -74,14 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="activation store folder")
     p.add_argument("--source", required=True, help="source name recorded in cfg.json (e.g. synthetic-constant)")
     p.add_argument("--out", required=True, help="SAE folder (cfg.json, sae_weights.safetensors, train_log.csv)")
-    p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval-core", help="EV (Eq. 5), L0 and dead fraction on a held-out store")
     p.add_argument("--sae", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_eval_core)
 
     p = sub.add_parser("eval-recovery", help="recovery of known features (Eq. 6) and ground-truth MCC")
@@ -114,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     print("saesanity", " ".join(sys.argv[1:] if argv is None else argv), file=sys.stderr, flush=True)
+    import torch
+    torch.set_num_threads(args.threads)
     try:
         args.func(args)
     except ConfigError as err:

@@ -26,8 +26,28 @@ SYNTHETIC: dict[tuple[str, str, str], PaperValue] = {
 }
 
 
-def synthetic_paper_value(distribution: str, arch: str, variant: str, metric: str) -> PaperValue | None:
-    """The paper's number for a trained SAE on the synthetic data, if it reports one."""
-    if variant != "trained":
+# The setting those numbers belong to (arXiv 2602.14111, sec. 3).
+SYNTHETIC_SETTING = {"d": 100, "n_features": 3200, "lognormal_mu": 0.0, "lognormal_sigma": 0.25,
+                     "d_sae": 3200, "target_l0": 20}
+SYNTHETIC_PROBABILITY = {"constant": {"kind": "constant", "p": 0.00625},
+                         "variable": {"kind": "variable", "log10_p_min": -5.5, "log10_p_max": -1.2}}
+
+
+def synthetic_setting_matches(settings: dict, d_sae: int, target_l0: float) -> str | None:
+    """The paper's name of the probability model ('constant' or 'variable') when a run uses the paper's
+    setting, else None: its numbers are only put beside runs that can be compared with them."""
+    ours = {**settings, "d_sae": d_sae, "target_l0": target_l0}
+    if any(ours[k] != v for k, v in SYNTHETIC_SETTING.items()):
         return None
-    return SYNTHETIC.get((distribution, arch, metric))
+    prob = settings["probability"]
+    for name, model in SYNTHETIC_PROBABILITY.items():
+        if prob["kind"] == model["kind"] and all(prob[k] == v for k, v in model.items() if k != "kind"):
+            return name
+    return None
+
+
+def synthetic_paper_value(paper_model: str | None, arch: str, variant: str, metric: str) -> PaperValue | None:
+    """The paper's number for a trained SAE in the paper's setting, if it reports one."""
+    if variant != "trained" or paper_model is None:
+        return None
+    return SYNTHETIC.get((paper_model, arch, metric))

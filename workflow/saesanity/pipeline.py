@@ -41,6 +41,12 @@ def check_config(config: dict) -> None:
         raise PipelineConfigError(f"saes.synthetic.target_l0 ({group['target_l0']}) exceeds d_sae ({group['d_sae']})")
     if group["train"]["n_samples"] < group["train"]["batch_size"]:
         raise PipelineConfigError("saes.synthetic.train.n_samples is smaller than one batch (batch_size)")
+    for arch in ("topk", "batchtopk"):
+        dead_after = config["arch"][arch]["dead_after"]
+        if arch in group["architectures"] and dead_after >= group["train"]["n_samples"]:
+            raise PipelineConfigError(
+                f"arch.{arch}.dead_after ({dead_after}) >= saes.synthetic.train.n_samples "
+                f"({group['train']['n_samples']}): no latent could ever count as dead, so AuxK would never run")
 
 
 def synthetic_sources(config: dict) -> list[str]:

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
-from saesanity.data.synthetic import read_features
-from saesanity.paper import synthetic_paper_value
+from saesanity.data.synthetic import read_features, read_settings
+from saesanity.paper import synthetic_paper_value, synthetic_setting_matches
 from saesanity.pipeline import SYNTHETIC_PREFIX
 
 PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
@@ -41,10 +41,17 @@ def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
     return rows
 
 
-def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str]) -> pd.DataFrame:
+def _by_distribution(features: Sequence[str]) -> dict[str, str]:
+    """features.parquet path per distribution name (results/synthetic/<dist>/features.parquet)."""
+    return {Path(f).parent.name: f for f in features}
+
+
+def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
+                    features: Sequence[str]) -> pd.DataFrame:
     per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(recovery, PER_SAE["recovery"]))
     means = (per_sae.groupby(KEY + ["target_l0", "metric"], sort=False)["value"]
-             .agg(value="mean", std=lambda v: float(np.std(v)), n_seeds="count").reset_index())
+             .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
+                 n_seeds="count").reset_index())
     means["seed"] = "mean"
     pw = []
     for f in consistency:
@@ -54,8 +61,13 @@ def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: S
                    "std": m["pw_mcc_std"], "n_seeds": len(m["seeds"])})
     table = pd.concat([per_sae, means, pd.DataFrame(pw)], ignore_index=True)
     table["target_l0"] = table.groupby(KEY)["target_l0"].transform("first")
-    paper = [synthetic_paper_value(r.distribution, r.arch, r.variant, r.metric)
-             if r.seed == "mean" else None for r in table.itertuples()]
+    settings = {dist: read_settings(f) for dist, f in _by_distribution(features).items()}
+    d_sae = {(m["source"], m["arch"], m["variant"]): m["d_sae"] for m in map(read_json, core)}
+    paper = []
+    for r in table.itertuples():
+        model = synthetic_setting_matches(settings[r.distribution], d_sae[(r.source, r.arch, r.variant)],
+                                          r.target_l0)
+        paper.append(synthetic_paper_value(model, r.arch, r.variant, r.metric) if r.seed == "mean" else None)
     table["paper_value"] = [p.value if p else np.nan for p in paper]
     table["paper_note"] = [p.note if p else "" for p in paper]
     cols = KEY + ["seed", "target_l0", "metric", "value", "std", "n_seeds", "paper_value", "paper_note"]
@@ -64,10 +76,7 @@ def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: S
 
 def feature_table(recovery: Sequence[str], features: Sequence[str]) -> pd.DataFrame:
     """One row per (SAE, true feature): its firing probability and best decoder cosine (Eq. 6)."""
-    probs = {}
-    for f in features:
-        _, p_F = read_features(f)
-        probs[Path(f).parent.name] = p_F
+    probs = {dist: read_features(f)[1] for dist, f in _by_distribution(features).items()}
     frames = []
     for f in recovery:
         m = read_json(f)
@@ -82,5 +91,5 @@ def feature_table(recovery: Sequence[str], features: Sequence[str]) -> pd.DataFr
 def synthetic_tables(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
                      features: Sequence[str], out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
-    write_csv(synthetic_table(core, recovery, consistency), out_dir / "synthetic.csv")
+    write_csv(synthetic_table(core, recovery, consistency, features), out_dir / "synthetic.csv")
     write_csv(feature_table(recovery, features), out_dir / "synthetic_features.csv")

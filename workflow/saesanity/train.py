@@ -41,10 +41,10 @@ def activation_stats(store: ActivationStore, n: int) -> tuple[torch.Tensor, torc
     total, s_D, ss_DD = 0, np.zeros(store.d), np.zeros((store.d, store.d))
     sample = store.read_all(limit=min(n, CALIBRATION_ROWS))
     for x in store.iter_chunks(limit=n):
-        x = x.astype(np.float64)
+        x = torch.from_numpy(x).double()
         total += len(x)
-        s_D += x.sum(0)
-        ss_DD += x.T @ x
+        s_D += x.sum(0).numpy()
+        ss_DD += (x.T @ x).numpy()
     mean_D = s_D / total
     cov_DD = ss_DD / total - np.outer(mean_D, mean_D)
     return torch.from_numpy(mean_D).float(), torch.from_numpy(cov_DD), torch.from_numpy(sample)

@@ -53,7 +53,11 @@ class ShardWriter:
     def write(self, x_ND: np.ndarray, **columns: np.ndarray) -> None:
         if x_ND.ndim != 2 or x_ND.shape[1] != self.d:
             raise StoreError(f"expected activations of shape [N, {self.d}], got {list(x_ND.shape)}")
-        table = pa.table({ACT: act_column(x_ND.astype(self.dtype, copy=False)), **columns})
+        with np.errstate(over="ignore"):  # overflow to inf is caught just below, with a clearer message
+            x_ND = x_ND.astype(self.dtype, copy=False)
+        if not np.isfinite(x_ND).all():
+            raise StoreError(f"activations contain NaN/Inf (as {self.dtype}: |x| > 65504 overflows float16)")
+        table = pa.table({ACT: act_column(x_ND), **columns})
         # No statistics and no dictionary: float payloads gain nothing from either and they cost time.
         pq.write_table(table, self.folder / f"shard-{self.n_shards:05d}.parquet",
                        compression="zstd", write_statistics=False, use_dictionary=False)

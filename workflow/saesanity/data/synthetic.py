@@ -11,6 +11,8 @@ then one sparse-by-dense product. Memory is one chunk, whatever the sample count
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,12 +58,26 @@ def sample_activations(rng: np.random.Generator, n: int, f_FD: np.ndarray, p_F: 
     return np.asarray(a_NF @ f_FD.astype(np.float64), dtype=np.float32)
 
 
-def write_features(path: Path, f_FD: np.ndarray, p_F: np.ndarray) -> None:
+SETTINGS_KEY = b"saesanity.synthetic"
+
+
+def write_features(path: Path, f_FD: np.ndarray, p_F: np.ndarray, cfg: SyntheticConfig) -> None:
+    """features.parquet; its schema metadata records the generator's config, so that downstream steps
+    know the setting (e.g. whether it is the paper's) without another input."""
     table = pa.table({"feature": pa.array(np.arange(len(f_FD)), pa.int64()),
                       "p": pa.array(p_F, pa.float64()),
                       "direction": act_column(f_FD.astype(np.float32))})
+    table = table.replace_schema_metadata({SETTINGS_KEY: json.dumps(dataclasses.asdict(cfg), sort_keys=True)})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def read_settings(path: str | Path) -> dict:
+    """The SyntheticConfig (as a dict) that generated features.parquet."""
+    meta = pq.read_schema(path).metadata or {}
+    if SETTINGS_KEY not in meta:
+        raise ValueError(f"{path}: no generator settings in the Parquet metadata; regenerate it")
+    return json.loads(meta[SETTINGS_KEY])
 
 
 def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -95,4 +111,4 @@ def generate(cfg: SyntheticConfig, out_dir: str | Path) -> None:
     write_stream(out_dir / "activations", cfg, _TRAIN, cfg.n_samples, f_FD, p_F, "train")
     write_stream(out_dir / "heldout", cfg, _HELDOUT, cfg.n_heldout, f_FD, p_F, "heldout")
     # Written last: the rule lists all three outputs, and this one completes the set.
-    write_features(out_dir / "features.parquet", f_FD, p_F)
+    write_features(out_dir / "features.parquet", f_FD, p_F, cfg)

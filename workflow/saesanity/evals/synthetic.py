@@ -46,9 +46,15 @@ def recovery_metrics(sae_dir: str | Path, features: str | Path, threshold: float
 def consistency_metrics(sae_dirs: Sequence[str | Path]) -> dict:
     """PW-MCC of the decoders of independently seeded SAEs (arXiv 2505.20254)."""
     ids = [sae_identity(d) for d in sae_dirs]
+    group = {(i["source"], i["arch"], i["variant"], i["d_sae"]) for i in ids}
+    if len(group) != 1:
+        raise ValueError(f"PW-MCC compares seeds of one SAE configuration; got {sorted(group)}")
+    seeds = [i["seed"] for i in ids]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"PW-MCC needs distinct seeds; got {seeds}")
     decoders = [load_sae(d).W_dec.detach().numpy() for d in sae_dirs]
     pw, pairs = pairwise_mcc(decoders)
     first = ids[0]
     return {"source": first["source"], "arch": first["arch"], "variant": first["variant"],
             "seeds": [i["seed"] for i in ids], "pw_mcc": pw, "pair_mcc": pairs,
-            "pw_mcc_std": float(np.std(pairs))}
+            "pw_mcc_std": float(np.std(pairs, ddof=1)) if len(pairs) > 1 else 0.0}

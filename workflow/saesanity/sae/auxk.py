@@ -22,10 +22,12 @@ class DeadLatentTracker:
 
 
 def auxk_loss(pre_BF: torch.Tensor, dead_F: torch.Tensor, residual_BD: torch.Tensor,
-              W_dec_FD: torch.Tensor, aux_k: int) -> torch.Tensor:
-    """||e - e_hat||^2 / ||e - mean(e)||^2, with e the (detached) residual and e_hat decoded from the top
-    aux_k dead pre-activations; normalised by the residual's variance so its scale does not depend on
-    how well the live latents already reconstruct."""
+              W_dec_FD: torch.Tensor, aux_k: int, x_var: torch.Tensor) -> torch.Tensor:
+    """Gao et al. weigh a residual-normalised AuxK error, ||e - e_hat||^2 / ||e||^2, against an
+    input-normalised main error, ||x - x_hat||^2 / ||x||^2, with alpha = 1/32. Our main loss is the raw
+    squared error, so the AuxK error is put in the same units (times the batch variance of x, `x_var`):
+    alpha then means what it means in the paper, whatever the scale of the activations.
+    e is the detached residual; e_hat is decoded from the top aux_k dead pre-activations."""
     n_dead = int(dead_F.sum())
     if n_dead == 0:
         return pre_BF.new_zeros(())
@@ -35,4 +37,4 @@ def auxk_loss(pre_BF: torch.Tensor, dead_F: torch.Tensor, residual_BD: torch.Ten
     e_hat_BD = (vals_BK.relu().unsqueeze(-1) * W_dec_FD[idx_BK]).sum(1)
     e_BD = residual_BD.detach()
     denom = (e_BD - e_BD.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12)
-    return (e_hat_BD - e_BD).pow(2).sum(-1).mean() / denom
+    return (e_hat_BD - e_BD).pow(2).sum(-1).mean() / denom * x_var

@@ -74,5 +74,8 @@ class BatchTopKSAE(SAE):
 
     def load_saelens_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         super().load_saelens_tensors(tensors)
-        self.threshold.copy_(tensors["threshold"][0])
+        theta_F = tensors["threshold"]
+        if not torch.all(theta_F == theta_F[0]):
+            raise ValueError("a BatchTopK checkpoint has one global threshold; this one varies per latent")
+        self.threshold.copy_(theta_F[0])
         self.threshold_set = True

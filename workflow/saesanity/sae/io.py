@@ -6,6 +6,7 @@ it) and, under "saesanity", our full SAEConfig, so that we rebuild the exact tra
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,24 @@ def saelens_cfg(sae: SAE, metadata: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_sae(sae: SAE, folder: str | Path, metadata: dict[str, Any] | None = None) -> None:
-    """Writes cfg.json then the weights, each atomically (the weights file is the rule's marker)."""
+    """Writes the weights, then cfg.json with their SHA-256, each atomically: a folder whose cfg.json does
+    not match its weights (a run killed between the two renames) is refused by load_sae."""
     folder = Path(folder)
-    with atomic_path(folder / CFG) as tmp:
-        tmp.write_text(json.dumps(saelens_cfg(sae, metadata or {}), indent=1, sort_keys=True) + "\n")
     tensors = {k: v.detach().contiguous().float() for k, v in sae.saelens_tensors().items()}
     with atomic_path(folder / WEIGHTS) as tmp:
         save_file(tensors, str(tmp))
+    cfg = saelens_cfg(sae, {**(metadata or {}), "weights_sha256": _sha256(folder / WEIGHTS)})
+    with atomic_path(folder / CFG) as tmp:
+        tmp.write_text(json.dumps(cfg, indent=1, sort_keys=True) + "\n")
 
 
 def load_sae(folder: str | Path) -> SAE:
@@ -59,6 +70,9 @@ def load_sae(folder: str | Path) -> SAE:
     raw = json.loads((folder / CFG).read_text())
     if "saesanity" not in raw:
         raise ValueError(f"{folder / CFG}: no 'saesanity' section; not written by saesanity")
+    expected = raw.get("metadata", {}).get("weights_sha256")
+    if expected and expected != _sha256(folder / WEIGHTS):
+        raise ValueError(f"{folder}: {WEIGHTS} does not match the hash in {CFG}; the folder mixes two runs")
     sae = build_sae(from_dict(SAEConfig, raw["saesanity"], "saesanity"))
     sae.load_saelens_tensors(load_file(str(folder / WEIGHTS)))
     return sae.eval()

@@ -26,7 +26,8 @@ def auxk_term(sae: SAE, tracker: DeadLatentTracker, pre_BF: torch.Tensor, z_BF: 
               x_BD: torch.Tensor, x_hat_BD: torch.Tensor) -> torch.Tensor:
     tracker.update(z_BF.detach())
     aux_k = sae.opts.aux_k or max(1, sae.cfg.d_in // 2)
-    return auxk_loss(pre_BF, tracker.dead_F, x_BD - x_hat_BD, sae.W_dec, aux_k)
+    x_var = (x_BD - x_BD.mean(0)).pow(2).sum(-1).mean().detach()
+    return auxk_loss(pre_BF, tracker.dead_F, x_BD - x_hat_BD, sae.W_dec, aux_k, x_var)
 
 
 class TopKSAE(SAE):
