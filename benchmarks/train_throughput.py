@@ -7,20 +7,14 @@ that the reference samples the same stretch of time as the steps). The machines 
 (shared, virtualised CPUs; the matmul rate drifts by tens of percent within a run), so no absolute figure is
 asserted or compared across runs: the figures to read are the ratios against that in-run reference.
 
-One training step is exactly what saesanity.train.train_sae does per batch, copied here so that each step
-can be timed on its own (keep the two in sync):
-
-    set the learning rate of every param group (lr_at)
-    out = sae.training_forward(x)
-    _check_finite(sae, out.loss, step)
-    opt.zero_grad(set_to_none=True); out.loss.backward()
-    remove_parallel_grad(sae)            # when the decoder is trained
-    opt.step(); constrain_decoder(sae, W0); sae.after_step()
+One training step is saesanity.train.train_step, the function train_sae calls per batch: forward, loss,
+NaN/Inf check, backward, the decoder's parallel-gradient removal, the AdamW step, the decoder's
+renormalisation (and cone projection) and the architecture's after-step.
 
 Not timed: reading and shuffling batches from the activation store (the data here is in memory) and the
 train_log row written every `log_every` steps. The SAE is built with build_sae(SAEConfig(...)) and
-initialised with saesanity.sae.variants.initialise from the mean and covariance of 8192 rows (and, where
-initialise takes one, those rows as the calibration sample, as train_sae passes them), drawn like the
+initialised with saesanity.sae.variants.initialise from the mean and covariance of 8192 rows and those
+rows as the calibration sample (as train_sae does), drawn like the
 synthetic data set (saesanity.data.synthetic: non-negative log-normal combinations of unit features, each
 firing with probability k / d_sae, so about k features per sample; fixed seed); it is trained with AdamW
 (TrainConfig's defaults). The timed steps see other batches from the same distribution.
@@ -38,8 +32,8 @@ variant the count is 6, each product B x D x F multiply-adds:
 so frozen_decoder-* and frozen_encoder-* variants count 5. Everything else in a step (activation, top-k,
 losses, AdamW, renormalising the decoder) is O(B F) or O(D F) and counts as overhead; it is memory-bound,
 so it weighs more at small d_in, where each [B, F] tensor carries only D flops of matmul per element.
-TopK/BatchTopK's AuxK decode touches no dead latents here (a latent is dead only after 1M samples without
-firing), so it costs nothing. A sparse decoder kernel could in principle beat this dense bound (fraction of
+TopK/BatchTopK's AuxK decode touches no dead latents here (a latent is dead only after `dead_after` samples
+without firing, far more than a benchmark's few steps), so it costs nothing. A sparse decoder kernel could in principle beat this dense bound (fraction of
 peak above 1), but none of the four architectures uses one.
 
 Columns: samples/s = B / median step time; "x matmul" = step time / unavoidable dense matmul time (1.0 would
@@ -55,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import inspect
 import json
 import os
 import platform
@@ -71,8 +64,8 @@ import torch
 from saesanity.config import VARIANTS, ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig
 from saesanity.data.synthetic import firing_probabilities, ground_truth_directions, sample_activations
 from saesanity.sae.registry import ARCHITECTURES, build_sae
-from saesanity.sae.variants import constrain_decoder, decoder_is_trained, initialise, remove_parallel_grad
-from saesanity.train import _check_finite, lr_at
+from saesanity.sae.variants import initialise
+from saesanity.train import lr_at, make_optimizer, train_step
 
 
 @dataclass(frozen=True)
@@ -219,32 +212,14 @@ def time_training(arch: str, size: Size, variant: str, batches: list[torch.Tenso
     tc = TrainConfig(batch_size=len(batches[0]))
     cfg = SAEConfig(arch=arch, d_in=size.d_in, d_sae=size.d_sae, target_l0=size.k, variant=variant, seed=SEED)
     sae = build_sae(cfg)
-    # As train_sae: the calibration sample goes to initialise where it takes one (the ReLU and JumpReLU
-    # biases are calibrated to the target L0 on it).
-    if "sample_ND" in inspect.signature(initialise).parameters:
-        W0_FD = initialise(sae, mean_D, cov_DD, sample_ND=sample_ND)
-    else:
-        W0_FD = initialise(sae, mean_D, cov_DD)
-    trainable = [p for p in sae.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    W0_FD = initialise(sae, mean_D, cov_DD, sample_ND)  # as train_sae does
+    opt = make_optimizer(sae, tc)
     n_steps = warmup + steps
     times: list[float] = []
     for step in range(n_steps):
         x_BD = batches[step % len(batches)]
         t0 = time.perf_counter()
-        # -- one step of saesanity.train.train_sae --
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, n_steps, tc)
-        out = sae.training_forward(x_BD)
-        _check_finite(sae, out.loss, step)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        if decoder_is_trained(sae):
-            remove_parallel_grad(sae)
-        opt.step()
-        constrain_decoder(sae, W0_FD)
-        sae.after_step()
-        # --
+        out = train_step(sae, opt, x_BD, W0_FD, lr_at(step, n_steps, tc), step)
         times.append(time.perf_counter() - t0)
         del out
         if step >= warmup:

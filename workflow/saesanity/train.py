@@ -18,7 +18,7 @@ from tqdm import tqdm
 from saesanity.atomic import atomic_path
 from saesanity.config import TrainConfig, TrainJob
 from saesanity.data.store import ActivationStore, shuffled_batches
-from saesanity.sae.base import SAE
+from saesanity.sae.base import SAE, TrainOutput
 from saesanity.sae.io import save_sae
 from saesanity.sae.registry import build_sae
 from saesanity.sae.variants import constrain_decoder, decoder_is_trained, initialise, remove_parallel_grad
@@ -91,6 +91,29 @@ def _check_finite(sae: SAE, loss: torch.Tensor, step: int) -> None:
             raise TrainingDiverged(f"parameter {name} has NaN/Inf after step {step}: lower train.lr")
 
 
+def make_optimizer(sae: SAE, tc: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over the parameters the variant trains (frozen ones are not even given to it)."""
+    trainable = [p for p in sae.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+
+
+def train_step(sae: SAE, opt: torch.optim.Optimizer, x_BD: torch.Tensor, W0_FD: torch.Tensor, lr: float,
+               step: int) -> TrainOutput:
+    """One optimiser step, with the decoder kept unit-norm (and in its cone for the soft-frozen variant)."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    out = sae.training_forward(x_BD)
+    _check_finite(sae, out.loss, step)
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    if decoder_is_trained(sae):
+        remove_parallel_grad(sae)
+    opt.step()
+    constrain_decoder(sae, W0_FD)
+    sae.after_step()
+    return out
+
+
 def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None = None,
               metadata: dict | None = None, threads: int = 1) -> tuple[SAE, TrainLog]:
     """Trains one SAE; with `out_dir`, writes cfg.json, sae_weights.safetensors and train_log.csv there.
@@ -102,8 +125,7 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
     mean_D, cov_DD, sample_ND = activation_stats(store, tc.stats_samples)
     sae = build_sae(cfg)
     W0_FD = initialise(sae, mean_D, cov_DD, sample_ND)
-    trainable = [p for p in sae.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
+    opt = make_optimizer(sae, tc)
     n_steps = tc.n_samples // tc.batch_size
     if n_steps == 0:
         raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
@@ -112,21 +134,12 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
     for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=f"train {cfg.arch}/{cfg.variant}",
                                      mininterval=10)):
         x_BD = torch.from_numpy(x_np)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, n_steps, tc)
-        out = sae.training_forward(x_BD)
-        _check_finite(sae, out.loss, step)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        if decoder_is_trained(sae):
-            remove_parallel_grad(sae)
-        opt.step()
-        constrain_decoder(sae, W0_FD)
-        sae.after_step()
+        lr = lr_at(step, n_steps, tc)
+        out = train_step(sae, opt, x_BD, W0_FD, lr, step)
         if step % tc.log_every == 0 or step == n_steps - 1:
             _check_finite(sae, out.loss, step)
             var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
-            log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": group["lr"],
+            log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": lr,
                      "loss": out.loss.item(), "l0": float((out.z_BF > 0).sum(-1).float().mean()),
                      "ev_batch": 1 - out.parts["mse"] / var if var > 0 else math.nan, **out.parts})
     if out_dir is not None:

@@ -20,7 +20,7 @@ def plot(tables: Path):
     dists = ordered(df.distribution.unique(), ["constant", "variable"])
     archs = ordered(df.arch.unique(), ARCH_ORDER)
     variants = ordered(df.variant.unique(), VARIANT_ORDER)
-    fig, axes = plt.subplots(len(METRICS), len(dists), figsize=(5.5 * len(dists), 6.5), squeeze=False)
+    fig, axes = plt.subplots(len(METRICS), len(dists), figsize=(max(8.0, 5.5 * len(dists)), 7.0), squeeze=False)
     width = 0.8 / len(variants)
     for col, dist in enumerate(dists):
         for row, (metric, label) in enumerate(METRICS):
@@ -41,6 +41,7 @@ def plot(tables: Path):
     handles, labels = axes[0, 0].get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     fig.legend(uniq.values(), uniq.keys(), loc="lower center", ncol=min(len(uniq), 4), fontsize=8)
-    fig.suptitle("Synthetic ground truth: SAEs explain variance but recover few true features")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.suptitle("Synthetic ground truth: explained variance and recovered features (arXiv 2602.14111, sec. 3)",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
