@@ -117,6 +117,14 @@ def test_batchtopk_inference_uses_one_global_threshold():
     torch.testing.assert_close(sae.encode(x[:7]), z[:7])
 
 
+def test_batchtopk_finish_sets_threshold_for_exactly_k_per_row_on_average():
+    sae = _sae("batchtopk", k=3)
+    x = _x(300, seed=4)
+    sae.training_forward(x[:40])
+    sae.finish(x)
+    assert int((sae.encode(x) > 0).sum()) == 3 * len(x)
+
+
 # --- JumpReLU -----------------------------------------------------------------------------------------
 
 def test_jumprelu_straight_through_hand_made():

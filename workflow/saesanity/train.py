@@ -142,6 +142,7 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
             log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": lr,
                      "loss": out.loss.item(), "l0": float((out.z_BF > 0).sum(-1).float().mean()),
                      "ev_batch": 1 - out.parts["mse"] / var if var > 0 else math.nan, **out.parts})
+    sae.finish(sample_ND)
     if out_dir is not None:
         out_dir = Path(out_dir)
         log.write(out_dir / "train_log.csv")

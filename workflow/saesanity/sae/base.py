@@ -66,6 +66,9 @@ class SAE(nn.Module, ABC):
     def calibrate(self, x_ND: torch.Tensor) -> None:
         """Sets biases or thresholds so that training starts near the target L0 (architectures without k)."""
 
+    def finish(self, x_ND: torch.Tensor) -> None:
+        """Fixes inference-time state after the last step, on a sample of training rows (BatchTopK's threshold)."""
+
     def after_step(self) -> None:
         """Keeps parameters in their domain after an optimiser step (e.g. thresholds >= 0)."""
 

@@ -1,7 +1,11 @@
 """BatchTopK SAE (Bussmann et al., arXiv 2412.06410): in training, the top k*B pre-activations over the whole
 batch are kept (so L0 averages k but varies per row); at inference a single global threshold theta replaces
-the batch, z = x * 1[x > theta], theta being a running average of the smallest kept activation. SAELens
-loads the inference form as a JumpReLU SAE with threshold theta for every latent."""
+the batch, z = x * 1[x > theta]. During training theta is the running average of the smallest kept
+activation (as in the paper; logged); after the last step it is set on a calibration sample so that exactly
+k * N activations of N rows pass, i.e. BatchTopK over one large batch. The running average lags weights that
+are still moving: with frozen random parts it left inference at L0 14 for k = 20, breaking the matched
+sparsity the comparison needs. SAELens loads the inference form as a JumpReLU SAE with threshold theta for
+every latent."""
 
 from __future__ import annotations
 
@@ -55,6 +59,16 @@ class BatchTopKSAE(SAE):
         return TrainOutput(x_hat_BD, z_BF, mse + self.opts.aux_coef * aux,
                            {"mse": mse.item(), "auxk": aux.item(), "threshold": float(self.threshold),
                             "dead": float(self.tracker.dead_F.float().mean())})
+
+    @torch.no_grad()
+    def finish(self, x_ND: torch.Tensor) -> None:
+        # Bound the [N, d_sae] pre-activations at about 2^25 floats, whatever d_sae.
+        n = max(256, min(len(x_ND), 2 ** 25 // self.cfg.d_sae))
+        acts = self.pre_acts(x_ND[:n]).relu().flatten()
+        kept = min(self.k * len(x_ND[:n]), acts.numel() - 1)
+        top = acts.topk(kept + 1).values  # sorted: top[kept - 1] is the last kept, top[kept] the first dropped
+        self.threshold.copy_((top[kept - 1] + top[kept]) / 2)
+        self.threshold_set = True
 
     @torch.no_grad()
     def _update_threshold(self, z_BF: torch.Tensor) -> None:
