@@ -88,17 +88,22 @@ def test_finished_run_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in out
 
 
-def test_deleted_output_reruns_to_the_same_bytes(tiny_run):
-    sae_dir = tiny_run / "results/saes/synthetic-tiny_variable/jumprelu/frozen_encoder-iso/seed0"
-    weights = sae_dir / "sae_weights.safetensors"
+def test_rerun_of_one_sae_gives_the_same_bytes(tiny_run):
+    rel = "results/saes/synthetic-tiny_variable/jumprelu/frozen_encoder-iso/seed0/sae_weights.safetensors"
+    weights = tiny_run / rel
     before = sha(weights)
+    figures_before = {p.name: sha(p) for p in (tiny_run / "results/figures").iterdir()}
     weights.unlink()
-    dry = snakemake(tiny_run, *TINY, "-n").stdout
+    # (--configfile takes several values, so it goes last.)
+    dry = snakemake(tiny_run, "-n", "--forcerun", rel, *TINY).stdout
     # Only this SAE and what depends on it: its train job, its two evals, the table and the figures.
     assert job_counts(dry) == {"train": 1, "eval_core": 1, "eval_recovery": 1, "table_synthetic": 1,
                                "figures": 1, "all": 1, "total": 6}
-    snakemake(tiny_run, *TINY)
+    snakemake(tiny_run, "--forcerun", rel, *TINY)
     assert sha(weights) == before
+    # The tables and figures rebuilt downstream are the same bytes too.
+    assert {p.name: sha(p) for p in (tiny_run / "results/figures").iterdir()} == figures_before
+    assert "Nothing to be done" in snakemake(tiny_run, "-n", *TINY).stdout
 
 
 def test_lint_passes(tmp_path):

@@ -137,7 +137,6 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
         lr = lr_at(step, n_steps, tc)
         out = train_step(sae, opt, x_BD, W0_FD, lr, step)
         if step % tc.log_every == 0 or step == n_steps - 1:
-            _check_finite(sae, out.loss, step)
             var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
             log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": lr,
                      "loss": out.loss.item(), "l0": float((out.z_BF > 0).sum(-1).float().mean()),
