@@ -15,15 +15,11 @@ import torch
 
 from saesanity.sae.auxk import DeadLatentTracker
 from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
-from saesanity.sae.topk import auxk_term
+from saesanity.sae.topk import AuxKOptions, auxk_term
 
 
 @dataclass(frozen=True)
-class BatchTopKOptions:
-    aux_k: int | None = None
-    """Dead latents used by AuxK; None means d_in // 2."""
-    aux_coef: float = 1 / 32
-    dead_after: int = 1_000_000
+class BatchTopKOptions(AuxKOptions):
     threshold_momentum: float = 0.99
     """theta <- m * theta + (1 - m) * (smallest kept activation of the batch)."""
 
