@@ -36,8 +36,8 @@ def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
         m = read_json(f)
         for metric in metrics:
             rows.append({"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
-                         "variant": m["variant"], "seed": str(m["seed"]), "target_l0": m["target_l0"],
-                         "metric": metric, "value": float(m[metric])})
+                         "variant": m["variant"], "seed": str(m["seed"]), "d_sae": m["d_sae"],
+                         "target_l0": m["target_l0"], "metric": metric, "value": float(m[metric])})
     return rows
 
 
@@ -49,7 +49,7 @@ def _by_distribution(features: Sequence[str]) -> dict[str, str]:
 def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
                     features: Sequence[str]) -> pd.DataFrame:
     per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(recovery, PER_SAE["recovery"]))
-    means = (per_sae.groupby(KEY + ["target_l0", "metric"], sort=False)["value"]
+    means = (per_sae.groupby(KEY + ["d_sae", "target_l0", "metric"], sort=False)["value"]
              .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
                  n_seeds="count").reset_index())
     means["seed"] = "mean"
@@ -60,17 +60,15 @@ def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: S
                    "variant": m["variant"], "seed": "all", "metric": "pw_mcc", "value": m["pw_mcc"],
                    "std": m["pw_mcc_std"], "n_seeds": len(m["seeds"])})
     table = pd.concat([per_sae, means, pd.DataFrame(pw)], ignore_index=True)
-    table["target_l0"] = table.groupby(KEY)["target_l0"].transform("first")
+    for col in ("d_sae", "target_l0"):  # the PW-MCC rows take them from the SAEs they compare
+        table[col] = table.groupby(KEY)[col].transform("first")
     settings = {dist: read_settings(f) for dist, f in _by_distribution(features).items()}
-    d_sae = {(m["source"], m["arch"], m["variant"]): m["d_sae"] for m in map(read_json, core)}
-    paper = []
-    for r in table.itertuples():
-        model = synthetic_setting_matches(settings[r.distribution], d_sae[(r.source, r.arch, r.variant)],
-                                          r.target_l0)
-        paper.append(synthetic_paper_value(model, r.arch, r.variant, r.metric) if r.seed == "mean" else None)
+    paper = [synthetic_paper_value(synthetic_setting_matches(settings[r.distribution], r.d_sae, r.target_l0),
+                                   r.arch, r.variant, r.metric) if r.seed == "mean" else None
+             for r in table.itertuples()]
     table["paper_value"] = [p.value if p else np.nan for p in paper]
     table["paper_note"] = [p.note if p else "" for p in paper]
-    cols = KEY + ["seed", "target_l0", "metric", "value", "std", "n_seeds", "paper_value", "paper_note"]
+    cols = KEY + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "paper_value", "paper_note"]
     return table[cols].sort_values(KEY + ["metric", "seed"], kind="stable").reset_index(drop=True)
 
 
