@@ -56,5 +56,5 @@ def consistency_metrics(sae_dirs: Sequence[str | Path]) -> dict:
     pw, pairs = pairwise_mcc(decoders)
     first = ids[0]
     return {"source": first["source"], "arch": first["arch"], "variant": first["variant"],
-            "seeds": [i["seed"] for i in ids], "pw_mcc": pw, "pair_mcc": pairs,
+            "seeds": seeds, "pw_mcc": pw, "pair_mcc": pairs,
             "pw_mcc_std": float(np.std(pairs, ddof=1)) if len(pairs) > 1 else 0.0}

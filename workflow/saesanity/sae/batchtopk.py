@@ -58,10 +58,10 @@ class BatchTopKSAE(SAE):
 
     @torch.no_grad()
     def finish(self, x_ND: torch.Tensor) -> None:
-        # Bound the [N, d_sae] pre-activations at about 2^25 floats, whatever d_sae.
-        n = max(256, min(len(x_ND), 2 ** 25 // self.cfg.d_sae))
-        acts = self.pre_acts(x_ND[:n]).relu().flatten()
-        kept = min(self.k * len(x_ND[:n]), acts.numel() - 1)
+        # Bound the [N, d_sae] pre-activations at about 2^25 floats (at least 256 rows), whatever d_sae.
+        x_ND = x_ND[:max(256, 2 ** 25 // self.cfg.d_sae)]
+        acts = self.pre_acts(x_ND).relu().flatten()
+        kept = min(self.k * len(x_ND), acts.numel() - 1)
         top = acts.topk(kept + 1).values  # sorted: top[kept - 1] is the last kept, top[kept] the first dropped
         self.threshold.copy_((top[kept - 1] + top[kept]) / 2)
         self.threshold_set = True

@@ -1,7 +1,7 @@
 """ReLU SAE with an L1 penalty (Bricken et al. 2023, "Towards Monosemanticity"): z = ReLU(W_enc^T (x - b_dec) + b_enc),
 loss = ||x - x_hat||^2 + lambda * ||z||_1. Decoder rows are kept at unit norm by the trainer, so the plain
-L1 equals the decoder-norm-weighted one. b_enc is calibrated at init so every latent fires at rate target_l0 / d_sae; lambda is then steered to the
-target L0 (saesanity.sae.sparsity_control)."""
+L1 equals the decoder-norm-weighted one. b_enc is calibrated at init so every latent fires at rate
+target_l0 / d_sae; lambda is then steered to the target L0 (saesanity.sae.sparsity_control)."""
 
 from __future__ import annotations
 
