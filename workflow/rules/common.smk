@@ -7,6 +7,7 @@ wildcard_constraints:
     arch="[a-z0-9_]+",
     variant="[a-z_]+(-[a-z]+)?",
     seed="[0-9]+",
+    d_sae="[0-9]+",
 
 
 def sae_files(key_path):
