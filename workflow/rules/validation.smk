@@ -29,14 +29,6 @@ rule train_sweep:
         " --source synthetic-{wildcards.dist} --out {params.out} 2> {log}"
 
 
-def validation_inputs(seed_dirs, dist):
-    return {
-        "saes": [f"{d}/sae_weights.safetensors" for d in seed_dirs],
-        "checkpoints": [f"{d}/checkpoints" for d in seed_dirs],
-        "features": f"results/synthetic/{dist}/features.parquet",
-    }
-
-
 rule validation_synthetic:
     """GT-MCC per seed and PW-MCC at every checkpoint of the trained SAEs of one architecture."""
     input:
@@ -52,6 +44,7 @@ rule validation_synthetic:
     output:
         "results/metrics/{source}/{arch}/trained/validation.json",
     params:
+        experiment="checkpoints",
         saes=lambda w, input: [os.path.dirname(f) for f in input.saes],
         spec=pipeline.canonical(config["consistency"]),
     log:
@@ -65,7 +58,7 @@ rule validation_synthetic:
         "../../envs/saesanity.yaml"
     shell:
         "python -m saesanity validation --saes {params.saes} --features {input.features}"
-        " --spec {params.spec:q} --out {output} 2> {log}"
+        " --spec {params.spec:q} --experiment {params.experiment} --out {output} 2> {log}"
 
 
 rule validation_sweep:
@@ -83,6 +76,7 @@ rule validation_sweep:
     output:
         "results/validation/metrics/{dist}/d{d_sae}/{arch}.json",
     params:
+        experiment="sizes",
         saes=lambda w, input: [os.path.dirname(f) for f in input.saes],
         spec=pipeline.canonical(config["consistency"]),
     log:
@@ -96,7 +90,7 @@ rule validation_sweep:
         "../../envs/saesanity.yaml"
     shell:
         "python -m saesanity validation --saes {params.saes} --features {input.features}"
-        " --spec {params.spec:q} --out {output} 2> {log}"
+        " --spec {params.spec:q} --experiment {params.experiment} --out {output} 2> {log}"
 
 
 rule table_validation:

@@ -51,7 +51,7 @@ def cmd_consistency(args) -> None:
 def cmd_validation(args) -> None:
     from saesanity.evals.validation import validation_metrics
     cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
-    write_json(args.out, validation_metrics(args.saes, args.features, cfg))
+    write_json(args.out, {"experiment": args.experiment, **validation_metrics(args.saes, args.features, cfg)})
 
 
 def cmd_table_validation(args) -> None:
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--saes", nargs="+", required=True, help="SAE folders, one per seed")
     p.add_argument("--features", required=True, help="features.parquet of their data")
     p.add_argument("--spec", default="{}", help="JSON of saesanity.config.ConsistencyConfig")
+    p.add_argument("--experiment", default="", help="label carried into the table (checkpoints, sizes)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_validation)
 

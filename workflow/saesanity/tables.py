@@ -53,12 +53,13 @@ def consistency_rows(files: Sequence[str]) -> list[dict]:
     rows = []
     for f in files:
         m = read_json(f)
+        shared = m["pair_shared_fraction"]
         common = {"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
                   "variant": m["variant"], "seed": "all", "n_seeds": len(m["seeds"]), "init": m["init"]}
         rows += [{**common, "metric": "pw_mcc", "value": m["pw_mcc"], "std": m["pw_mcc_std"]},
                  {**common, "metric": "pw_mcc_gap", "value": m["max_gap"]},
                  {**common, "metric": "shared_fraction", "value": m["shared_fraction"],
-                  "std": float(np.std(m["pair_shared_fraction"], ddof=1)) if len(m["pair_shared_fraction"]) > 1 else np.nan}]
+                  "std": float(np.std(shared, ddof=1)) if len(shared) > 1 else np.nan}]
     return rows
 
 
@@ -111,14 +112,15 @@ def validation_table(files: Sequence[str]) -> pd.DataFrame:
     for f in files:
         m = read_json(f)
         for p in m["points"]:
-            rows.append({"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
+            rows.append({"experiment": m.get("experiment", ""), "source": m["source"],
+                         "distribution": _distribution(m["source"]), "arch": m["arch"],
                          "d_sae": m["d_sae"], "n_features": m["n_features"], "target_l0": m["target_l0"],
                          "samples": p["samples"], "final": p["final"], "n_seeds": len(m["seeds"]),
                          "gt_mcc": p["gt_mcc"], "gt_mcc_std": p["gt_mcc_std"],
                          "pw_mcc": p["pw_mcc"], "pw_mcc_std": p["pw_mcc_std"]})
-    cols = ["source", "distribution", "arch", "d_sae", "n_features", "target_l0", "samples", "final", "n_seeds",
-            "gt_mcc", "gt_mcc_std", "pw_mcc", "pw_mcc_std"]
-    return pd.DataFrame(rows, columns=cols).sort_values(["distribution", "d_sae", "arch", "samples"],
+    cols = ["experiment", "source", "distribution", "arch", "d_sae", "n_features", "target_l0", "samples", "final",
+            "n_seeds", "gt_mcc", "gt_mcc_std", "pw_mcc", "pw_mcc_std"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["distribution", "experiment", "d_sae", "arch", "samples"],
                                                         kind="stable").reset_index(drop=True)
 
 

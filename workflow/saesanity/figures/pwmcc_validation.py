@@ -23,7 +23,7 @@ def plot(tables: Path):
     for ax, dist in zip(axes[0], dists):
         g = points[points.distribution == dist]
         sizes = sorted(g.d_sae.unique())
-        for (arch, d_sae), line in g.groupby(["arch", "d_sae"], sort=True):
+        for (arch, d_sae, _), line in g.groupby(["arch", "d_sae", "experiment"], sort=True):
             line = line.sort_values("samples")
             color, marker = f"C{archs.index(arch)}", SIZE_MARKERS[sizes.index(d_sae) % len(SIZE_MARKERS)]
             ax.plot(line.gt_mcc, line.pw_mcc, color=color, lw=0.8, alpha=0.6)
