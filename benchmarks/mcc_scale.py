@@ -12,7 +12,7 @@ The issue's goal is the full size in under 15 minutes and 16 GB on 2 cores (arXi
 and over 300 GB for the Hungarian matching at 131k). The exact method's time grows about cubically: the
 ratio of its two sizes' times, printed, is the exponent's evidence.
 
-    python benchmarks/mcc_scale.py                                  # the acceptance run (about 30 min)
+    python benchmarks/mcc_scale.py                                  # the acceptance run (13 min on 2 cores)
     python benchmarks/mcc_scale.py --latents 16384 --exact-sizes 2048 4096    # quick (about a minute)
 """
 

@@ -17,8 +17,8 @@ rule consistency:
         "results/benchmarks/consistency/{source}/{arch}/{variant}.tsv"
     threads: config["threads"]
     resources:
-        # Enough for two exact 16,384-latent matchings' float64 cosines; the sparse matching of two
-        # 131k x 2304 dictionaries peaks near 7 GB (benchmarks/mcc_scale.py).
+        # The exact matching at 16,384 latents peaks at 4.6 GB, the sparse one of two 131k x 2304
+        # dictionaries at 7.1 GB (benchmarks/mcc_scale.py).
         mem_mb=8000,
         runtime=60,
     conda:
