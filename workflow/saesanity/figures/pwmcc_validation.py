@@ -18,7 +18,7 @@ def plot(tables: Path):
     points = pd.read_csv(tables / "validation.csv")
     corr = pd.read_csv(tables / "validation_correlation.csv").set_index("scope")
     dists = sorted(points.distribution.unique()) or ["(none)"]
-    fig, axes = plt.subplots(1, len(dists), figsize=(4.6 * len(dists), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(dists), figsize=(max(6.4, 4.6 * len(dists)), 4.6), squeeze=False)
     archs = ordered(points.arch.unique(), ARCH_ORDER)
     for ax, dist in zip(axes[0], dists):
         g = points[points.distribution == dist]
@@ -42,7 +42,6 @@ def plot(tables: Path):
         if len(g):
             ax.legend(fontsize=6, ncol=2 if len(g.groupby(['arch', 'd_sae'])) > 6 else 1)
     r_all = corr["pearson_r"].get("all", float("nan"))
-    fig.suptitle(f"PW-MCC vs ground-truth MCC over checkpoints and sizes (all points: r = {r_all:.2f})",
-                 fontsize=10)
+    fig.suptitle(f"PW-MCC vs ground truth over checkpoints and sizes (all points: r = {r_all:.2f})", fontsize=9)
     fig.tight_layout()
     return fig
