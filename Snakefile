@@ -22,6 +22,7 @@ include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/consistency.smk"
+include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
 
 

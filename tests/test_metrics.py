@@ -171,7 +171,8 @@ def test_pairwise_mcc():
     A = rng.standard_normal((20, 8))
     B = A[rng.permutation(20)]
     C = rng.standard_normal((20, 8))
-    mean, pairs = pairwise_mcc([A, B, C])
+    mean, matchings = pairwise_mcc([A, B, C])
+    pairs = [m.mcc for m in matchings]
     assert len(pairs) == 3
     assert pairs[0] == pytest.approx(1.0)  # (A, B)
     assert pairs[1] == pytest.approx(mcc(A, C).mcc) and pairs[2] == pytest.approx(mcc(B, C).mcc)

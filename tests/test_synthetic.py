@@ -198,3 +198,25 @@ def test_float16_storage(tmp_path):
     x32 = tmp_path / "f32"
     generate(tiny_synthetic_config(n_samples=300, n_heldout=10), x32)
     np.testing.assert_allclose(x, ActivationStore.open(x32 / "activations").read_all(), rtol=2e-3, atol=2e-3)
+
+
+def test_exactly_k_model_is_the_model_organism():
+    """arXiv 2505.20254's organism: exactly k distinct active features per sample, magnitudes |N(0, 1)|."""
+    cfg = SyntheticConfig(probability=ProbabilityModel("exactly_k", k=3), d=16, n_features=32)
+    np.testing.assert_allclose(firing_probabilities(cfg), 3 / 32)
+    from saesanity.data.synthetic import sample_exactly_k
+    codes = sample_exactly_k(np.random.default_rng(0), 20_000, 32, 3)
+    assert (codes.getnnz(axis=1) == 3).all()  # distinct: a repeated column would be summed into one entry
+    assert (codes.data > 0).all()
+    assert codes.data.mean() == pytest.approx(math.sqrt(2 / math.pi), rel=0.02)  # E|N(0,1)|
+    per_feature = codes.getnnz(axis=0) / 20_000
+    np.testing.assert_allclose(per_feature, 3 / 32, atol=0.01)
+    x = sample_activations(np.random.default_rng(0), 100, ground_truth_directions(cfg), firing_probabilities(cfg), cfg)
+    assert x.shape == (100, 16)
+
+
+def test_exactly_k_config_checks():
+    with pytest.raises(ValueError, match="probability.k"):
+        SyntheticConfig(probability=ProbabilityModel("exactly_k", k=40), d=16, n_features=32)
+    with pytest.raises(ValueError, match="kind"):
+        ProbabilityModel("poisson")

@@ -58,7 +58,7 @@ def test_tiny_preset_builds_every_output(tiny_run):
     preset = yaml.safe_load((tiny_run / "presets/tiny.yaml").read_text())
     group = preset["saes"]["synthetic"]
     figures = sorted(p.name for p in (tiny_run / "results/figures").iterdir())
-    for stem in ("synthetic_ev_recovery", "synthetic_recovery_vs_p", "synthetic_pwmcc_vs_gtmcc"):
+    for stem in ("synthetic_ev_recovery", "synthetic_recovery_vs_p", "synthetic_pwmcc_vs_gtmcc", "pwmcc_validation"):
         assert f"{stem}.png" in figures and f"{stem}.pdf" in figures
 
     table = pd.read_csv(tiny_run / "results/tables/synthetic.csv")
@@ -69,7 +69,18 @@ def test_tiny_preset_builds_every_output(tiny_run):
     assert len(per_seed) == len(archs) * len(group["seeds"])
     pw = table[table.metric == "pw_mcc"]
     assert set(pw.arch) == archs and pw.value.between(-1, 1).all()
+    assert set(table[table.seed == "all"].metric) == {"pw_mcc", "pw_mcc_gap", "shared_fraction"}
 
+    # The validation: every checkpoint and the final SAE of each trained group, and the size sweep.
+    points = pd.read_csv(tiny_run / "results/tables/validation.csv")
+    sweep = preset["validation"]["sweep"]
+    n_main = len(archs) * (len(group["train"]["checkpoints"]) + 1)
+    n_sweep = len(sweep["d_sae"]) * len(sweep["architectures"]) * (len(sweep["train"]["checkpoints"]) + 1)
+    assert len(points) == n_main + n_sweep
+    assert set(points.distribution) == {"tiny_variable", *sweep["distributions"]}
+    assert points[["gt_mcc", "pw_mcc"]].apply(lambda c: c.between(-1, 1)).all().all()
+    corr = pd.read_csv(tiny_run / "results/tables/validation_correlation.csv")
+    assert list(corr.scope) == ["all", *sorted(points.distribution.unique())]
     # Contracts: the SAELens layout and the synthetic store.
     sae_dir = tiny_run / "results/saes/synthetic-tiny_variable/topk/trained/seed0"
     cfg = json.loads((sae_dir / "cfg.json").read_text())
@@ -117,6 +128,8 @@ def test_lint_passes(tmp_path):
     ({"saes": {"synthetic": {"train": {"lr": -1.0}}}}, "lr"),
     ({"synthetic": {"distributions": ["nonexistent"]}}, "nonexistent"),
     ({"saes": {"synthetic": {"architectures": ["relu", "gated"]}}}, "gated"),
+    ({"validation": {"sweep": {"distributions": ["nothere"]}}}, "nothere"),
+    ({"saes": {"synthetic": {"baseline_init": "sometimes"}}}, "sometimes"),
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, override, key):
     root = copy_workflow(tmp_path)

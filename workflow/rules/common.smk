@@ -7,6 +7,7 @@ wildcard_constraints:
     arch="[a-z0-9_]+",
     variant="[a-z_]+(-[a-z]+)?",
     seed="[0-9]+",
+    d_sae="[0-9]+",
 
 
 def sae_files(key_path):
@@ -15,3 +16,12 @@ def sae_files(key_path):
 
 def synthetic_sae_keys():
     return [k for src in pipeline.synthetic_sources(config) for k in pipeline.sae_keys(config, src)]
+
+
+def validation_inputs(seed_dirs, dist):
+    """Inputs of a PW-MCC validation job: the seeds' final weights and checkpoints, and the true features."""
+    return {
+        "saes": [f"{d}/sae_weights.safetensors" for d in seed_dirs],
+        "checkpoints": [f"{d}/checkpoints" for d in seed_dirs],
+        "features": f"results/synthetic/{dist}/features.parquet",
+    }

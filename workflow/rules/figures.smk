@@ -30,6 +30,7 @@ rule figures:
     """Every figure, as PNG and PDF."""
     input:
         rules.table_synthetic.output,
+        rules.table_validation.output,
     output:
         directory("results/figures"),
     log:

@@ -5,6 +5,7 @@ rule train:
     output:
         multiext("results/saes/{source}/{arch}/{variant}/seed{seed}/", "cfg.json", "sae_weights.safetensors"),
         train_log="results/saes/{source}/{arch}/{variant}/seed{seed}/train_log.csv",
+        checkpoints=directory("results/saes/{source}/{arch}/{variant}/seed{seed}/checkpoints"),
     params:
         spec=lambda w: pipeline.train_spec(config, w.source, w.arch, w.variant, w.seed),
         out=lambda w, output: os.path.dirname(output.train_log),

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from saesanity.atomic import write_json
-from saesanity.config import ConfigError, SyntheticConfig, TrainJob, from_dict
+from saesanity.config import ConfigError, ConsistencyConfig, SyntheticConfig, TrainJob, from_dict
 
 
 def _json_arg(text: str) -> dict:
@@ -43,8 +43,20 @@ def cmd_eval_recovery(args) -> None:
 
 
 def cmd_consistency(args) -> None:
-    from saesanity.evals.synthetic import consistency_metrics
-    write_json(args.out, consistency_metrics(args.saes))
+    from saesanity.evals.seed_consistency import consistency_metrics
+    cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
+    write_json(args.out, consistency_metrics(args.saes, cfg))
+
+
+def cmd_validation(args) -> None:
+    from saesanity.evals.validation import validation_metrics
+    cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
+    write_json(args.out, {"experiment": args.experiment, **validation_metrics(args.saes, args.features, cfg)})
+
+
+def cmd_table_validation(args) -> None:
+    from saesanity.tables import validation_tables
+    validation_tables(args.points, args.out_dir)
 
 
 def cmd_table_synthetic(args) -> None:
@@ -88,10 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_recovery)
 
-    p = sub.add_parser("consistency", help="PW-MCC across seeds")
+    p = sub.add_parser("consistency", help="PW-MCC, shared latents and matched cosines across seeds")
     p.add_argument("--saes", nargs="+", required=True)
+    p.add_argument("--spec", default="{}", help="JSON of saesanity.config.ConsistencyConfig")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_consistency)
+
+    p = sub.add_parser("validation", help="GT-MCC and PW-MCC at every checkpoint of a group of seeds")
+    p.add_argument("--saes", nargs="+", required=True, help="SAE folders, one per seed")
+    p.add_argument("--features", required=True, help="features.parquet of their data")
+    p.add_argument("--spec", default="{}", help="JSON of saesanity.config.ConsistencyConfig")
+    p.add_argument("--experiment", default="", help="label carried into the table (checkpoints, sizes)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_validation)
+
+    p = sub.add_parser("table-validation", help="table of the validation experiment and its correlations")
+    p.add_argument("--points", nargs="*", default=[], help="validation JSON files")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_table_validation)
 
     p = sub.add_parser("table-synthetic", help="tidy tables of the synthetic experiment")
     p.add_argument("--core", nargs="+", required=True)

@@ -49,21 +49,29 @@ def _check(cond: bool, key: str, msg: str) -> None:
         raise ConfigError(f"{key}: {msg}")
 
 
+PROBABILITY_KINDS = ("constant", "variable", "exactly_k")
+
+
 @dataclass(frozen=True)
 class ProbabilityModel:
     """How often each ground-truth feature fires (arXiv 2602.14111, section 3)."""
 
     kind: str
-    """'constant': every feature fires with probability `p`; 'variable': p_i ~ LogUniform(10^lo, 10^hi)."""
+    """'constant': every feature fires with probability `p`; 'variable': p_i ~ LogUniform(10^lo, 10^hi);
+    'exactly_k': every sample has exactly `k` distinct active features, chosen uniformly, with magnitudes
+    |N(0, 1)| instead of log-normal ones (the model organism of arXiv 2505.20254)."""
     p: float = 0.00625
     """Firing probability of the constant model (20 of 3200 features active on average)."""
     log10_p_min: float = -5.5
     """Lower end of the variable model's log-uniform range."""
     log10_p_max: float = -1.2
     """Upper end of the variable model's log-uniform range."""
+    k: int = 3
+    """Active features per sample of the exactly_k model."""
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("constant", "variable"), "kind", f"must be 'constant' or 'variable', got {self.kind!r}")
+        _check(self.kind in PROBABILITY_KINDS, "kind", f"must be one of {list(PROBABILITY_KINDS)}, got {self.kind!r}")
+        _check(self.k >= 1, "k", f"must be >= 1, got {self.k}")
         _check(0 < self.p <= 1, "p", f"must be in (0, 1], got {self.p}")
         _check(self.log10_p_min < self.log10_p_max <= 0, "log10_p_min/log10_p_max", "need min < max <= 0")
 
@@ -95,6 +103,7 @@ class SyntheticConfig:
             _check(getattr(self, key) > 0, key, f"must be positive, got {getattr(self, key)}")
         _check(self.lognormal_sigma >= 0, "lognormal_sigma", "must be >= 0")
         _check(self.dtype in ("float32", "float16"), "dtype", f"must be float32 or float16, got {self.dtype!r}")
+        _check(self.probability.k <= self.n_features, "probability.k", f"exceeds n_features ({self.n_features})")
 
 
 VARIANTS = (
@@ -126,6 +135,9 @@ class SAEConfig:
     """Soft-Frozen Decoder: each decoder row keeps cosine >= tau with its initial direction."""
     options: dict[str, Any] = field(default_factory=dict)
     """Architecture options; checked against the architecture's Options dataclass."""
+    init_seed: int | None = None
+    """Seed of the initial dictionary when it differs from `seed` (which then sets the data order only):
+    random baselines that share their init across seeds (saes.<group>.baseline_init: shared)."""
 
     def __post_init__(self) -> None:
         _check(self.variant in VARIANTS, "variant", f"must be one of {list(VARIANTS)}, got {self.variant!r}")
@@ -162,13 +174,40 @@ class TrainConfig:
     """Rows used for the data mean (b_dec init) and covariance (cov init)."""
     log_every: int = 50
     """Steps between rows of train_log.csv."""
+    checkpoints: tuple[int, ...] = ()
+    """Sample counts at which a copy of the SAE is also saved, into checkpoints/<count>/ beside the final
+    one (SAELens layout): training trajectories for PW-MCC against ground truth (arXiv 2505.20254)."""
 
     def __post_init__(self) -> None:
         for key in ("n_samples", "batch_size", "shuffle_buffer", "stats_samples", "log_every"):
             _check(getattr(self, key) > 0, key, f"must be positive, got {getattr(self, key)}")
+        object.__setattr__(self, "checkpoints", tuple(sorted(self.checkpoints)))
+        _check(all(0 < c < self.n_samples for c in self.checkpoints), "checkpoints",
+               f"every count must be in (0, n_samples = {self.n_samples}), got {list(self.checkpoints)}")
+        _check(len(set(self.checkpoints)) == len(self.checkpoints), "checkpoints", "counts must be distinct")
         _check(self.lr > 0, "lr", f"must be positive, got {self.lr}")
         _check(0 <= self.lr_decay_fraction <= 1, "lr_decay_fraction", "must be in [0, 1]")
         object.__setattr__(self, "betas", tuple(self.betas))
+
+
+@dataclass(frozen=True)
+class ConsistencyConfig:
+    """PW-MCC across seeds (arXiv 2505.20254) and shared latents (arXiv 2501.16615)."""
+
+    exact_max_latents: int = 16_384
+    """Largest dictionary matched by the exact Hungarian algorithm; above, the sparse matching with a
+    certificate (saesanity.evals.sparse_matching)."""
+    candidates: int = 8
+    """Sparse matching: candidates kept per row and per column of the cosine matrix."""
+    shared_threshold: float = 0.7
+    """A matched latent is shared when its decoder and encoder cosines both exceed this (arXiv 2501.16615)."""
+    histogram_bins: int = 40
+    """Bins over [-1, 1] of the matched-cosine histogram."""
+
+    def __post_init__(self) -> None:
+        for key in ("exact_max_latents", "candidates", "histogram_bins"):
+            _check(getattr(self, key) > 0, key, f"must be positive, got {getattr(self, key)}")
+        _check(-1 <= self.shared_threshold <= 1, "shared_threshold", "must be in [-1, 1]")
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,27 @@ def check_config(config: dict) -> None:
         raise PipelineConfigError(f"saes.synthetic.target_l0 ({group['target_l0']}) exceeds d_sae ({group['d_sae']})")
     if group["train"]["n_samples"] < group["train"]["batch_size"]:
         raise PipelineConfigError("saes.synthetic.train.n_samples is smaller than one batch (batch_size)")
-    for arch in ("topk", "batchtopk"):
-        dead_after = config["arch"][arch]["dead_after"]
-        if arch in group["architectures"] and dead_after >= group["train"]["n_samples"]:
-            raise PipelineConfigError(
-                f"arch.{arch}.dead_after ({dead_after}) >= saes.synthetic.train.n_samples "
-                f"({group['train']['n_samples']}): no latent could ever count as dead, so AuxK would never run")
+    sweep = config["validation"]["sweep"]
+    for where, options, archs, train in (("arch", config["arch"], group["architectures"], group["train"]),
+                                         ("validation.sweep.arch", sweep["arch"], sweep["architectures"],
+                                          sweep["train"])):
+        for arch in ("topk", "batchtopk"):
+            dead_after = options.get(arch, {}).get("dead_after")
+            if arch in archs and dead_after is not None and dead_after >= train["n_samples"]:
+                raise PipelineConfigError(
+                    f"{where}.{arch}.dead_after ({dead_after}) >= its train.n_samples ({train['n_samples']}): "
+                    "no latent could ever count as dead, so AuxK would never run")
+    for name in sweep["distributions"]:
+        if name not in sweep["data"]:
+            raise PipelineConfigError(f"validation.sweep.distributions: {name!r} is not defined in "
+                                      f"validation.sweep.data (known: {sorted(sweep['data'])})")
+        # Both are generated into results/synthetic/<name>: one name, one data set.
+        if name in syn["distributions"] and _synthetic_config(config, name) != _synthetic_config(config, name, True):
+            raise PipelineConfigError(f"validation.sweep.data.{name} differs from synthetic.distributions' {name!r}; "
+                                      "rename one (both are generated into results/synthetic/<name>)")
+    if sweep["distributions"] and sweep["target_l0"] > min(sweep["d_sae"]):
+        raise PipelineConfigError(f"validation.sweep.target_l0 ({sweep['target_l0']}) exceeds the smallest "
+                                  f"d_sae ({min(sweep['d_sae'])})")
 
 
 def synthetic_sources(config: dict) -> list[str]:
@@ -96,8 +111,17 @@ def consistency_keys(config: dict, source: str) -> list[tuple[str, str]]:
     return [(a, v) for a in group["architectures"] for v in variants if len(variant_seeds(config, source, v)) >= 2]
 
 
-def synthetic_spec(config: dict, dist: str) -> str:
-    """JSON of saesanity.config.SyntheticConfig for one probability model."""
+def _synthetic_config(config: dict, dist: str, from_sweep: bool = False):
+    from saesanity.config import SyntheticConfig, from_dict
+    return from_dict(SyntheticConfig, json.loads(synthetic_spec(config, dist, from_sweep)), dist)
+
+
+def synthetic_spec(config: dict, dist: str, from_sweep: bool | None = None) -> str:
+    """JSON of saesanity.config.SyntheticConfig for one probability model, or for one data set of the
+    validation sweep (validation.sweep.data, which sets the generator's fields itself)."""
+    sweep_data = config["validation"]["sweep"]["data"]
+    if from_sweep or (from_sweep is None and dist in sweep_data and dist not in config["synthetic"]["distributions"]):
+        return canonical(sweep_data[dist])
     syn = config["synthetic"]
     models = syn["probability_models"]
     if dist not in models:
@@ -105,6 +129,27 @@ def synthetic_spec(config: dict, dist: str) -> str:
     spec = {k: v for k, v in syn.items() if k not in ("distributions", "probability_models")}
     spec["probability"] = models[dist]
     return canonical(spec)
+
+
+def sweep_keys(config: dict) -> list[dict]:
+    """Every SAE of the validation sweep: data set, dictionary size, architecture and seed."""
+    sweep = config["validation"]["sweep"]
+    return [{"dist": dist, "d_sae": d_sae, "arch": arch, "seed": seed} for dist in sweep["distributions"]
+            for d_sae in sweep["d_sae"] for arch in sweep["architectures"] for seed in sweep["seeds"]]
+
+
+def sweep_dir(dist: str, d_sae: int | str, arch: str) -> str:
+    """Folder of the seeds of one sweep group (seed<seed>/ below it, each in the SAELens layout)."""
+    return f"results/validation/saes/{dist}/d{d_sae}/{arch}"
+
+
+def sweep_train_spec(config: dict, dist: str, d_sae: int, arch: str, seed: int) -> str:
+    """JSON of saesanity.config.TrainJob for one SAE of the validation sweep (trained variant only)."""
+    sweep = config["validation"]["sweep"]
+    sae = {"arch": arch, "d_in": sweep["data"][dist]["d"], "d_sae": int(d_sae), "target_l0": sweep["target_l0"],
+           "variant": "trained", "seed": int(seed), "soft_frozen_tau": config["soft_frozen_tau"],
+           "options": sweep["arch"].get(arch, {})}
+    return canonical({"sae": sae, "train": sweep["train"]})
 
 
 def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) -> str:
@@ -115,6 +160,9 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     sae = {"arch": arch, "d_in": d_in, "d_sae": group["d_sae"], "target_l0": group["target_l0"],
            "variant": variant, "seed": int(seed), "soft_frozen_tau": config["soft_frozen_tau"],
            "options": config["arch"].get(arch, {})}
+    if variant != "trained" and group.get("baseline_init") == "shared":
+        # The init of the first baseline seed for every seed; the seed still sets the data order.
+        sae["init_seed"] = group["baseline_seeds"][0]
     return canonical({"sae": sae, "train": group["train"]})
 
 

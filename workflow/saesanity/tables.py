@@ -46,6 +46,23 @@ def _by_distribution(features: Sequence[str]) -> dict[str, str]:
     return {Path(f).parent.name: f for f in features}
 
 
+def consistency_rows(files: Sequence[str]) -> list[dict]:
+    """Across-seed rows (seed 'all'): PW-MCC with its std over pairs, the certificate's largest gap over pairs
+    (0 for the exact matching), and the shared-latent fraction; `init` says whether the seeds shared their
+    random initial dictionary, which decides what PW-MCC of a random baseline measures."""
+    rows = []
+    for f in files:
+        m = read_json(f)
+        shared = m["pair_shared_fraction"]
+        common = {"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
+                  "variant": m["variant"], "seed": "all", "n_seeds": len(m["seeds"]), "init": m["init"]}
+        rows += [{**common, "metric": "pw_mcc", "value": m["pw_mcc"], "std": m["pw_mcc_std"]},
+                 {**common, "metric": "pw_mcc_gap", "value": m["max_gap"]},
+                 {**common, "metric": "shared_fraction", "value": m["shared_fraction"],
+                  "std": float(np.std(shared, ddof=1)) if len(shared) > 1 else np.nan}]
+    return rows
+
+
 def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
                     features: Sequence[str]) -> pd.DataFrame:
     per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(recovery, PER_SAE["recovery"]))
@@ -53,13 +70,8 @@ def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: S
              .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
                  n_seeds="count").reset_index())
     means["seed"] = "mean"
-    pw = []
-    for f in consistency:
-        m = read_json(f)
-        pw.append({"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
-                   "variant": m["variant"], "seed": "all", "metric": "pw_mcc", "value": m["pw_mcc"],
-                   "std": m["pw_mcc_std"], "n_seeds": len(m["seeds"])})
-    table = pd.concat([per_sae, means, pd.DataFrame(pw)], ignore_index=True)
+    table = pd.concat([per_sae, means, pd.DataFrame(consistency_rows(consistency))], ignore_index=True)
+    table["init"] = table["init"].fillna("") if "init" in table else ""
     for col in ("d_sae", "target_l0"):  # the PW-MCC rows take them from the SAEs they compare
         table[col] = table.groupby(KEY)[col].transform("first")
     settings = {dist: read_settings(f) for dist, f in _by_distribution(features).items()}
@@ -68,7 +80,8 @@ def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: S
              for r in table.itertuples()]
     table["paper_value"] = [p.value if p else np.nan for p in paper]
     table["paper_note"] = [p.note if p else "" for p in paper]
-    cols = KEY + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "paper_value", "paper_note"]
+    cols = KEY + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init", "paper_value",
+                  "paper_note"]
     return table[cols].sort_values(KEY + ["metric", "seed"], kind="stable").reset_index(drop=True)
 
 
@@ -91,3 +104,42 @@ def synthetic_tables(core: Sequence[str], recovery: Sequence[str], consistency: 
     out_dir = Path(out_dir)
     write_csv(synthetic_table(core, recovery, consistency, features), out_dir / "synthetic.csv")
     write_csv(feature_table(recovery, features), out_dir / "synthetic_features.csv")
+
+
+def validation_table(files: Sequence[str]) -> pd.DataFrame:
+    """One row per point of the validation experiment (one group of seeds at one training stage)."""
+    rows = []
+    for f in files:
+        m = read_json(f)
+        for p in m["points"]:
+            rows.append({"experiment": m.get("experiment", ""), "source": m["source"],
+                         "distribution": _distribution(m["source"]), "arch": m["arch"],
+                         "d_sae": m["d_sae"], "n_features": m["n_features"], "target_l0": m["target_l0"],
+                         "samples": p["samples"], "final": p["final"], "n_seeds": len(m["seeds"]),
+                         "gt_mcc": p["gt_mcc"], "gt_mcc_std": p["gt_mcc_std"],
+                         "pw_mcc": p["pw_mcc"], "pw_mcc_std": p["pw_mcc_std"]})
+    cols = ["experiment", "source", "distribution", "arch", "d_sae", "n_features", "target_l0", "samples", "final",
+            "n_seeds", "gt_mcc", "gt_mcc_std", "pw_mcc", "pw_mcc_std"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["distribution", "experiment", "d_sae", "arch", "samples"],
+                                                        kind="stable").reset_index(drop=True)
+
+
+def correlation_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Pearson and Spearman correlation of PW-MCC with ground-truth MCC over all points and per data set,
+    and the mean of PW-MCC - GT-MCC (arXiv 2505.20254 claims the first tracks the second)."""
+    rows = []
+    scopes = [("all", points)] + [(dist, g) for dist, g in points.groupby("distribution", sort=True)]
+    for scope, g in scopes:
+        enough = len(g) >= 3 and g.gt_mcc.nunique() > 1 and g.pw_mcc.nunique() > 1
+        rows.append({"scope": scope, "n_points": len(g),
+                     "pearson_r": g.pw_mcc.corr(g.gt_mcc) if enough else np.nan,
+                     "spearman_r": g.pw_mcc.corr(g.gt_mcc, method="spearman") if enough else np.nan,
+                     "mean_pw_minus_gt": float((g.pw_mcc - g.gt_mcc).mean()) if len(g) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def validation_tables(files: Sequence[str], out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    points = validation_table(files)
+    write_csv(points, out_dir / "validation.csv")
+    write_csv(correlation_table(points), out_dir / "validation_correlation.csv")

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from saesanity.atomic import atomic_path
+from saesanity.checkpoints import Checkpoints
 from saesanity.config import TrainConfig, TrainJob
 from saesanity.data.store import ActivationStore, shuffled_batches
 from saesanity.sae.base import SAE, TrainOutput
@@ -131,11 +132,13 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
         raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
     log = TrainLog()
     batches = shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [cfg.seed, _DATA_ORDER], tc.n_samples)
+    checkpoints = Checkpoints(tc.checkpoints, tc.batch_size, out_dir, metadata, sample_ND)
     for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=f"train {cfg.arch}/{cfg.variant}",
                                      mininterval=10)):
         x_BD = torch.from_numpy(x_np)
         lr = lr_at(step, n_steps, tc)
         out = train_step(sae, opt, x_BD, W0_FD, lr, step)
+        checkpoints.after_step(sae, step)
         if step % tc.log_every == 0 or step == n_steps - 1:
             var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
             log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": lr,
@@ -144,6 +147,7 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
     sae.finish(sample_ND)
     if out_dir is not None:
         out_dir = Path(out_dir)
+        checkpoints.close()
         log.write(out_dir / "train_log.csv")
         save_sae(sae, out_dir, metadata)
     return sae, log

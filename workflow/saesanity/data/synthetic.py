@@ -2,7 +2,8 @@
 
 x = sum_i a_i f_i with f_i uniform on the unit sphere of R^d, a_i = s_i c_i, s_i ~ Bernoulli(p_i),
 c_i ~ LogNormal(mu, sigma). p_i is constant (0.00625) or drawn once per feature from
-LogUniform(10^-5.5, 10^-1.2).
+LogUniform(10^-5.5, 10^-1.2). The 'exactly_k' model is the model organism of arXiv 2505.20254: every sample
+has exactly k distinct active features chosen uniformly, with magnitudes |N(0, 1)|.
 
 Sampling is exact but never dense: for each feature the number of rows it fires in is Binomial(n, p_i)
 and the rows are a uniform subset, which is the same law as n independent Bernoulli draws; the chunk is
@@ -39,6 +40,8 @@ def firing_probabilities(cfg: SyntheticConfig) -> np.ndarray:
     pm = cfg.probability
     if pm.kind == "constant":
         return np.full(cfg.n_features, pm.p)
+    if pm.kind == "exactly_k":
+        return np.full(cfg.n_features, pm.k / cfg.n_features)
     u = np.random.default_rng([cfg.seed, _PROBS]).uniform(pm.log10_p_min, pm.log10_p_max, cfg.n_features)
     return 10.0 ** u
 
@@ -52,9 +55,26 @@ def sample_codes(rng: np.random.Generator, n: int, p_F: np.ndarray, mu: float, s
     return sp.csr_matrix((vals, (rows, cols)), shape=(n, len(p_F)))
 
 
+def sample_exactly_k(rng: np.random.Generator, n: int, n_features: int, k: int) -> sp.csr_matrix:
+    """Sparse [n, F] coefficients with exactly k distinct active features per row, chosen uniformly,
+    magnitudes |N(0, 1)| (arXiv 2505.20254's model organism)."""
+    cols_NK = rng.integers(0, n_features, (n, k))
+    while True:  # redraw the rows with a repeated feature (rare when k << F); uniform over k-subsets
+        s = np.sort(cols_NK, axis=1)
+        bad = np.flatnonzero((s[:, 1:] == s[:, :-1]).any(1))
+        if not len(bad):
+            break
+        cols_NK[bad] = rng.integers(0, n_features, (len(bad), k))
+    vals = np.abs(rng.standard_normal(n * k))
+    return sp.csr_matrix((vals, (np.repeat(np.arange(n), k), cols_NK.ravel())), shape=(n, n_features))
+
+
 def sample_activations(rng: np.random.Generator, n: int, f_FD: np.ndarray, p_F: np.ndarray,
                        cfg: SyntheticConfig) -> np.ndarray:
-    a_NF = sample_codes(rng, n, p_F, cfg.lognormal_mu, cfg.lognormal_sigma)
+    if cfg.probability.kind == "exactly_k":
+        a_NF = sample_exactly_k(rng, n, len(f_FD), cfg.probability.k)
+    else:
+        a_NF = sample_codes(rng, n, p_F, cfg.lognormal_mu, cfg.lognormal_sigma)
     return np.asarray(a_NF @ f_FD.astype(np.float64), dtype=np.float32)
 
 

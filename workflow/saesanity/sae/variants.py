@@ -38,10 +38,10 @@ def random_directions(n: int, d: int, init: str, generator: torch.Generator,
 @torch.no_grad()
 def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None,
                sample_ND: torch.Tensor | None = None) -> torch.Tensor:
-    """Shared init for `sae.cfg.seed` and `sae.cfg.init`, calibrated on `sample_ND` where the architecture
-    needs it; freezes per variant. Returns the initial W_dec."""
+    """Shared init for `sae.cfg.seed` (`init_seed` where set) and `sae.cfg.init`, calibrated on `sample_ND`
+    where the architecture needs it; freezes per variant. Returns the initial W_dec."""
     cfg = sae.cfg
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed if cfg.init_seed is None else cfg.init_seed)
     W_FD = random_directions(cfg.d_sae, cfg.d_in, cfg.init, gen, cov_DD)
     sae.W_dec.copy_(W_FD)
     sae.W_enc.copy_(W_FD.T)
