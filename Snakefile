@@ -25,7 +25,16 @@ include: "workflow/rules/consistency.smk"
 include: "workflow/rules/figures.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
 rule all:
+    """The default target. It lists every output, not only the figures: Snakemake 9 rebuilds a deleted
+    file only when a target asks for it, so a missing intermediate under present, newer outputs would be
+    left alone (README: what reruns when)."""
     input:
         "results/figures",
+        rules.table_synthetic.input,
+        [f"results/synthetic/{d}/{split}" for d in config["synthetic"]["distributions"] for split in ("activations", "heldout")],
+        [f"results/saes/{k.path}/{f}" for k in synthetic_sae_keys() for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")],
     default_target: True
