@@ -1,4 +1,4 @@
-"""Atomic outputs: nothing that looks finished unless the writer finished; a rerun clears a killed writer's temporaries."""
+"""Atomic outputs: nothing looks finished unless its writer finished; a rerun clears a killed writer's temporaries."""
 
 from __future__ import annotations
 
