@@ -35,6 +35,14 @@ rule all:
     input:
         "results/figures",
         rules.table_synthetic.input,
-        [f"results/synthetic/{d}/{split}" for d in config["synthetic"]["distributions"] for split in ("activations", "heldout")],
-        [f"results/saes/{k.path}/{f}" for k in synthetic_sae_keys() for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")],
+        [
+            f"results/synthetic/{d}/{split}"
+            for d in config["synthetic"]["distributions"]
+            for split in ("activations", "heldout")
+        ],
+        [
+            f"results/saes/{k.path}/{f}"
+            for k in synthetic_sae_keys()
+            for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
+        ],
     default_target: True
