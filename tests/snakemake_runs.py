@@ -21,6 +21,7 @@ def snakemake(cwd: Path, *args: str, check: bool = True, **kw) -> subprocess.Com
 
 
 def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
         if src.is_dir():
