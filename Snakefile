@@ -26,7 +26,30 @@ include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
 rule all:
+    """The default target. It lists every output, not only the figures: Snakemake 9 rebuilds a deleted
+    file only when a target asks for it, so a missing intermediate under present, newer outputs would be
+    left alone (README: what reruns when)."""
     input:
         "results/figures",
+        rules.table_synthetic.input,
+        rules.table_validation.input,
+        [
+            f"{pipeline.sweep_dir(k['dist'], k['d_sae'], k['arch'])}/seed{k['seed']}/{f}"
+            for k in pipeline.sweep_keys(config)
+            for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
+        ],
+        [
+            f"results/synthetic/{d}/{split}"
+            for d in config["synthetic"]["distributions"]
+            for split in ("activations", "heldout")
+        ],
+        [
+            f"results/saes/{k.path}/{f}"
+            for k in synthetic_sae_keys()
+            for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
+        ],
     default_target: True

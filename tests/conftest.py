@@ -10,6 +10,7 @@ import pytest
 from saesanity.config import ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig, TrainJob
 from saesanity.data.store import ActivationStore, ShardWriter
 from saesanity.data.synthetic import generate
+from snakemake_runs import TINY, copy_workflow, snakemake
 
 D = 16
 N_FEATURES = 48
@@ -21,6 +22,15 @@ def tiny_synthetic_config(seed: int = 0, **overrides) -> SyntheticConfig:
               n_samples=1024, n_heldout=256, shard_size=256, seed=seed)
     kw.update(overrides)
     return SyntheticConfig(**kw)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny preset built once through Snakemake (about 1.5 min), shared by every end-to-end test.
+    Tests that change files work in a copy (`copy_run`); tests that only read or dry-run use it in place."""
+    root = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    snakemake(root, *TINY)
+    return root
 
 
 @pytest.fixture(scope="session")

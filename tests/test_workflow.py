@@ -2,56 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "presets", "envs"]
-TINY = ["--configfile", "presets/tiny.yaml"]
+from snakemake_runs import TINY, copy_workflow, snakemake
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def copy_workflow(dest: Path) -> Path:
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, dest / name)
-    return dest
-
-
-def job_counts(dry_run_stdout: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run, as {rule: count}."""
-    table = dry_run_stdout.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {parts[0]: int(parts[1]) for line in table.splitlines()
-            if len(parts := line.split()) == 2 and parts[1].isdigit()}
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    root = copy_workflow(tmp_path_factory.mktemp("tiny"))
-    snakemake(root, *TINY)
-    return root
 
 
 def test_tiny_preset_builds_every_output(tiny_run):
@@ -94,27 +52,25 @@ def test_tiny_preset_builds_every_output(tiny_run):
         assert (tiny_run / "results/logs" / log).stat().st_size > 0
 
 
-def test_finished_run_has_nothing_to_do(tiny_run):
-    out = snakemake(tiny_run, *TINY, "-n").stdout
-    assert "Nothing to be done" in out
-
-
-def test_rerun_of_one_sae_gives_the_same_bytes(tiny_run):
-    rel = "results/saes/synthetic-tiny_variable/jumprelu/frozen_encoder-iso/seed0/sae_weights.safetensors"
-    weights = tiny_run / rel
-    before = sha(weights)
-    figures_before = {p.name: sha(p) for p in (tiny_run / "results/figures").iterdir()}
-    weights.unlink()
-    # (--configfile takes several values, so it goes last.)
-    dry = snakemake(tiny_run, "-n", "--forcerun", rel, *TINY).stdout
-    # Only this SAE and what depends on it: its train job, its two evals, the table and the figures.
-    assert job_counts(dry) == {"train": 1, "eval_core": 1, "eval_recovery": 1, "table_synthetic": 1,
-                               "figures": 1, "all": 1, "total": 6}
-    snakemake(tiny_run, "--forcerun", rel, *TINY)
-    assert sha(weights) == before
-    # The tables and figures rebuilt downstream are the same bytes too.
-    assert {p.name: sha(p) for p in (tiny_run / "results/figures").iterdir()} == figures_before
-    assert "Nothing to be done" in snakemake(tiny_run, "-n", *TINY).stdout
+def test_report_holds_every_figure_and_table_with_its_caption(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake(tiny_run, "--report", str(report), *TINY)
+    html = report.read_text()
+    for name in ("synthetic_ev_recovery.png", "synthetic_recovery_vs_p.png", "synthetic_pwmcc_vs_gtmcc.png",
+                 "pwmcc_validation.png", "synthetic.csv", "synthetic_features.csv", "validation.csv",
+                 "validation_correlation.csv"):
+        assert f'"{name}"' in html, name
+    # One caption per figure (picked by the figure's name) and per table, each citing the paper.
+    for caption in ("Explained variance (Eq. 5 of arXiv 2602.14111, around the mean)",
+                    "axis), per architecture, with the 0.8 recovery threshold.",
+                    "PW-MCC (mean Hungarian-matched decoder cosine over pairs of seeds, arXiv 2505.20254)",
+                    "The synthetic experiment as a tidy table",
+                    "One row per (SAE, true feature)",
+                    "one line per (architecture, dictionary",
+                    "one row per point of the validation experiment",
+                    "Pearson and Spearman correlation between PW-MCC"):
+        assert caption in html, caption
+    assert "no caption yet" not in html
 
 
 def test_lint_passes(tmp_path):

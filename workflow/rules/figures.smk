@@ -10,8 +10,18 @@ rule table_synthetic:
         ],
         features=[f"results/synthetic/{d}/features.parquet" for d in config["synthetic"]["distributions"]],
     output:
-        "results/tables/synthetic.csv",
-        "results/tables/synthetic_features.csv",
+        report(
+            "results/tables/synthetic.csv",
+            caption="../report/table_synthetic.rst",
+            category="Tables",
+            labels={"table": "synthetic"},
+        ),
+        report(
+            "results/tables/synthetic_features.csv",
+            caption="../report/table_synthetic_features.rst",
+            category="Tables",
+            labels={"table": "synthetic_features"},
+        ),
     log:
         "results/logs/tables/synthetic.log",
     benchmark:
@@ -32,7 +42,13 @@ rule figures:
         rules.table_synthetic.output,
         rules.table_validation.output,
     output:
-        directory("results/figures"),
+        report(
+            directory("results/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            labels={"figure": "{name}"},
+        ),
     log:
         "results/logs/figures.log",
     benchmark:

@@ -109,8 +109,18 @@ rule table_validation:
             }
         ),
     output:
-        "results/tables/validation.csv",
-        "results/tables/validation_correlation.csv",
+        report(
+            "results/tables/validation.csv",
+            caption="../report/table_validation.rst",
+            category="Tables",
+            labels={"table": "validation"},
+        ),
+        report(
+            "results/tables/validation_correlation.csv",
+            caption="../report/table_validation_correlation.rst",
+            category="Tables",
+            labels={"table": "validation_correlation"},
+        ),
     log:
         "results/logs/tables/validation.log",
     benchmark:

@@ -21,8 +21,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path for a file or folder; renames it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A writer killed mid-way (SIGKILL, lost node) left its temporary under its own pid; the rerun clears it.
+    # Snakemake runs one job per output, so no live writer owns another temporary of this path.
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        _remove(stale)
     tmp = _tmp_name(path)
-    _remove(tmp)
     try:
         yield tmp
         if path.is_dir() and not path.is_symlink():

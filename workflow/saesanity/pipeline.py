@@ -147,19 +147,19 @@ def sweep_train_spec(config: dict, dist: str, d_sae: int, arch: str, seed: int) 
     """JSON of saesanity.config.TrainJob for one SAE of the validation sweep (trained variant only)."""
     sweep = config["validation"]["sweep"]
     sae = {"arch": arch, "d_in": sweep["data"][dist]["d"], "d_sae": int(d_sae), "target_l0": sweep["target_l0"],
-           "variant": "trained", "seed": int(seed), "soft_frozen_tau": config["soft_frozen_tau"],
-           "options": sweep["arch"].get(arch, {})}
+           "variant": "trained", "seed": int(seed), "options": sweep["arch"].get(arch, {})}
     return canonical({"sae": sae, "train": sweep["train"]})
 
 
 def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) -> str:
-    """JSON of saesanity.config.TrainJob: this architecture's options only, so that changing another
-    architecture's options leaves this job alone."""
+    """JSON of saesanity.config.TrainJob: this architecture's options only, and the Soft-Frozen cone only
+    for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone."""
     group = source_group(config, source)
     d_in = config["synthetic"]["d"] if source.startswith(SYNTHETIC_PREFIX) else group["d_in"]
     sae = {"arch": arch, "d_in": d_in, "d_sae": group["d_sae"], "target_l0": group["target_l0"],
-           "variant": variant, "seed": int(seed), "soft_frozen_tau": config["soft_frozen_tau"],
-           "options": config["arch"].get(arch, {})}
+           "variant": variant, "seed": int(seed), "options": config["arch"].get(arch, {})}
+    if variant.startswith("soft_frozen"):
+        sae["soft_frozen_tau"] = config["soft_frozen_tau"]
     if variant != "trained" and group.get("baseline_init") == "shared":
         # The init of the first baseline seed for every seed; the seed still sets the data order.
         sae["init_seed"] = group["baseline_seeds"][0]

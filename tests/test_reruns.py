@@ -1,0 +1,117 @@
+"""What reruns when (README: "What reruns when"), on the tiny preset after a full run, and what a killed job leaves."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake_runs import TINY, copy_workflow, job_counts, sha, snakemake
+
+pytestmark = pytest.mark.workflow
+
+SOURCE = "synthetic-tiny_variable"
+
+
+def scheduled(tiny_run: Path, override: dict, tmp_path: Path) -> tuple[dict[str, int], list[dict[str, str]]]:
+    """Dry run of the default target with `override` on top of the tiny preset: the job counts per rule and
+    the wildcards of every scheduled job."""
+    extra = tmp_path / "override.yaml"
+    extra.write_text(yaml.safe_dump(override))
+    out = snakemake(tiny_run, "-n", *TINY, str(extra)).stdout
+    wildcards = [dict(kv.split("=", 1) for kv in m.split(", "))
+                 for m in re.findall(r"^\s+wildcards: (.+)$", out, flags=re.MULTILINE)]
+    return job_counts(out), wildcards
+
+
+def test_finished_run_has_nothing_to_do(tiny_run):
+    assert "Nothing to be done" in snakemake(tiny_run, "-n", *TINY).stdout
+
+
+def test_a_new_seed_schedules_only_its_jobs_and_the_aggregates(tiny_run, tmp_path):
+    counts, wildcards = scheduled(tiny_run, {"saes": {"synthetic": {"seeds": [0, 1, 2]}}}, tmp_path)
+    # One trained SAE per architecture (4), its two evals, the PW-MCC of each architecture's trained SAEs
+    # (now over 3 seeds), the table, the figures.
+    assert counts == {"train": 4, "eval_core": 4, "eval_recovery": 4, "consistency": 4, "table_synthetic": 1,
+                      "figures": 1, "all": 1, "total": 19}
+    assert {w.get("seed", "2") for w in wildcards} == {"2"}
+    assert {w["variant"] for w in wildcards} == {"trained"}
+
+
+def test_one_architectures_setting_reruns_only_that_architecture(tiny_run, tmp_path):
+    counts, wildcards = scheduled(tiny_run, {"arch": {"topk": {"dead_after": 4096}}}, tmp_path)
+    # TopK's 2 trained seeds and 3 baselines, their evals, the PW-MCC of the trained seeds (baselines have
+    # one seed), the table, the figures.
+    assert counts == {"train": 5, "eval_core": 5, "eval_recovery": 5, "consistency": 1, "table_synthetic": 1,
+                      "figures": 1, "all": 1, "total": 19}
+    assert {w["arch"] for w in wildcards} == {"topk"}
+
+
+def test_the_soft_frozen_cone_reruns_only_soft_frozen_saes(tiny_run, tmp_path):
+    counts, wildcards = scheduled(tiny_run, {"soft_frozen_tau": 0.7}, tmp_path)
+    assert counts == {"train": 4, "eval_core": 4, "eval_recovery": 4, "table_synthetic": 1, "figures": 1,
+                      "all": 1, "total": 15}
+    assert {w["variant"] for w in wildcards} == {"soft_frozen_decoder-iso"}
+
+
+def test_a_deleted_output_reruns_its_job_and_dependants_with_the_same_bytes(tiny_run, tmp_path):
+    root = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)  # copy2 keeps the mtimes
+    sae_dir = root / f"results/saes/{SOURCE}/jumprelu/frozen_encoder-iso/seed0"
+    before = {p.name: sha(p) for p in sae_dir.iterdir()}
+    figures_before = {p.name: sha(p) for p in (root / "results/figures").iterdir()}
+    (sae_dir / "sae_weights.safetensors").unlink()
+
+    # The default target, no --forcerun: its job, its two evals, the table and the figures (one seed of a
+    # baseline: no PW-MCC).
+    dry = snakemake(root, "-n", *TINY).stdout
+    assert job_counts(dry) == {"train": 1, "eval_core": 1, "eval_recovery": 1, "table_synthetic": 1,
+                               "figures": 1, "all": 1, "total": 6}
+    snakemake(root, *TINY)
+    assert {p.name: sha(p) for p in sae_dir.iterdir()} == before
+    assert {p.name: sha(p) for p in (root / "results/figures").iterdir()} == figures_before
+    assert "Nothing to be done" in snakemake(root, "-n", *TINY).stdout
+
+
+def synthetic_files(root: Path) -> dict[str, str]:
+    folder = root / "results/synthetic/tiny_variable"
+    return {str(p.relative_to(folder)): sha(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_killed_job_leaves_nothing_finished_and_reruns_to_the_same_bytes(tmp_path):
+    # Enough rows that the generator is still writing shards when it is killed (128 shards, about 2 s).
+    override = ["--configfile", "presets/tiny.yaml", "big.yaml"]
+    target = "results/synthetic/tiny_variable/features.parquet"
+    runs = {}
+    for name in ("killed", "reference"):
+        runs[name] = copy_workflow(tmp_path / name)
+        (runs[name] / "big.yaml").write_text(yaml.safe_dump({"synthetic": {"n_samples": 1048576}}))
+    snakemake(runs["reference"], target, *override)
+
+    root = runs["killed"]
+    out_dir = root / "results/synthetic/tiny_variable"
+    # Its own process group, so that SIGKILL takes Snakemake and the job at once, as a lost node would.
+    proc = subprocess.Popen(["snakemake", "--cores", "1", target, *override], cwd=root, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out_dir.glob(".activations.tmp-*")):
+        assert proc.poll() is None, "the job finished before it could be killed"
+        assert time.monotonic() < deadline, "the synthetic job never started writing shards"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    # Killed mid-way: shards were being written under a temporary name, and no output exists (the generator
+    # writes features.parquet last).
+    assert list(out_dir.glob(".activations.tmp-*"))
+    assert not any((out_dir / name).exists() for name in ("features.parquet", "activations", "heldout"))
+    # The killed Snakemake left its lock on the working directory: release it, as after a crash.
+    snakemake(root, "--unlock", target, *override)
+    snakemake(root, "--rerun-incomplete", target, *override)
+    # The same bytes, and no temporaries left (rglob sees hidden names).
+    assert synthetic_files(root) == synthetic_files(runs["reference"])
