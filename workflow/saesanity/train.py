@@ -139,7 +139,7 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
         if step % tc.log_every == 0 or step == n_steps - 1:
             var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
             log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": lr,
-                     "loss": out.loss.item(), "l0": float((out.z_BF > 0).sum(-1).float().mean()),
+                     "loss": out.loss.item(), "l0": out.latents.l0(),
                      "ev_batch": 1 - out.parts["mse"] / var if var > 0 else math.nan, **out.parts})
     sae.finish(sample_ND)
     if out_dir is not None:

@@ -15,6 +15,7 @@ import torch
 
 from saesanity.sae.auxk import DeadLatentTracker
 from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.sparse import Latents, select_flat, sparse_decode
 from saesanity.sae.topk import AuxKOptions, auxk_term
 
 
@@ -46,13 +47,20 @@ class BatchTopKSAE(SAE):
         return torch.zeros_like(acts_flat).scatter(-1, idx, vals).view_as(pre_BF)
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
-        pre_BF = self.pre_acts(x_BD)
-        z_BF = self.batch_topk(pre_BF)
-        self._update_threshold(z_BF.detach())
-        x_hat_BD = self.decode(z_BF)
+        if self.sparse_path:
+            xc_BD, pre_BF = self.split_preacts(x_BD)
+            flat_idx = pre_BF.relu().flatten().topk(self.k * pre_BF.shape[0], sorted=False).indices
+            sel = select_flat(flat_idx, pre_BF.shape)
+            latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel).relu(), sel)
+            x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
+        else:
+            xc_BD, pre_BF = None, self.pre_acts(x_BD)
+            latents = Latents(self.batch_topk(pre_BF))
+            x_hat_BD = self.decode(latents.z)
+        self._update_threshold(latents.z.detach())
         mse = reconstruction_loss(x_BD, x_hat_BD)
-        aux = auxk_term(self, self.tracker, pre_BF, z_BF, x_BD, x_hat_BD)
-        return TrainOutput(x_hat_BD, z_BF, mse + self.opts.aux_coef * aux,
+        aux = auxk_term(self, self.tracker, latents, pre_BF, xc_BD, x_BD, x_hat_BD)
+        return TrainOutput(x_hat_BD, latents, mse + self.opts.aux_coef * aux,
                            {"mse": mse.item(), "auxk": aux.item(), "threshold": float(self.threshold),
                             "dead": float(self.tracker.dead_F.float().mean())})
 
@@ -67,8 +75,9 @@ class BatchTopKSAE(SAE):
         self.threshold_set = True
 
     @torch.no_grad()
-    def _update_threshold(self, z_BF: torch.Tensor) -> None:
-        kept = z_BF[z_BF > 0]
+    def _update_threshold(self, z: torch.Tensor) -> None:
+        """`z`: the batch's latents, dense or only the selected values."""
+        kept = z[z > 0]
         if kept.numel() == 0:
             return
         smallest = kept.min()
