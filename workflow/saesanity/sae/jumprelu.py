@@ -111,11 +111,12 @@ class JumpReLUSAE(SAE):
         latents = None
         if self.sparse_path:
             # The entries with a gradient: the active ones (pre > theta) and, for theta's straight-through
-            # gradient, those inside the kernel's window around theta.
+            # gradient, those inside the kernel's window (theta - eps/2, theta + eps/2). The selection
+            # reaches down to theta - eps, a margin against rounding at the window's edge: entries selected
+            # outside the window get a zero gradient from the exact kernel evaluated on them.
             xc_BD, pre_BF = self.split_preacts(x_BD)
             with torch.no_grad():
-                theta_F = self.threshold
-                sel = select_mask((pre_BF > theta_F) | (_rect((pre_BF - theta_F) / eps) > 0))
+                sel = select_mask(pre_BF > self.threshold - eps)
             if sel.density <= DENSE_ABOVE:
                 pre, theta = self.gather_preacts(xc_BD, pre_BF, sel), self.threshold.index_select(0, sel.cols_N)
                 latents = Latents(_JumpReLU.apply(pre, theta, eps), sel)
