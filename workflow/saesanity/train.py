@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from saesanity.atomic import atomic_path
 from saesanity.config import TrainConfig, TrainJob
+from saesanity.data.prefetch import prefetched
 from saesanity.data.store import ActivationStore, shuffled_batches
 from saesanity.sae.base import SAE, TrainOutput
 from saesanity.sae.io import save_sae
@@ -132,7 +133,8 @@ def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None 
     if n_steps == 0:
         raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
     log = TrainLog()
-    batches = shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [cfg.seed, _DATA_ORDER], tc.n_samples)
+    batches = prefetched(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [cfg.seed, _DATA_ORDER],
+                                          tc.n_samples))
     for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=f"train {cfg.arch}/{cfg.variant}",
                                      mininterval=10)):
         x_BD = torch.from_numpy(x_np)
