@@ -5,8 +5,9 @@ With L0 active latents out of d_sae per row, a dense step does six [B, d_in] x [
 selection (top-k, ReLU, JumpReLU's threshold) reads all of them. Every other product only ever involves the
 selected entries, so it is done on them: the decoder is an `embedding_bag` over the selected rows of W_dec
 (forward and both gradients), and the encoder's backward goes through `gather_preacts`, whose gradient
-reaches W_enc, b_enc and the input only at the selected entries. This is Gao et al.'s sparse kernel idea
-(arXiv 2406.04093, section 5.3 / appendix D) done with stock PyTorch operators, so it runs on CPU and CUDA.
+reaches W_enc, b_enc and the input only at the selected entries. Gao et al. (arXiv 2406.04093) train TopK
+SAEs with sparse kernels for the same reason; here the sparse products are stock PyTorch operators, so the
+path runs on CPU and CUDA alike.
 
 The selected entries are a row-major list (rows, cols) with `offsets` (each row's first entry), the layout
 `embedding_bag` takes. Results equal the dense path's up to float summation order; on CPU, every operator
@@ -21,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 DENSE_ABOVE = 1 / 16
-"""Selected fraction of the [B, d_sae] entries above which the dense path is faster (about 1/6 of the
-dense matmul rate is what the gather/scatter kernels reach per flop; measured with
-benchmarks/train_throughput.py). Only ReLU and JumpReLU can select that many; TopK and BatchTopK never do."""
+"""Selected fraction of the [B, d_sae] entries above which ReLU and JumpReLU take the dense path. The sparse
+products run at about a twelfth of the dense matmul rate per flop (embedding_bag against mm, one core,
+d_in 512), so they stop paying near that density; 1/16 keeps a margin. TopK and BatchTopK select k / d_sae."""
 
 
 class Selection(NamedTuple):
