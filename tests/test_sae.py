@@ -239,9 +239,9 @@ def test_relu_loss_is_mse_plus_l1():
 def test_dead_latent_tracker_and_auxk():
     tracker = DeadLatentTracker(4, dead_after=10)
     z = torch.tensor([[1.0, 0, 0, 0]] * 6)
-    tracker.update(z)
+    tracker.update((z > 0).any(0), len(z))
     assert not tracker.dead_F.any()
-    tracker.update(z)
+    tracker.update((z > 0).any(0), len(z))
     assert tracker.dead_F.tolist() == [False, True, True, True]
     pre = torch.randn(6, 4)
     W = torch.eye(4)

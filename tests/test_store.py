@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import write_store
 
+from saesanity.data.prefetch import prefetched
 from saesanity.data.store import ActivationStore, ShardWriter, StoreError, act_column, shuffled_batches
 
 
@@ -158,3 +160,20 @@ def test_shuffle_store_smaller_than_batch(tmp_path):
     store = write_store(tmp_path, np.zeros((10, 4), np.float32), shard_rows=10)
     with pytest.raises(StoreError, match="fewer than one batch"):
         list(shuffled_batches(store, 32, 64, seed=0, n_samples=64))
+
+
+def test_prefetched_keeps_order_raises_and_stops():
+    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise StoreError("bad shard")
+
+    it = prefetched(failing())
+    assert next(it) == 1
+    with pytest.raises(StoreError, match="bad shard"):
+        next(it)
+    it = prefetched(iter(range(1000)), depth=2)
+    assert next(it) == 0
+    it.close()  # early stop: the reader thread ends instead of blocking on a full queue
+    assert not any(t.name == "saesanity-prefetch" for t in threading.enumerate())

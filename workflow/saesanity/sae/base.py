@@ -13,15 +13,21 @@ import torch
 from torch import nn
 
 from saesanity.config import SAEConfig, from_dict
+from saesanity.sae.sparse import Latents, Selection, gather_preacts
 
 
 class TrainOutput(NamedTuple):
     x_hat_BD: torch.Tensor
-    z_BF: torch.Tensor
+    latents: Latents
+    """Dense or sparse (saesanity.sae.sparse); `z_BF` densifies."""
     loss: torch.Tensor
     """The scalar to minimise."""
     parts: dict[str, float]
     """Loss parts and controller state, for train_log.csv."""
+
+    @property
+    def z_BF(self) -> torch.Tensor:
+        return self.latents.z_BF
 
 
 class SAE(nn.Module, ABC):
@@ -41,10 +47,30 @@ class SAE(nn.Module, ABC):
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.W_dec = nn.Parameter(torch.zeros(d_sae, d_in))
         self.b_dec = nn.Parameter(torch.zeros(d_in))
+        self.sparse_path = True
+        """Train through saesanity.sae.sparse; False selects the dense reference path (the tests compare them)."""
+        self._pre_buffer: torch.Tensor | None = None
+        """split_preacts' output, reused from step to step: a fresh [B, d_sae] tensor each step costs a
+        tenth of the encoder's matmul in page faults (large allocations come straight from the OS)."""
 
     def pre_acts(self, x_BD: torch.Tensor) -> torch.Tensor:
         # apply_b_dec_to_input = True, as in SAELens's default.
         return (x_BD - self.b_dec) @ self.W_enc + self.b_enc
+
+    def split_preacts(self, x_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For the sparse path: x - b_dec (with autograd) and the pre-activations (without: the sparse path
+        differentiates only the entries it selects, through `gather_preacts`). The pre-activations live in
+        a buffer that the next call overwrites."""
+        xc_BD = x_BD - self.b_dec
+        shape = (len(x_BD), self.cfg.d_sae)
+        buf = self._pre_buffer
+        if buf is None or buf.shape != shape or buf.device != x_BD.device or buf.dtype != x_BD.dtype:
+            buf = self._pre_buffer = x_BD.new_empty(shape)
+        with torch.no_grad():
+            return xc_BD, torch.addmm(self.b_enc, xc_BD, self.W_enc, out=buf)
+
+    def gather_preacts(self, xc_BD: torch.Tensor, pre_BF: torch.Tensor, sel: Selection) -> torch.Tensor:
+        return gather_preacts(xc_BD, self.W_enc, self.b_enc, pre_BF, sel)
 
     @abstractmethod
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:

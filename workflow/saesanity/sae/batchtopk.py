@@ -15,7 +15,29 @@ import torch
 
 from saesanity.sae.auxk import DeadLatentTracker
 from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.sparse import Latents, select_flat, sparse_decode
 from saesanity.sae.topk import AuxKOptions, auxk_term
+
+
+SAMPLE_STRIDE = 16
+
+
+@torch.no_grad()
+def batch_topk_indices(pre_BF: torch.Tensor, n_keep: int) -> torch.Tensor:
+    """Flat indices of the n_keep largest ReLU(pre) entries: what ReLU(pre).flatten().topk(n_keep) selects,
+    up to the order of exact ties. A top-k over all B * d_sae entries costs more than the encoder's matmul,
+    so a threshold t is first read off a strided sample (set so that about 1.25 n_keep entries pass), and
+    the top-k runs over the entries >= t only; if fewer than n_keep pass, or t <= 0, the full top-k runs."""
+    flat = pre_BF.reshape(-1)
+    n_sample = n_keep * 5 // (4 * SAMPLE_STRIDE)
+    sample = flat[::SAMPLE_STRIDE]
+    if 0 < n_sample < len(sample):
+        t = sample.topk(n_sample, sorted=False).values.min()
+        if t > 0:
+            cand = (flat >= t).nonzero().squeeze(1)
+            if len(cand) >= n_keep:
+                return cand[flat[cand].topk(n_keep, sorted=False).indices]
+    return flat.relu().topk(n_keep, sorted=False).indices
 
 
 @dataclass(frozen=True)
@@ -46,13 +68,19 @@ class BatchTopKSAE(SAE):
         return torch.zeros_like(acts_flat).scatter(-1, idx, vals).view_as(pre_BF)
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
-        pre_BF = self.pre_acts(x_BD)
-        z_BF = self.batch_topk(pre_BF)
-        self._update_threshold(z_BF.detach())
-        x_hat_BD = self.decode(z_BF)
+        if self.sparse_path:
+            xc_BD, pre_BF = self.split_preacts(x_BD)
+            sel = select_flat(batch_topk_indices(pre_BF, self.k * pre_BF.shape[0]), pre_BF.shape)
+            latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel).relu(), sel)
+            x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
+        else:
+            xc_BD, pre_BF = None, self.pre_acts(x_BD)
+            latents = Latents(self.batch_topk(pre_BF))
+            x_hat_BD = self.decode(latents.z)
+        self._update_threshold(latents.z.detach())
         mse = reconstruction_loss(x_BD, x_hat_BD)
-        aux = auxk_term(self, self.tracker, pre_BF, z_BF, x_BD, x_hat_BD)
-        return TrainOutput(x_hat_BD, z_BF, mse + self.opts.aux_coef * aux,
+        aux = auxk_term(self, self.tracker, latents, pre_BF, xc_BD, x_BD, x_hat_BD)
+        return TrainOutput(x_hat_BD, latents, mse + self.opts.aux_coef * aux,
                            {"mse": mse.item(), "auxk": aux.item(), "threshold": float(self.threshold),
                             "dead": float(self.tracker.dead_F.float().mean())})
 
@@ -67,8 +95,9 @@ class BatchTopKSAE(SAE):
         self.threshold_set = True
 
     @torch.no_grad()
-    def _update_threshold(self, z_BF: torch.Tensor) -> None:
-        kept = z_BF[z_BF > 0]
+    def _update_threshold(self, z: torch.Tensor) -> None:
+        """`z`: the batch's latents, dense or only the selected values."""
+        kept = z[z > 0]
         if kept.numel() == 0:
             return
         smallest = kept.min()

@@ -15,11 +15,18 @@ from dataclasses import dataclass
 import torch
 
 from saesanity.sae.base import SAE, TrainOutput, firing_quantile, reconstruction_loss
+from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
 
 def _rect(u: torch.Tensor) -> torch.Tensor:
     return ((u > -0.5) & (u < 0.5)).to(u.dtype)
+
+
+def _to_theta_shape(grad: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Dense path: theta_F broadcasts over the batch, so its gradient sums over rows. Sparse path: one
+    theta per selected entry, summed per latent by the gather's backward."""
+    return grad.sum(0) if grad.dim() > theta.dim() else grad
 
 
 class _JumpReLU(torch.autograd.Function):
@@ -34,7 +41,7 @@ class _JumpReLU(torch.autograd.Function):
         pre_BF, theta_F = ctx.saved_tensors
         eps = ctx.eps
         grad_pre = grad_BF * (pre_BF > theta_F)
-        grad_theta = (grad_BF * -(theta_F / eps) * _rect((pre_BF - theta_F) / eps)).sum(0)
+        grad_theta = _to_theta_shape(grad_BF * -(theta_F / eps) * _rect((pre_BF - theta_F) / eps), theta_F)
         return grad_pre, grad_theta, None
 
 
@@ -49,7 +56,7 @@ class _Step(torch.autograd.Function):
     def backward(ctx, grad_BF):
         pre_BF, theta_F = ctx.saved_tensors
         eps = ctx.eps
-        grad_theta = (grad_BF * -(1.0 / eps) * _rect((pre_BF - theta_F) / eps)).sum(0)
+        grad_theta = _to_theta_shape(grad_BF * -(1.0 / eps) * _rect((pre_BF - theta_F) / eps), theta_F)
         return torch.zeros_like(pre_BF), grad_theta, None
 
 
@@ -100,16 +107,31 @@ class JumpReLUSAE(SAE):
         return pre_BF * (pre_BF > self.threshold)
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
-        pre_BF = self.pre_acts(x_BD)
         eps = self.opts.bandwidth * self.pre_scale
-        z_BF = _JumpReLU.apply(pre_BF, self.threshold, eps)
-        x_hat_BD = self.decode(z_BF)
+        latents = None
+        if self.sparse_path:
+            # The entries with a gradient: the active ones (pre > theta) and, for theta's straight-through
+            # gradient, those inside the kernel's window (theta - eps/2, theta + eps/2). The selection
+            # reaches down to theta - eps, a margin against rounding at the window's edge: entries selected
+            # outside the window get a zero gradient from the exact kernel evaluated on them.
+            xc_BD, pre_BF = self.split_preacts(x_BD)
+            with torch.no_grad():
+                sel = select_mask(pre_BF > self.threshold - eps)
+            if sel.density <= DENSE_ABOVE:
+                pre, theta = self.gather_preacts(xc_BD, pre_BF, sel), self.threshold.index_select(0, sel.cols_N)
+                latents = Latents(_JumpReLU.apply(pre, theta, eps), sel)
+                x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
+                active = _Step.apply(pre, theta, eps)
+        if latents is None:
+            pre_BF = self.pre_acts(x_BD)
+            latents = Latents(_JumpReLU.apply(pre_BF, self.threshold, eps))
+            x_hat_BD = self.decode(latents.z)
+            active = _Step.apply(pre_BF, self.threshold, eps)
         mse = reconstruction_loss(x_BD, x_hat_BD)
-        l0_BF = _Step.apply(pre_BF, self.threshold, eps)
-        l0 = l0_BF.sum(-1).mean()
+        l0 = active.sum() / len(x_BD)
         coef = self.controller.coef
         self.controller.update(l0.item())
-        return TrainOutput(x_hat_BD, z_BF, mse + coef * l0,
+        return TrainOutput(x_hat_BD, latents, mse + coef * l0,
                            {"mse": mse.item(), "sparsity_coef": coef,
                             "threshold_mean": float(self.threshold.detach().mean())})
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from saesanity.sae.base import SAE, TrainOutput, firing_quantile, reconstruction_loss
+from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
 
@@ -38,12 +39,20 @@ class ReLUSAE(SAE):
         return self.pre_acts(x_BD).relu()
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
-        z_BF = self.encode(x_BD)
-        x_hat_BD = self.decode(z_BF)
+        latents = None
+        if self.sparse_path:
+            xc_BD, pre_BF = self.split_preacts(x_BD)
+            sel = select_mask(pre_BF > 0)
+            if sel.density <= DENSE_ABOVE:
+                latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel).relu(), sel)
+                x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
+        if latents is None:
+            latents = Latents(self.encode(x_BD))
+            x_hat_BD = self.decode(latents.z)
         mse = reconstruction_loss(x_BD, x_hat_BD)
-        l1 = z_BF.sum(-1).mean()
+        l1 = latents.z.sum() / len(x_BD)
         coef = self.controller.coef
-        l0 = (z_BF > 0).sum(-1).float().mean().item()
+        l0 = latents.l0()
         self.controller.update(l0)
-        return TrainOutput(x_hat_BD, z_BF, mse + coef * l1,
+        return TrainOutput(x_hat_BD, latents, mse + coef * l1,
                            {"mse": mse.item(), "l1": l1.item(), "sparsity_coef": coef})

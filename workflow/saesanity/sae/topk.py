@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
-from saesanity.sae.auxk import DeadLatentTracker, auxk_loss
+from saesanity.sae.auxk import DeadLatentTracker, auxk_error, auxk_loss, dead_topk
 from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.sparse import Latents, gather_preacts, select_topk, sparse_decode
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,21 @@ class AuxKOptions:
     """A latent is dead after this many training samples without firing."""
 
 
-def auxk_term(sae: SAE, tracker: DeadLatentTracker, pre_BF: torch.Tensor, z_BF: torch.Tensor,
+def auxk_term(sae: SAE, tracker: DeadLatentTracker, latents: Latents, pre_BF: torch.Tensor, xc_BD: torch.Tensor,
               x_BD: torch.Tensor, x_hat_BD: torch.Tensor) -> torch.Tensor:
-    tracker.update(z_BF.detach())
+    """On the dense path `pre_BF` carries the encoder's graph; on the sparse path (`latents.sel` set) it is
+    detached, and the dead latents' pre-activations are gathered from `xc_BD` = x - b_dec."""
+    tracker.update(latents.fired_F(sae.cfg.d_sae), len(x_BD))
     aux_k = sae.opts.aux_k or max(1, sae.cfg.d_in // 2)
     x_var = (x_BD - x_BD.mean(0)).pow(2).sum(-1).mean().detach()
-    return auxk_loss(pre_BF, tracker.dead_F, x_BD - x_hat_BD, sae.W_dec, aux_k, x_var)
+    if latents.sel is None:
+        return auxk_loss(pre_BF, tracker.dead_F, x_BD - x_hat_BD, sae.W_dec, aux_k, x_var)
+    top = dead_topk(pre_BF, tracker.dead_F, aux_k)
+    if top is None:
+        return pre_BF.new_zeros(())
+    sel = select_topk(top[1], sae.cfg.d_sae)
+    e_hat_BD = sparse_decode(sae.gather_preacts(xc_BD, pre_BF, sel).relu(), sel, sae.W_dec)
+    return auxk_error(e_hat_BD, x_BD - x_hat_BD, x_var)
 
 
 class TopKSAE(SAE):
@@ -48,12 +58,18 @@ class TopKSAE(SAE):
         return self._topk(self.pre_acts(x_BD))
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
-        pre_BF = self.pre_acts(x_BD)
-        z_BF = self._topk(pre_BF)
-        x_hat_BD = self.decode(z_BF)
+        if self.sparse_path:
+            xc_BD, pre_BF = self.split_preacts(x_BD)
+            sel = select_topk(pre_BF.topk(self.k, dim=-1, sorted=False).indices, self.cfg.d_sae)
+            latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel).relu(), sel)
+            x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
+        else:
+            xc_BD, pre_BF = None, self.pre_acts(x_BD)
+            latents = Latents(self._topk(pre_BF))
+            x_hat_BD = self.decode(latents.z)
         mse = reconstruction_loss(x_BD, x_hat_BD)
-        aux = auxk_term(self, self.tracker, pre_BF, z_BF, x_BD, x_hat_BD)
-        return TrainOutput(x_hat_BD, z_BF, mse + self.opts.aux_coef * aux,
+        aux = auxk_term(self, self.tracker, latents, pre_BF, xc_BD, x_BD, x_hat_BD)
+        return TrainOutput(x_hat_BD, latents, mse + self.opts.aux_coef * aux,
                            {"mse": mse.item(), "auxk": aux.item(), "dead": float(self.tracker.dead_F.float().mean())})
 
     def saelens_cfg_fields(self) -> dict[str, Any]:
