@@ -15,3 +15,17 @@ def sae_files(key_path):
 
 def synthetic_sae_keys():
     return [k for src in pipeline.synthetic_sources(config) for k in pipeline.sae_keys(config, src)]
+
+
+wildcard_constraints:
+    model="[a-z0-9_.]+(-[a-z0-9_.]+)*",
+    hook="[a-z0-9_.]+",
+
+
+def lm_sae_keys():
+    return [k for src in pipeline.lm_sources(config) for k in pipeline.sae_keys(config, src)]
+
+
+def lm_model_input():
+    """The toy-world model folder a job needs; a Hugging Face model comes from its cache instead."""
+    return [pipeline.toy_model_dir(config)] if pipeline.is_toyworld(config) else []

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 from saesanity.atomic import atomic_path  # noqa: E402
 from saesanity.figures import (  # noqa: E402
+    lm_core,
     synthetic_consistency,
     synthetic_ev_recovery,
     synthetic_recovery_vs_p,
@@ -20,6 +21,7 @@ FIGURES = {
     "synthetic_ev_recovery": synthetic_ev_recovery.plot,
     "synthetic_recovery_vs_p": synthetic_recovery_vs_p.plot,
     "synthetic_pwmcc_vs_gtmcc": synthetic_consistency.plot,
+    "lm_core": lm_core.plot,
 }
 
 
