@@ -81,13 +81,16 @@ class World:
                 for a, v in attrs.items()]
 
 
+def packaged_world_text() -> str:
+    return resources.files("saesanity.data").joinpath("toyworld.yaml").read_text()
+
+
 def load_world(path: str | Path | None = None) -> World:
     """Reads and checks a world YAML (the packaged one by default)."""
     if path:
         text, where = Path(path).read_text(), str(path)
     else:
-        ref = resources.files("saesanity.data").joinpath("toyworld.yaml")
-        text, where = ref.read_text(), "saesanity/data/toyworld.yaml"
+        text, where = packaged_world_text(), "saesanity/data/toyworld.yaml"
     raw = yaml.safe_load(text)
     try:
         countries = raw["countries"]
@@ -120,6 +123,14 @@ def _check_world(world: World, where: str) -> None:
             for t in tpl["train"] + tpl["heldout"]:
                 if t.count("{e}") != 1:
                     raise ConfigError(f"{where}: template {t!r} must contain {{e}} exactly once")
+        # A held-out prompt is new only if what follows the entity is: otherwise it is a suffix of a
+        # training sentence and the model has seen it verbatim.
+        seen = {_after_entity(t) for tpl in world.templates.get(etype, {}).values() for t in tpl["train"]}
+        for attr, tpl in world.templates.get(etype, {}).items():
+            for t in tpl["heldout"]:
+                if _after_entity(t) in seen:
+                    raise ConfigError(f"{where}: held-out template {t!r} ({etype}.{attr}) ends like a training "
+                                      f"template ({_after_entity(t)!r}), so the model has seen it")
     # A word of one kind (entity, answer) must not double as a label word, or tags would be ambiguous.
     names = {e for ents in world.entities.values() for e in ents}
     label_words = {w for t in world.topics.values() for ws in t.values() for w in ws}
@@ -127,6 +138,10 @@ def _check_world(world: World, where: str) -> None:
     clash = names & label_words
     if clash:
         raise ConfigError(f"{where}: entity names also used as label words: {sorted(clash)}")
+
+
+def _after_entity(template: str) -> str:
+    return template.split("{e}", 1)[1]
 
 
 def _tagged(words: list[str], concept: str, value: str) -> list[tuple[str, str, str]]:

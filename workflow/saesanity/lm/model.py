@@ -31,6 +31,10 @@ class ModelNotAvailable(RuntimeError):
     """A Hugging Face model or data set is neither local nor cached, and could not be fetched."""
 
 
+def one_line(err: Exception, limit: int = 300) -> str:
+    return " ".join(str(err).split())[:limit]
+
+
 def resolve_device(device: str) -> str:
     """'auto' means cuda when torch sees a GPU, else cpu; anything else is passed to torch as is."""
     if device == "auto":
@@ -186,23 +190,40 @@ def load_toy_model(folder: str | Path, device: str = "cpu", dtype: str = "float3
 
 
 def load_hf_model(name: str, device: str = "auto", dtype: str = "float32") -> LanguageModel:
-    """A Hugging Face model through transformer_lens, without weight processing (so activations are the
-    model's own). Offline without the model in the cache: ModelNotAvailable saying what to download."""
-    from transformer_lens import HookedTransformer
-    try:
-        model = HookedTransformer.from_pretrained_no_processing(name, device=resolve_device(device),
-                                                                dtype=DTYPES[dtype])
-    except Exception as err:  # hub, cache and conversion errors come as many types; all mean "not here"
-        if Path(name).exists():
-            raise
-        raise ModelNotAvailable(
-            f"could not load the Hugging Face model {name!r} ({type(err).__name__}: {str(err)[:300]}). "
-            f"It is not in the local cache and the hub could not be reached. On a machine with network run "
-            f"`hf download {name}` (gated models such as google/gemma-2-2b need `hf auth login` and accepted "
-            f"terms first), then copy ~/.cache/huggingface (or set HF_HOME) here; or set lm.model to a local "
-            f"folder holding the model's config.json, weights and tokenizer.") from err
+    """A Hugging Face model through transformer_lens, without weight processing (no LayerNorm folding or
+    centring), so hooked activations are the model's own. `name` is an official transformer_lens name
+    (EleutherAI/pythia-70m) or a local folder with config.json, weights and tokenizer. Offline without the
+    model in the cache: ModelNotAvailable, saying what to download."""
+    if Path(name).is_dir():
+        model = _load_local_hf(Path(name), resolve_device(device), DTYPES[dtype])
+    else:
+        from transformer_lens import HookedTransformer
+        try:
+            model = HookedTransformer.from_pretrained_no_processing(name, device=resolve_device(device),
+                                                                    dtype=DTYPES[dtype])
+        except Exception as err:  # hub, cache and conversion errors come as many types; all mean "not here"
+            raise ModelNotAvailable(
+                f"could not load the Hugging Face model {name!r} ({type(err).__name__}: {one_line(err)}). "
+                f"It is not in the local cache and the hub could not be reached. On a machine with network run "
+                f"`hf download {name}` (gated models such as google/gemma-2-2b need `hf auth login` and "
+                f"accepted terms first), then copy ~/.cache/huggingface (or set HF_HOME) here; or set lm.hf_model "
+                f"to a local folder holding the model's config.json, weights and tokenizer.") from err
     model.eval()
-    return LanguageModel(model, model.tokenizer, name=name)
+    return LanguageModel(model, model.tokenizer, name=Path(name).name if Path(name).is_dir() else name)
+
+
+def _load_local_hf(folder: Path, device: str, dtype: torch.dtype):
+    """transformer_lens's from_pretrained, minus the official-name lookup: its config and state-dict
+    converters accept a local folder (the architecture comes from config.json), from_pretrained does not."""
+    from transformer_lens import HookedTransformer
+    from transformer_lens import loading_from_pretrained as loading
+    from transformers import AutoTokenizer
+    cfg = loading.get_pretrained_model_config(str(folder), fold_ln=False, device=device, dtype=dtype)
+    state = loading.get_pretrained_state_dict(str(folder), cfg, None, dtype=dtype)
+    model = HookedTransformer(cfg, tokenizer=AutoTokenizer.from_pretrained(str(folder)), move_to_device=False)
+    model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
+                                      fold_value_biases=False, refactor_factored_attn_matrices=False)
+    return model.to(device)
 
 
 def load_model(spec: ModelSpec) -> LanguageModel:

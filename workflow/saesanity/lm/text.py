@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saesanity.config import _check
-from saesanity.lm.model import ModelNotAvailable
+from saesanity.lm.model import ModelNotAvailable, one_line
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _hf_documents(src: TextSource) -> Iterator[tuple[int, str]]:
             raise FileNotFoundError(f"text.data_files: missing {[f for f in src.data_files if not Path(f).exists()]}")
         raise ModelNotAvailable(
             f"could not open the data set {src.path!r} (name {src.name!r}, split {src.split!r}): "
-            f"{type(err).__name__}: {str(err)[:300]}. Offline, stream from local files instead "
+            f"{type(err).__name__}: {one_line(err)}. Offline, stream from local files instead "
             f"(text: {{path: json, data_files: [docs.jsonl]}}), or on a machine with network run "
             f"`hf download --repo-type dataset {src.path}` and copy the Hugging Face cache here.") from err
     for i, row in enumerate(ds):
