@@ -97,3 +97,21 @@ def toy_lm(toy_tokenizer_dir):
     tok = load_tokenizer(toy_tokenizer_dir)
     cfg = ToyModelConfig(d_model=16, n_layers=2, n_heads=2, d_mlp=32, n_ctx=64)
     return LanguageModel(build_toy_model(cfg, len(tok), seed=0).eval(), tok, name="toyworld")
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoint(toy_tokenizer_dir, tmp_path_factory) -> Path:
+    """A tiny GPT-NeoX (Pythia's architecture) with random weights and our tokenizer, saved like a hub model."""
+    import torch
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from saesanity.lm.tokenizer import load_tokenizer
+    tok = load_tokenizer(toy_tokenizer_dir)
+    cfg = GPTNeoXConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, bos_token_id=tok.bos_token_id,
+                        eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("hf") / "tiny-neox"
+    GPTNeoXForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

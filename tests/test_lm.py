@@ -150,23 +150,6 @@ def test_train_lm_is_deterministic_and_reports_attribute_accuracy(trained_lm_dir
     assert lm.logits(torch.tensor([lm.encode(text)])).shape[-1] == len(lm.tokenizer)
 
 
-@pytest.fixture(scope="module")
-def hf_checkpoint(toy_tokenizer_dir, tmp_path_factory) -> Path:
-    """A tiny GPT-NeoX (Pythia's architecture) with random weights and our tokenizer, saved like a hub model."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-
-    from saesanity.lm.tokenizer import load_tokenizer
-    tok = load_tokenizer(toy_tokenizer_dir)
-    cfg = GPTNeoXConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, bos_token_id=tok.bos_token_id,
-                        eos_token_id=tok.eos_token_id)
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("hf") / "tiny-neox"
-    GPTNeoXForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
 def test_hf_local_checkpoint_matches_transformers(hf_checkpoint):
     from transformers import AutoModelForCausalLM
 

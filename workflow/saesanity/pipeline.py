@@ -48,7 +48,7 @@ def _check_sae_group(config: dict, name: str) -> None:
     if group["train"]["n_samples"] < group["train"]["batch_size"]:
         raise PipelineConfigError(f"saes.{name}.train.n_samples is smaller than one batch (batch_size)")
     for arch in ("topk", "batchtopk"):
-        dead_after = config["arch"][arch]["dead_after"]
+        dead_after = arch_options(config, group, arch).get("dead_after", config["arch"][arch]["dead_after"])
         if arch in group["architectures"] and dead_after >= group["train"]["n_samples"]:
             raise PipelineConfigError(
                 f"arch.{arch}.dead_after ({dead_after}) >= saes.{name}.train.n_samples "
@@ -160,7 +160,7 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     group = source_group(config, source)
     sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": group["d_sae"], "target_l0": group["target_l0"],
            "variant": variant, "seed": int(seed), "soft_frozen_tau": config["soft_frozen_tau"],
-           "options": config["arch"].get(arch, {})}
+           "options": arch_options(config, group, arch)}
     return canonical({"sae": sae, "train": group["train"]})
 
 
@@ -187,7 +187,7 @@ def lm_model_spec(config: dict) -> dict:
     """saesanity.lm.model.ModelSpec of the configured language model."""
     lm = config["lm"]
     path = toy_model_dir(config) if is_toyworld(config) else lm["hf_model"]
-    return {"kind": lm["kind"], "path": path, "device": lm["device"], "dtype": lm["dtype"]}
+    return {"kind": lm["kind"], "path": path, "device": lm["device"], "dtype": lm["dtype"], "n_ctx": lm["n_ctx"]}
 
 
 def toyworld_spec(config: dict) -> str:
@@ -224,6 +224,12 @@ def lm_loss_spec(config: dict, source: str) -> str:
     ev = config["lm"]["eval"]
     return canonical({"model": lm_model_spec(config), "hook": hook, "n_docs": ev["n_docs"],
                       "batch_docs": ev["batch_docs"]})
+
+
+def arch_options(config: dict, group: dict, arch: str) -> dict:
+    """An architecture's options for SAEs of one group: the top-level `arch.<arch>`, overridden by the
+    group's own `arch.<arch>` (e.g. a longer dead-latent window for a longer training run)."""
+    return {**config["arch"].get(arch, {}), **group.get("arch", {}).get(arch, {})}
 
 
 def canonical(obj: Any) -> str:

@@ -70,8 +70,11 @@ class ModelSpec:
     device: str = "auto"
     """'auto' = cuda when available, else cpu; or any torch device string."""
     dtype: str = "float32"
+    n_ctx: int | None = None
+    """Tokens per document, BOS included (longer ones are truncated); None: the model's context length."""
 
     def __post_init__(self) -> None:
+        _check(self.n_ctx is None or self.n_ctx >= 2, "n_ctx", f"must be >= 2, got {self.n_ctx}")
         _check(self.kind in ("toyworld", "hf"), "kind", f"must be 'toyworld' or 'hf', got {self.kind!r}")
         _check(self.dtype in DTYPES, "dtype", f"must be one of {sorted(DTYPES)}, got {self.dtype!r}")
 
@@ -79,8 +82,9 @@ class ModelSpec:
 class LanguageModel:
     """A HookedTransformer with its tokenizer, seen through the few operations the pipeline needs."""
 
-    def __init__(self, model, tokenizer, name: str):
+    def __init__(self, model, tokenizer, name: str, n_ctx: int | None = None):
         self.model, self.tokenizer, self.name = model, tokenizer, name
+        self._n_ctx = min(n_ctx or model.cfg.n_ctx, model.cfg.n_ctx)
         self.bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         if self.bos_id is None:
             raise ValueError(f"{name}: the tokenizer has neither a BOS nor an EOS token to start documents with")
@@ -92,7 +96,7 @@ class LanguageModel:
 
     @property
     def n_ctx(self) -> int:
-        return self.model.cfg.n_ctx
+        return self._n_ctx
 
     @property
     def device(self) -> torch.device:
@@ -228,5 +232,9 @@ def _load_local_hf(folder: Path, device: str, dtype: torch.dtype):
 
 def load_model(spec: ModelSpec) -> LanguageModel:
     if spec.kind == "toyworld":
-        return load_toy_model(spec.path, spec.device, spec.dtype)
-    return load_hf_model(spec.path, spec.device, spec.dtype)
+        lm = load_toy_model(spec.path, spec.device, spec.dtype)
+    else:
+        lm = load_hf_model(spec.path, spec.device, spec.dtype)
+    if spec.n_ctx is not None:
+        lm = LanguageModel(lm.model, lm.tokenizer, lm.name, spec.n_ctx)
+    return lm
