@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from saesanity.data.toyworld import ToyWorldConfig, generate, read_documents
 from saesanity.lm.harvest import HarvestConfig, harvest, token_batches
 from saesanity.lm.model import LanguageModel, ToyModelConfig, build_toy_model, load_toy_model, pad_batch

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-
 from saesanity.data.store import ActivationStore
 from saesanity.data.toyworld import read_documents
 from saesanity.evals.lm_loss import heldout_documents, spliced_loss
@@ -151,9 +150,8 @@ def test_train_lm_is_deterministic_and_reports_attribute_accuracy(trained_lm_dir
 
 
 def test_hf_local_checkpoint_matches_transformers(hf_checkpoint):
-    from transformers import AutoModelForCausalLM
-
     from saesanity.lm.model import load_hf_model
+    from transformers import AutoModelForCausalLM
     lm = load_hf_model(str(hf_checkpoint), device="cpu")
     hf = AutoModelForCausalLM.from_pretrained(hf_checkpoint).eval()
     tokens = torch.tensor([lm.encode("paris lies in the country of france .")])

@@ -8,7 +8,6 @@ import hashlib
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from saesanity.config import ConfigError
 from saesanity.data.toyworld import ToyWorldConfig, generate, load_world, packaged_world_text, read_documents
 from saesanity.lm.tokenizer import BOS, load_tokenizer

@@ -48,7 +48,7 @@ def _check_sae_group(config: dict, name: str) -> None:
     if group["train"]["n_samples"] < group["train"]["batch_size"]:
         raise PipelineConfigError(f"saes.{name}.train.n_samples is smaller than one batch (batch_size)")
     for arch in ("topk", "batchtopk"):
-        dead_after = arch_options(config, group, arch).get("dead_after", config["arch"][arch]["dead_after"])
+        dead_after = arch_options(config, group, arch)["dead_after"]
         if arch in group["architectures"] and dead_after >= group["train"]["n_samples"]:
             raise PipelineConfigError(
                 f"arch.{arch}.dead_after ({dead_after}) >= saes.{name}.train.n_samples "
@@ -63,6 +63,9 @@ def _check_lm_config(config: dict) -> None:
                 raise PipelineConfigError(f"lm.{key} is required when lm.kind is 'hf'")
         if lm.get("text", {}).get("path") is None:
             raise PipelineConfigError("lm.text.path is required when lm.kind is 'hf' (e.g. Skylion007/openwebtext)")
+    if lm["name"].startswith(SYNTHETIC_PREFIX):
+        raise PipelineConfigError(f"lm.name {lm['name']!r} starts with {SYNTHETIC_PREFIX!r}, "
+                                  "the prefix of the synthetic sources")
     for hook in lm["hooks"]:
         if "-" in hook or "/" in hook:
             raise PipelineConfigError(f"lm.hooks: {hook!r} contains '-' or '/'; sources are '<model>-<hook>'")
@@ -158,8 +161,9 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     """JSON of saesanity.config.TrainJob: this architecture's options only, so that changing another
     architecture's options leaves this job alone."""
     group = source_group(config, source)
-    sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": group["d_sae"], "target_l0": group["target_l0"],
-           "variant": variant, "seed": int(seed), "soft_frozen_tau": config["soft_frozen_tau"],
+    sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": group["d_sae"],
+           "target_l0": group["target_l0"], "variant": variant, "seed": int(seed),
+           "soft_frozen_tau": config["soft_frozen_tau"],
            "options": arch_options(config, group, arch)}
     return canonical({"sae": sae, "train": group["train"]})
 

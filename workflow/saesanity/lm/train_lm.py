@@ -19,7 +19,7 @@ from tqdm import tqdm
 from saesanity.atomic import write_json
 from saesanity.config import _check, from_dict
 from saesanity.data.toyworld import read_documents
-from saesanity.lm.model import LanguageModel, ToyModelConfig, pad_batch, build_toy_model, resolve_device, save_toy_model
+from saesanity.lm.model import LanguageModel, ToyModelConfig, build_toy_model, pad_batch, resolve_device, save_toy_model
 from saesanity.lm.tokenizer import load_tokenizer
 
 
