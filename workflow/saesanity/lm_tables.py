@@ -23,7 +23,8 @@ def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
     for f in files:
         m = read_json(f)
         rows += [{"source": m["source"], "arch": m["arch"], "variant": m["variant"], "seed": str(m["seed"]),
-                  "d_sae": m["d_sae"], "target_l0": m["target_l0"], "metric": metric, "value": float(m[metric])}
+                  "d_sae": m["d_sae"], "target_l0": m["target_l0"], "metric": metric,
+                  "value": float("nan") if m[metric] is None else float(m[metric])}
                  for metric in metrics]
     return rows
 

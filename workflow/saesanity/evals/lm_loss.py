@@ -58,9 +58,11 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
             sums[f"kl_{name}"] += float((p_clean * (logp["clean"] - logp[name])).sum())
         n_tokens += int(mask_BT.sum())
     m = {k: v / n_tokens for k, v in sums.items()}
+    # Undefined (None, JSON null) only when zero ablation changes nothing; a model that does better with
+    # the hook zeroed (an untrained one) gives a negative denominator, and the score is reported as is.
     denom_ce = m["ce_zero"] - m["ce_clean"]
-    m["ce_loss_recovered"] = (m["ce_zero"] - m["ce_sae"]) / denom_ce if denom_ce > 0 else float("nan")
-    m["kl_div_score"] = (m["kl_zero"] - m["kl_sae"]) / m["kl_zero"] if m["kl_zero"] > 0 else float("nan")
+    m["ce_loss_recovered"] = (m["ce_zero"] - m["ce_sae"]) / denom_ce if denom_ce != 0 else None
+    m["kl_div_score"] = (m["kl_zero"] - m["kl_sae"]) / m["kl_zero"] if m["kl_zero"] > 0 else None
     m["n_tokens"] = n_tokens
     m["n_docs"] = len(docs)
     return m
