@@ -19,6 +19,8 @@ pipeline.check_config(config)
 
 
 include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/toyworld.smk"
+include: "workflow/rules/harvest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/consistency.smk"

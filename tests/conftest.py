@@ -78,3 +78,50 @@ def make_job(arch: str = "topk", variant: str = "trained", seed: int = 0, d_sae:
     train_kw = {"shuffle_buffer": 256, "stats_samples": 1024, "log_every": 4, **train_kw}
     train = TrainConfig(n_samples=n_samples, batch_size=batch_size, lr=lr, **train_kw)
     return TrainJob(sae=sae, train=train)
+
+
+@pytest.fixture(scope="session")
+def toy_corpus(tmp_path_factory) -> Path:
+    """A small toy-world corpus (documents, prompts, entities); treat as read-only."""
+    from saesanity.data.toyworld import ToyWorldConfig
+    from saesanity.data.toyworld import generate as generate_corpus
+    out = tmp_path_factory.mktemp("toyworld") / "corpus"
+    generate_corpus(ToyWorldConfig(n_train_docs=300, n_heldout_docs=40, seed=3), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_tokenizer_dir(toy_corpus, tmp_path_factory) -> Path:
+    from saesanity.data.toyworld import read_documents
+    from saesanity.lm.tokenizer import save_tokenizer, train_tokenizer
+    out = tmp_path_factory.mktemp("tokenizer") / "tokenizer"
+    save_tokenizer(train_tokenizer(read_documents(toy_corpus, "train")["text"].to_pylist()), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_lm(toy_tokenizer_dir):
+    """An untrained 2-layer toy model (d_model 16) with the corpus's tokenizer."""
+    from saesanity.lm.model import LanguageModel, ToyModelConfig, build_toy_model
+    from saesanity.lm.tokenizer import load_tokenizer
+    tok = load_tokenizer(toy_tokenizer_dir)
+    cfg = ToyModelConfig(d_model=16, n_layers=2, n_heads=2, d_mlp=32, n_ctx=64)
+    return LanguageModel(build_toy_model(cfg, len(tok), seed=0).eval(), tok, name="toyworld")
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoint(toy_tokenizer_dir, tmp_path_factory) -> Path:
+    """A tiny GPT-NeoX (Pythia's architecture) with random weights and our tokenizer, saved like a hub model."""
+    import torch
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from saesanity.lm.tokenizer import load_tokenizer
+    tok = load_tokenizer(toy_tokenizer_dir)
+    cfg = GPTNeoXConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, bos_token_id=tok.bos_token_id,
+                        eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("hf") / "tiny-neox"
+    GPTNeoXForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
 import yaml
-from snakemake_runs import TINY, copy_workflow, snakemake
+from snakemake_runs import TINY, copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -16,7 +17,8 @@ def test_tiny_preset_builds_every_output(tiny_run):
     preset = yaml.safe_load((tiny_run / "presets/tiny.yaml").read_text())
     group = preset["saes"]["synthetic"]
     figures = sorted(p.name for p in (tiny_run / "results/figures").iterdir())
-    for stem in ("synthetic_ev_recovery", "synthetic_recovery_vs_p", "synthetic_pwmcc_vs_gtmcc", "pwmcc_validation"):
+    for stem in ("synthetic_ev_recovery", "synthetic_recovery_vs_p", "synthetic_pwmcc_vs_gtmcc", "pwmcc_validation",
+                 "lm_core"):
         assert f"{stem}.png" in figures and f"{stem}.pdf" in figures
 
     table = pd.read_csv(tiny_run / "results/tables/synthetic.csv")
@@ -57,8 +59,8 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_run, tmp_path
     snakemake(tiny_run, "--report", str(report), *TINY)
     html = report.read_text()
     for name in ("synthetic_ev_recovery.png", "synthetic_recovery_vs_p.png", "synthetic_pwmcc_vs_gtmcc.png",
-                 "pwmcc_validation.png", "synthetic.csv", "synthetic_features.csv", "validation.csv",
-                 "validation_correlation.csv"):
+                 "pwmcc_validation.png", "lm_core.png", "synthetic.csv", "synthetic_features.csv",
+                 "validation.csv", "validation_correlation.csv", "lm_core.csv", "lm_model.csv"):
         assert f'"{name}"' in html, name
     # One caption per figure (picked by the figure's name) and per table, each citing the paper.
     for caption in ("Explained variance (Eq. 5 of arXiv 2602.14111, around the mean)",
@@ -68,15 +70,81 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_run, tmp_path
                     "One row per (SAE, true feature)",
                     "one line per (architecture, dictionary",
                     "one row per point of the validation experiment",
-                    "Pearson and Spearman correlation between PW-MCC"):
+                    "Pearson and Spearman correlation between PW-MCC",
+                    "SAEs on the language model's activations",
+                    "The toy-world language model itself"):
         assert caption in html, caption
     assert "no caption yet" not in html
+
+
+def test_tiny_preset_builds_the_language_model_part(tiny_run):
+    preset = yaml.safe_load((tiny_run / "presets/tiny.yaml").read_text())
+    group = preset["saes"]["lm"]
+    source = "toyworld-blocks.1.hook_resid_pre"
+    table = pd.read_csv(tiny_run / "results/tables/lm_core.csv")
+    assert set(table.source) == {source}
+    assert set(table.arch) == {"relu", "topk", "batchtopk", "jumprelu"}
+    assert set(table.variant) == {"trained", *group["baselines"]}
+    means = table[table.seed == "mean"].pivot_table(index=["arch", "variant"], columns="metric", values="value")
+    assert means.ce_loss_recovered.between(-5, 1.0001).all() and means.explained_variance.le(1).all()
+    assert (means.ce_zero > means.ce_clean).all()  # the trained toy model needs its residual stream
+    # PW-MCC across seeds for the variants with two or more seeds: here the trained SAEs.
+    pw = table[table.metric == "pw_mcc"]
+    assert set(zip(pw.arch, pw.variant)) == {(a, "trained") for a in table.arch.unique()}
+    assert (pw.seed == "all").all() and (pw.n_seeds == 2).all() and pw.value.between(-1, 1).all()
+    # The paper's Table 2 EV sits beside ours where the paper has the (arch, variant).
+    paper = table[(table.metric == "explained_variance") & table.paper_value.notna()]
+    assert set(zip(paper.arch, paper.variant)) >= {("batchtopk", "trained"), ("jumprelu", "trained")}
+    model = pd.read_csv(tiny_run / "results/tables/lm_model.csv")
+    assert {"heldout_documents", "attribute_prompts"} == set(model.what)
+    assert set(model.template_split.dropna()) == {"train", "heldout"}
+
+    lm = preset["lm"]["harvest"]
+    for split, n in (("", lm["n_tokens"]), ("heldout/", lm["n_heldout_tokens"])):
+        meta = json.loads((tiny_run / f"results/activations/toyworld/{split}blocks.1.hook_resid_pre/meta.json").read_text())
+        assert meta["d"] == preset["toyworld"]["model"]["d_model"] and meta["count"] >= n
+        assert meta["hook"] == "blocks.1.hook_resid_pre" and meta["bos_excluded"]
+    cfg = json.loads((tiny_run / f"results/saes/{source}/topk/trained/seed0/cfg.json").read_text())
+    assert cfg["d_in"] == preset["toyworld"]["model"]["d_model"] and cfg["metadata"]["source"] == source
+    for name in ("model.safetensors", "config.json", "tokenizer/tokenizer.json", "train_log.csv"):
+        assert (tiny_run / "results/models/toyworld" / name).is_file()
 
 
 def test_lint_passes(tmp_path):
     root = copy_workflow(tmp_path)
     proc = snakemake(root, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("preset", ["pythia-70m", "gemma-2-2b"])
+def test_real_model_presets_are_valid(tmp_path, preset):
+    root = copy_workflow(tmp_path)
+    out = snakemake(root, "-n", "--configfile", f"presets/{preset}.yaml").stdout
+    counts = job_counts(out)
+    assert counts["harvest"] == 1 and "train_lm" not in counts and counts["eval_lm_loss"] > 0
+
+
+def test_hf_preset_runs_offline_on_a_local_checkpoint(tmp_path, hf_checkpoint, toy_corpus):
+    """The pythia-70m preset with its model and text replaced by a local tiny checkpoint and a local JSON
+    lines file, sized down by presets/tiny.yaml: the Hugging Face path through Snakemake, offline."""
+    from saesanity.data.toyworld import read_documents
+    root = copy_workflow(tmp_path)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"text": t}) + "\n" for t in read_documents(toy_corpus)["text"].to_pylist()))
+    override = {"lm": {"name": "tiny-neox", "hf_model": str(hf_checkpoint), "d_model": 32, "n_ctx": None,
+                       "hooks": ["blocks.1.hook_resid_pre"], "dtype": "float32",
+                       "text": {"path": "json", "data_files": [str(docs)]}},
+                "saes": {"lm": {"architectures": ["topk"], "baselines": [], "d_sae": 64,
+                                "arch": {"topk": {"dead_after": 8192}}}}}
+    (root / "local.yaml").write_text(yaml.safe_dump(override))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    snakemake(root, "results/tables/lm_core.csv", "--configfile", "presets/pythia-70m.yaml", "presets/tiny.yaml",
+              "local.yaml", env=env)
+    table = pd.read_csv(root / "results/tables/lm_core.csv")
+    assert set(table.source) == {"tiny-neox-blocks.1.hook_resid_pre"} and set(table.arch) == {"topk"}
+    meta = json.loads((root / "results/activations/tiny-neox/blocks.1.hook_resid_pre/meta.json").read_text())
+    assert meta["d"] == 32 and meta["text"]["path"] == "json"
+    assert not (root / "results/models").exists()  # nothing trained: the model came from its folder
 
 
 @pytest.mark.parametrize("override, key", [
@@ -86,6 +154,9 @@ def test_lint_passes(tmp_path):
     ({"saes": {"synthetic": {"architectures": ["relu", "gated"]}}}, "gated"),
     ({"validation": {"sweep": {"distributions": ["nothere"]}}}, "nothere"),
     ({"saes": {"synthetic": {"baseline_init": "sometimes"}}}, "sometimes"),
+    ({"lm": {"hooks": ["blocks.1.hook-resid"]}}, "blocks.1.hook-resid"),
+    ({"lm": {"kind": "hf"}}, "lm.hf_model"),
+    ({"toyworld": {"model": {"d_modle": 64}}}, "d_modle"),
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, override, key):
     root = copy_workflow(tmp_path)

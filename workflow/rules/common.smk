@@ -25,3 +25,15 @@ def validation_inputs(seed_dirs, dist):
         "checkpoints": [f"{d}/checkpoints" for d in seed_dirs],
         "features": f"results/synthetic/{dist}/features.parquet",
     }
+wildcard_constraints:
+    model="[a-z0-9_.]+(-[a-z0-9_.]+)*",
+    hook="[a-z0-9_.]+",
+
+
+def lm_sae_keys():
+    return [k for src in pipeline.lm_sources(config) for k in pipeline.sae_keys(config, src)]
+
+
+def lm_model_input():
+    """The toy-world model folder a job needs; a Hugging Face model comes from its cache instead."""
+    return [pipeline.toy_model_dir(config)] if pipeline.is_toyworld(config) else []

@@ -36,11 +36,51 @@ rule table_synthetic:
         " --consistency {input.consistency} --features {input.features} --out-dir results/tables 2> {log}"
 
 
+rule table_lm:
+    """Core metrics of the SAEs on the language model, the paper's Table 2 EV beside ours; the toy model's
+    held-out loss and attribute accuracy."""
+    input:
+        core=[f"results/metrics/{k.path}/core.json" for k in lm_sae_keys()],
+        lm_loss=[f"results/metrics/{k.path}/lm_loss.json" for k in lm_sae_keys()],
+        consistency=[
+            f"results/metrics/{src}/{arch}/{variant}/consistency.json"
+            for src in pipeline.lm_sources(config)
+            for arch, variant in pipeline.consistency_keys(config, src)
+        ],
+        lm_metrics=rules.train_lm.output.metrics if pipeline.is_toyworld(config) else [],
+    output:
+        report(
+            "results/tables/lm_core.csv",
+            caption="../report/table_lm_core.rst",
+            category="Tables",
+            labels={"table": "lm_core"},
+        ),
+        report(
+            "results/tables/lm_model.csv",
+            caption="../report/table_lm_model.rst",
+            category="Tables",
+            labels={"table": "lm_model"},
+        ),
+    log:
+        "results/logs/tables/lm.log",
+    benchmark:
+        "results/benchmarks/tables/lm.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/saesanity.yaml"
+    shell:
+        "python -m saesanity table-lm --core {input.core} --lm-loss {input.lm_loss}"
+        " --consistency {input.consistency} --lm-metrics {input.lm_metrics} --out-dir results/tables 2> {log}"
+
+
 rule figures:
     """Every figure, as PNG and PDF."""
     input:
         rules.table_synthetic.output,
         rules.table_validation.output,
+        rules.table_lm.output,
     output:
         report(
             directory("results/figures"),

@@ -64,6 +64,41 @@ def cmd_table_synthetic(args) -> None:
     synthetic_tables(args.core, args.recovery, args.consistency, args.features, args.out_dir)
 
 
+def cmd_toyworld(args) -> None:
+    from saesanity.data.toyworld import ToyWorldConfig, generate
+    generate(from_dict(ToyWorldConfig, _json_arg(args.spec), "toyworld.corpus"), args.out)
+
+
+def cmd_tokenizer(args) -> None:
+    from saesanity.data.toyworld import read_documents
+    from saesanity.lm.tokenizer import save_tokenizer, train_tokenizer
+    save_tokenizer(train_tokenizer(read_documents(args.corpus, "train")["text"].to_pylist()), args.out)
+
+
+def cmd_train_lm(args) -> None:
+    from saesanity.lm.train_lm import LMJob, train_lm
+    train_lm(LMJob.from_spec(_json_arg(args.spec)), args.corpus, args.tokenizer, args.out, args.metrics,
+             threads=args.threads)
+
+
+def cmd_harvest(args) -> None:
+    from saesanity.lm.jobs import HarvestJob, run_harvest
+    run_harvest(HarvestJob.from_spec(_json_arg(args.spec)), args.out, args.heldout_out)
+
+
+def cmd_eval_lm_loss(args) -> None:
+    from saesanity.evals.lm_loss import lm_loss_metrics
+    from saesanity.lm.model import ModelSpec
+    spec = _json_arg(args.spec)
+    write_json(args.out, lm_loss_metrics(args.sae, from_dict(ModelSpec, spec["model"], "lm"), spec["hook"],
+                                         args.data, spec["n_docs"], spec["batch_docs"]))
+
+
+def cmd_table_lm(args) -> None:
+    from saesanity.lm_tables import lm_tables
+    lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out_dir)
+
+
 def cmd_figures(args) -> None:
     from saesanity.figures import make_figures
     make_figures(Path(args.tables), Path(args.out))
@@ -126,6 +161,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", nargs="+", required=True, help="features.parquet per distribution")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_table_synthetic)
+
+    p = sub.add_parser("toyworld", help="generate the toy-world corpus (documents, prompts, entities)")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.data.toyworld.ToyWorldConfig")
+    p.add_argument("--out", required=True, help="corpus folder")
+    p.set_defaults(func=cmd_toyworld)
+
+    p = sub.add_parser("tokenizer", help="train the word-level tokenizer on the corpus's training documents")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--out", required=True, help="folder, Hugging Face form")
+    p.set_defaults(func=cmd_tokenizer)
+
+    p = sub.add_parser("train-lm", help="train the toy-world language model and measure what it learned")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.lm.train_lm.LMJob")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--out", required=True, help="model folder")
+    p.add_argument("--metrics", required=True, help="JSON: held-out loss/accuracy, attribute accuracy")
+    p.set_defaults(func=cmd_train_lm)
+
+    p = sub.add_parser("harvest", help="a model's activations at one hook into training and held-out stores")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.lm.jobs.HarvestJob")
+    p.add_argument("--out", required=True)
+    p.add_argument("--heldout-out", required=True)
+    p.set_defaults(func=cmd_harvest)
+
+    p = sub.add_parser("eval-lm-loss", help="CE-loss recovered and KL score with the SAE spliced in")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, n_docs, batch_docs")
+    p.add_argument("--data", required=True, help="held-out store harvested at the hook")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_eval_lm_loss)
+
+    p = sub.add_parser("table-lm", help="tidy tables of the language-model SAEs and the toy model")
+    p.add_argument("--core", nargs="+", required=True)
+    p.add_argument("--lm-loss", nargs="+", required=True)
+    p.add_argument("--consistency", nargs="*", default=[], help="consistency.json of variants with >= 2 seeds")
+    p.add_argument("--lm-metrics", nargs="*", default=[], help="train_lm metrics JSON (toy world only)")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_table_lm)
 
     p = sub.add_parser("figures", help="every figure, from the tables")
     p.add_argument("--tables", required=True)

@@ -51,3 +51,28 @@ def synthetic_paper_value(paper_model: str | None, arch: str, variant: str, metr
     if variant != "trained" or paper_model is None:
         return None
     return SYNTHETIC.get((paper_model, arch, metric))
+
+
+# Table 2 of arXiv 2602.14111: Gemma-2-2B layer 12 residual stream, expansion 32, L0 160 (PAPERS.md).
+# Columns: EV (Eq. 5), sparse probing top-1 and top-5 accuracy, RAVEL score.
+TABLE2_METRICS = ("explained_variance", "sparse_probing_top1", "sparse_probing_top5", "ravel")
+TABLE2: dict[tuple[str, str], tuple[float, float, float, float]] = {
+    ("batchtopk", "trained"): (0.852, 0.721, 0.849, 0.720),
+    ("jumprelu", "trained"): (0.852, 0.704, 0.843, 0.722),
+    ("batchtopk", "frozen_decoder-iso"): (0.430, 0.669, 0.768, 0.562),
+    ("batchtopk", "frozen_decoder-cov"): (0.570, 0.692, 0.797, 0.554),
+    ("batchtopk", "soft_frozen_decoder-iso"): (0.785, 0.659, 0.723, 0.728),
+    ("jumprelu", "soft_frozen_decoder-iso"): (0.789, 0.672, 0.735, 0.739),
+    ("batchtopk", "frozen_encoder-iso"): (0.475, 0.638, 0.731, 0.641),
+    ("batchtopk", "frozen_encoder-cov"): (0.112, 0.609, 0.682, 0.400),
+}
+TABLE2_NOTE = "arXiv 2602.14111 Table 2 (Gemma-2-2B L12, expansion 32, L0 160)"
+
+
+def table2_paper_value(arch: str, variant: str, metric: str) -> PaperValue | None:
+    """The paper's Table 2 number for this architecture, variant and metric, if it reports one. It belongs
+    to Gemma-2-2B: beside another model it shows the paper's pattern across variants, not a target."""
+    row = TABLE2.get((arch, variant))
+    if row is None or metric not in TABLE2_METRICS:
+        return None
+    return PaperValue(row[TABLE2_METRICS.index(metric)], TABLE2_NOTE)

@@ -31,26 +31,40 @@ class PipelineConfigError(ValueError):
 
 def check_config(config: dict) -> None:
     """Cross-key checks the JSON schema cannot express; run by the Snakefile before any job."""
+    _check_lm_config(config)
     syn = config["synthetic"]
     for dist in syn["distributions"]:
         if dist not in syn["probability_models"]:
             raise PipelineConfigError(f"synthetic.distributions: {dist!r} is not defined in "
                                       f"synthetic.probability_models (known: {sorted(syn['probability_models'])})")
-    group = config["saes"]["synthetic"]
+    for name in ("synthetic", "lm"):
+        _check_sae_group(config, name)
+    _check_validation_sweep(config)
+
+
+def _check_sae_group(config: dict, name: str) -> None:
+    group = config["saes"][name]
     if group["target_l0"] > group["d_sae"]:
-        raise PipelineConfigError(f"saes.synthetic.target_l0 ({group['target_l0']}) exceeds d_sae ({group['d_sae']})")
+        raise PipelineConfigError(f"saes.{name}.target_l0 ({group['target_l0']}) exceeds d_sae ({group['d_sae']})")
     if group["train"]["n_samples"] < group["train"]["batch_size"]:
-        raise PipelineConfigError("saes.synthetic.train.n_samples is smaller than one batch (batch_size)")
+        raise PipelineConfigError(f"saes.{name}.train.n_samples is smaller than one batch (batch_size)")
+    for arch in ("topk", "batchtopk"):
+        dead_after = arch_options(config, group, arch)["dead_after"]
+        if arch in group["architectures"] and dead_after >= group["train"]["n_samples"]:
+            raise PipelineConfigError(
+                f"arch.{arch}.dead_after ({dead_after}) >= saes.{name}.train.n_samples "
+                f"({group['train']['n_samples']}): no latent could ever count as dead, so AuxK would never run")
+
+
+def _check_validation_sweep(config: dict) -> None:
+    syn = config["synthetic"]
     sweep = config["validation"]["sweep"]
-    for where, options, archs, train in (("arch", config["arch"], group["architectures"], group["train"]),
-                                         ("validation.sweep.arch", sweep["arch"], sweep["architectures"],
-                                          sweep["train"])):
-        for arch in ("topk", "batchtopk"):
-            dead_after = options.get(arch, {}).get("dead_after")
-            if arch in archs and dead_after is not None and dead_after >= train["n_samples"]:
-                raise PipelineConfigError(
-                    f"{where}.{arch}.dead_after ({dead_after}) >= its train.n_samples ({train['n_samples']}): "
-                    "no latent could ever count as dead, so AuxK would never run")
+    for arch in ("topk", "batchtopk"):
+        dead_after = sweep["arch"].get(arch, {}).get("dead_after")
+        if arch in sweep["architectures"] and dead_after is not None and dead_after >= sweep["train"]["n_samples"]:
+            raise PipelineConfigError(
+                f"validation.sweep.arch.{arch}.dead_after ({dead_after}) >= its train.n_samples "
+                f"({sweep['train']['n_samples']}): no latent could ever count as dead, so AuxK would never run")
     for name in sweep["distributions"]:
         if name not in sweep["data"]:
             raise PipelineConfigError(f"validation.sweep.distributions: {name!r} is not defined in "
@@ -64,15 +78,52 @@ def check_config(config: dict) -> None:
                                   f"d_sae ({min(sweep['d_sae'])})")
 
 
+def _check_lm_config(config: dict) -> None:
+    lm = config["lm"]
+    if not is_toyworld(config):
+        for key in ("hf_model", "d_model"):
+            if lm.get(key) is None:
+                raise PipelineConfigError(f"lm.{key} is required when lm.kind is 'hf'")
+        if lm.get("text", {}).get("path") is None:
+            raise PipelineConfigError("lm.text.path is required when lm.kind is 'hf' (e.g. Skylion007/openwebtext)")
+    if lm["name"].startswith(SYNTHETIC_PREFIX):
+        raise PipelineConfigError(f"lm.name {lm['name']!r} starts with {SYNTHETIC_PREFIX!r}, "
+                                  "the prefix of the synthetic sources")
+    for hook in lm["hooks"]:
+        if "-" in hook or "/" in hook:
+            raise PipelineConfigError(f"lm.hooks: {hook!r} contains '-' or '/'; sources are '<model>-<hook>'")
+
+
 def synthetic_sources(config: dict) -> list[str]:
     return [SYNTHETIC_PREFIX + dist for dist in config["synthetic"]["distributions"]]
+
+
+def lm_sources(config: dict) -> list[str]:
+    """`<model>-<hook>` for every hook the language model is harvested at (DESIGN.md contracts)."""
+    return [f"{config['lm']['name']}-{hook}" for hook in config["lm"]["hooks"]]
+
+
+def split_lm_source(source: str) -> tuple[str, str]:
+    """(model, hook) of `<model>-<hook>`; model names may hold '-' (pythia-70m), hook names never do."""
+    model, sep, hook = source.rpartition("-")
+    if not sep or not model or not hook:
+        raise KeyError(f"{source!r} is not a language-model source '<model>-<hook>'")
+    return model, hook
 
 
 def source_group(config: dict, source: str) -> dict:
     """The `saes.<group>` block that configures SAEs on `source`."""
     if source.startswith(SYNTHETIC_PREFIX):
         return config["saes"]["synthetic"]
-    raise KeyError(f"unknown source {source!r}; known: {synthetic_sources(config)}")
+    if source in lm_sources(config):
+        return config["saes"]["lm"]
+    raise KeyError(f"unknown source {source!r}; known: {synthetic_sources(config) + lm_sources(config)}")
+
+
+def source_d_in(config: dict, source: str) -> int:
+    if source.startswith(SYNTHETIC_PREFIX):
+        return config["synthetic"]["d"]
+    return lm_d_model(config)
 
 
 def synthetic_dir(source: str) -> str:
@@ -83,10 +134,17 @@ def synthetic_dir(source: str) -> str:
 
 
 def activation_store(source: str, split: str) -> str:
-    """The store an SAE on `source` trains on (split 'activations') or is evaluated on ('heldout')."""
+    """The store an SAE on `source` trains on (split 'activations') or is evaluated on ('heldout').
+    Language-model stores: results/activations/{model}/{hook} (the contract's training store) and
+    results/activations/{model}/heldout/{hook}."""
     if source.startswith(SYNTHETIC_PREFIX):
         return f"{synthetic_dir(source)}/{split}"
-    raise KeyError(f"no activation store for source {source!r}")
+    model, hook = split_lm_source(source)
+    if split == "activations":
+        return f"results/activations/{model}/{hook}"
+    if split == "heldout":
+        return f"results/activations/{model}/heldout/{hook}"
+    raise KeyError(f"unknown split {split!r}")
 
 
 def sae_keys(config: dict, source: str) -> list[SAEKey]:
@@ -155,15 +213,83 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     """JSON of saesanity.config.TrainJob: this architecture's options only, and the Soft-Frozen cone only
     for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone."""
     group = source_group(config, source)
-    d_in = config["synthetic"]["d"] if source.startswith(SYNTHETIC_PREFIX) else group["d_in"]
-    sae = {"arch": arch, "d_in": d_in, "d_sae": group["d_sae"], "target_l0": group["target_l0"],
-           "variant": variant, "seed": int(seed), "options": config["arch"].get(arch, {})}
+    sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": group["d_sae"],
+           "target_l0": group["target_l0"], "variant": variant, "seed": int(seed),
+           "options": arch_options(config, group, arch)}
     if variant.startswith("soft_frozen"):
         sae["soft_frozen_tau"] = config["soft_frozen_tau"]
     if variant != "trained" and group.get("baseline_init") == "shared":
         # The init of the first baseline seed for every seed; the seed still sets the data order.
         sae["init_seed"] = group["baseline_seeds"][0]
     return canonical({"sae": sae, "train": group["train"]})
+
+
+TOYWORLD = "toyworld"
+TOYWORLD_DIR = "results/toyworld"
+
+
+def is_toyworld(config: dict) -> bool:
+    return config["lm"]["kind"] == TOYWORLD
+
+
+def toy_model_dir(config: dict) -> str:
+    return f"results/models/{config['lm']['name']}"
+
+
+def lm_d_model(config: dict) -> int:
+    """Width of the hooked activations: the toy model's d_model, or lm.d_model for a Hugging Face model."""
+    if is_toyworld(config):
+        return config["toyworld"]["model"]["d_model"]
+    return config["lm"]["d_model"]
+
+
+def lm_model_spec(config: dict) -> dict:
+    """saesanity.lm.model.ModelSpec of the configured language model."""
+    lm = config["lm"]
+    path = toy_model_dir(config) if is_toyworld(config) else lm["hf_model"]
+    return {"kind": lm["kind"], "path": path, "device": lm["device"], "dtype": lm["dtype"], "n_ctx": lm["n_ctx"]}
+
+
+def toyworld_spec(config: dict) -> str:
+    return canonical(config["toyworld"]["corpus"])
+
+
+def train_lm_spec(config: dict) -> str:
+    tw = config["toyworld"]
+    return canonical({"model": tw["model"], "train": tw["train"], "device": config["lm"]["device"]})
+
+
+def harvest_spec(config: dict, model: str, hook: str) -> str:
+    """JSON of saesanity.lm.jobs.HarvestJob for one hook."""
+    lm = config["lm"]
+    if model != lm["name"] or hook not in lm["hooks"]:
+        raise KeyError(f"no harvest of {model}/{hook}: the config has lm.name {lm['name']!r}, "
+                       f"lm.hooks {lm['hooks']}")
+    h = lm["harvest"]
+    train = {"n_tokens": h["n_tokens"], "batch_docs": h["batch_docs"], "shard_rows": h["shard_rows"],
+             "dtype": h["dtype"]}
+    heldout = {**train, "n_tokens": h["n_heldout_tokens"]}
+    if is_toyworld(config):
+        text = {"kind": TOYWORLD, "path": f"{TOYWORLD_DIR}/corpus", "split": "train"}
+        heldout_text = {**text, "split": "heldout"}
+    else:
+        text = {"kind": "hf", **{k: v for k, v in lm["text"].items() if v is not None}}
+        heldout_text = None
+    return canonical({"model": lm_model_spec(config), "hook": hook, "text": text, "heldout_text": heldout_text,
+                      "train": train, "heldout": heldout})
+
+
+def lm_loss_spec(config: dict, source: str) -> str:
+    _, hook = split_lm_source(source)
+    ev = config["lm"]["eval"]
+    return canonical({"model": lm_model_spec(config), "hook": hook, "n_docs": ev["n_docs"],
+                      "batch_docs": ev["batch_docs"]})
+
+
+def arch_options(config: dict, group: dict, arch: str) -> dict:
+    """An architecture's options for SAEs of one group: the top-level `arch.<arch>`, overridden by the
+    group's own `arch.<arch>` (e.g. a longer dead-latent window for a longer training run)."""
+    return {**config["arch"].get(arch, {}), **group.get("arch", {}).get(arch, {})}
 
 
 def canonical(obj: Any) -> str:

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 from saesanity.atomic import atomic_path  # noqa: E402
 from saesanity.figures import (  # noqa: E402
+    lm_core,
     pwmcc_validation,
     synthetic_consistency,
     synthetic_ev_recovery,
@@ -22,6 +23,7 @@ FIGURES = {
     "synthetic_recovery_vs_p": synthetic_recovery_vs_p.plot,
     "synthetic_pwmcc_vs_gtmcc": synthetic_consistency.plot,
     "pwmcc_validation": pwmcc_validation.plot,
+    "lm_core": lm_core.plot,
 }
 
 

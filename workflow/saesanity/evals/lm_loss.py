@@ -1,0 +1,110 @@
+"""Downstream loss with the SAE spliced into the language model (SAEBench core metrics, as used by
+arXiv 2602.14111): the activations at the hook are replaced by the SAE's reconstruction, and the next-token
+cross-entropy and the KL divergence from the clean model are compared with zero ablation at the same hook:
+
+    CE-loss recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean)
+    KL score          = (KL_zero - KL_sae) / KL_zero,  KL = KL(p_clean || p_patched), mean over tokens.
+
+Only the positions the SAE was trained on are replaced: the BOS position keeps its activation in both the
+SAE and the zero-ablation run (harvest leaves BOS out, so the SAE never saw it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+
+from saesanity.data.store import ActivationStore, StoreError
+from saesanity.lm.model import LanguageModel, ModelSpec, load_model, pad_batch
+
+Reconstruct = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _splice(reconstruct: Reconstruct) -> Callable[[torch.Tensor], torch.Tensor]:
+    def replace(act_BTD: torch.Tensor) -> torch.Tensor:
+        out = act_BTD.clone()
+        B, T, D = act_BTD.shape
+        x_ND = act_BTD[:, 1:].reshape(-1, D).float()
+        out[:, 1:] = reconstruct(x_ND).reshape(B, T - 1, D).to(act_BTD.dtype)
+        return out
+    return replace
+
+
+@torch.no_grad()
+def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], reconstruct: Reconstruct,
+                 batch_docs: int = 64) -> dict:
+    """CE clean / SAE / zero, KL of SAE and zero, and the two scores, over next tokens of `docs` (BOS first)."""
+    sums = {"ce_clean": 0.0, "ce_sae": 0.0, "ce_zero": 0.0, "kl_sae": 0.0, "kl_zero": 0.0}
+    n_tokens = 0
+    for i in range(0, len(docs), batch_docs):
+        batch = docs[i:i + batch_docs]
+        tokens_BT = pad_batch(batch, lm.pad_id)
+        lengths = torch.tensor([len(s) for s in batch])
+        # Predictions at positions 0..len-2 of each document; padding and the last token predict nothing.
+        mask_BT = torch.arange(tokens_BT.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
+        target_N = tokens_BT[:, 1:][mask_BT]
+        logp = {}
+        for name, logits in (("clean", lm.logits(tokens_BT)),
+                             ("sae", lm.logits_with(tokens_BT, hook, _splice(reconstruct))),
+                             ("zero", lm.logits_with(tokens_BT, hook, _splice(torch.zeros_like)))):
+            logp[name] = F.log_softmax(logits[:, :-1].float().cpu()[mask_BT], dim=-1)
+            sums[f"ce_{name}"] += float(F.nll_loss(logp[name], target_N, reduction="sum"))
+        p_clean = logp["clean"].exp()
+        for name in ("sae", "zero"):
+            sums[f"kl_{name}"] += float((p_clean * (logp["clean"] - logp[name])).sum())
+        n_tokens += int(mask_BT.sum())
+    m = {k: v / n_tokens for k, v in sums.items()}
+    # Undefined (None, JSON null) only when zero ablation changes nothing; a model that does better with
+    # the hook zeroed (an untrained one) gives a negative denominator, and the score is reported as is.
+    denom_ce = m["ce_zero"] - m["ce_clean"]
+    m["ce_loss_recovered"] = (m["ce_zero"] - m["ce_sae"]) / denom_ce if denom_ce != 0 else None
+    m["kl_div_score"] = (m["kl_zero"] - m["kl_sae"]) / m["kl_zero"] if m["kl_zero"] > 0 else None
+    m["n_tokens"] = n_tokens
+    m["n_docs"] = len(docs)
+    return m
+
+
+def lm_loss_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, heldout: str | Path, n_docs: int,
+                    batch_docs: int = 64) -> dict:
+    """The record of one SAE: its identity, the hook, and spliced_loss on the first `n_docs` held-out
+    documents of the harvested store `heldout`."""
+    from saesanity.evals.synthetic import sae_identity
+    from saesanity.sae.io import load_sae
+    store = ActivationStore.open(heldout)
+    if store.meta.get("hook") != hook:
+        raise StoreError(f"{heldout}: harvested at hook {store.meta.get('hook')!r}, not {hook!r}")
+    lm = load_model(model)
+    sae = load_sae(sae_dir).to(lm.device)
+    docs = heldout_documents(store, lm.bos_id, n_docs)
+    return {**sae_identity(sae_dir), "hook": hook, **spliced_loss(lm, hook, docs, sae, batch_docs)}
+
+
+def heldout_documents(store: ActivationStore, bos_id: int, max_docs: int) -> list[list[int]]:
+    """Token lists (BOS first) of the first `max_docs` documents of a harvested store, rebuilt from its
+    `doc`, `pos` and `token_id` columns: exactly the tokens its activations came from. Reads shards only
+    until `max_docs` documents are complete (harvest writes documents in order)."""
+    parts: list[dict[str, np.ndarray]] = []
+    seen: set[int] = set()
+    for shard in store.shards:
+        for batch in pq.ParquetFile(shard).iter_batches(columns=["doc", "pos", "token_id"]):
+            part = {k: batch.column(k).to_numpy() for k in ("doc", "pos", "token_id")}
+            parts.append(part)
+            seen.update(np.unique(part["doc"]).tolist())
+            if len(seen) > max_docs:  # the (max_docs + 1)-th document has begun: the first max_docs are whole
+                break
+        if len(seen) > max_docs:
+            break
+    if not parts:
+        raise StoreError(f"{store.folder}: no rows")
+    doc = np.concatenate([p["doc"] for p in parts])
+    pos = np.concatenate([p["pos"] for p in parts])
+    tok = np.concatenate([p["token_id"] for p in parts])
+    order = np.lexsort((pos, doc))
+    doc, tok = doc[order], tok[order]
+    starts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+    ends = np.r_[starts[1:], len(doc)]
+    return [[bos_id, *tok[s:e].tolist()] for s, e in zip(starts[:max_docs], ends[:max_docs])]

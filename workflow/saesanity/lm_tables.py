@@ -1,0 +1,72 @@
+"""Tidy tables of the language-model part: one row per (SAE, metric) with the mean over seeds and the
+paper's Table 2 number beside ours (arXiv 2602.14111), and the toy model's own loss and accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from saesanity.atomic import read_json
+from saesanity.paper import table2_paper_value
+from saesanity.tables import consistency_rows, write_csv
+
+PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
+           "lm_loss": ["ce_loss_recovered", "kl_div_score", "ce_clean", "ce_sae", "ce_zero"]}
+KEY = ["source", "arch", "variant"]
+
+
+def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
+    rows = []
+    for f in files:
+        m = read_json(f)
+        rows += [{"source": m["source"], "arch": m["arch"], "variant": m["variant"], "seed": str(m["seed"]),
+                  "d_sae": m["d_sae"], "target_l0": m["target_l0"], "metric": metric,
+                  "value": float("nan") if m[metric] is None else float(m[metric])}
+                 for metric in metrics]
+    return rows
+
+
+def lm_core_table(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequence[str] = ()) -> pd.DataFrame:
+    """Per SAE and mean over seeds; PW-MCC and shared latents (seed 'all') where a variant has >= 2 seeds."""
+    per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(lm_loss, PER_SAE["lm_loss"]))
+    means = (per_sae.groupby(KEY + ["d_sae", "target_l0", "metric"], sort=False)["value"]
+             .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
+                  n_seeds="count").reset_index())
+    means["seed"] = "mean"
+    table = pd.concat([per_sae, means, pd.DataFrame(consistency_rows(consistency), columns=[*KEY, "init"])],
+                      ignore_index=True)
+    table["init"] = table["init"].fillna("")
+    for col in ("d_sae", "target_l0"):  # the PW-MCC rows take them from the SAEs they compare
+        table[col] = table.groupby(KEY)[col].transform("first")
+    paper = [table2_paper_value(r.arch, r.variant, r.metric) if r.seed == "mean" else None
+             for r in table.itertuples()]
+    table["paper_value"] = [p.value if p else np.nan for p in paper]
+    table["paper_note"] = [p.note if p else "" for p in paper]
+    cols = KEY + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init", "paper_value",
+                  "paper_note"]
+    return table[cols].sort_values(KEY + ["metric", "seed"], kind="stable").reset_index(drop=True)
+
+
+def lm_model_table(metrics_files: Sequence[str]) -> pd.DataFrame:
+    """The toy model: next-token loss and accuracy on held-out documents, and answer accuracy and loss on
+    attribute prompts per (entity type, attribute, template split)."""
+    rows = []
+    for f in metrics_files:
+        m = read_json(f)
+        docs = m["heldout_documents"]
+        rows.append({"what": "heldout_documents", "entity_type": "", "attribute": "", "template_split": "",
+                     "accuracy": docs["accuracy"], "loss": docs["loss"], "n": docs["tokens"]})
+        rows += [{"what": "attribute_prompts", "entity_type": a["entity_type"], "attribute": a["attribute"],
+                  "template_split": a["template_split"], "accuracy": a["accuracy"], "loss": a["loss"],
+                  "n": a["n_prompts"]} for a in m["attributes"]]
+    return pd.DataFrame(rows, columns=["what", "entity_type", "attribute", "template_split", "accuracy", "loss", "n"])
+
+
+def lm_tables(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequence[str], lm_metrics: Sequence[str],
+              out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    write_csv(lm_core_table(core, lm_loss, consistency), out_dir / "lm_core.csv")
+    write_csv(lm_model_table(lm_metrics), out_dir / "lm_model.csv")
