@@ -37,33 +37,37 @@ def test_finished_run_has_nothing_to_do(tiny_run):
 def test_a_new_seed_schedules_only_its_jobs_and_the_aggregates(tiny_run, tmp_path):
     counts, wildcards = scheduled(tiny_run, {"saes": {"synthetic": {"seeds": [0, 1, 2]}}}, tmp_path)
     # One trained SAE per architecture (4), its two evals, the PW-MCC of each architecture's trained SAEs
-    # (now over 3 seeds), the table, the figures.
-    assert counts == {"train": 4, "eval_core": 4, "eval_recovery": 4, "consistency": 4, "table_synthetic": 1,
-                      "figures": 1, "all": 1, "total": 19}
+    # (now over 3 seeds) and its PW-MCC-vs-ground-truth validation, the tables, the figures.
+    assert counts == {"train": 4, "eval_core": 4, "eval_recovery": 4, "consistency": 4, "validation_synthetic": 4,
+                      "table_synthetic": 1, "table_validation": 1, "figures": 1, "all": 1, "total": 24}
     assert {w.get("seed", "2") for w in wildcards} == {"2"}
-    assert {w["variant"] for w in wildcards} == {"trained"}
+    assert {w.get("variant", "trained") for w in wildcards} == {"trained"}
 
 
 def test_one_architectures_setting_reruns_only_that_architecture(tiny_run, tmp_path):
     counts, wildcards = scheduled(tiny_run, {"arch": {"topk": {"dead_after": 4096}}}, tmp_path)
-    # TopK's 2 trained seeds and 3 baselines, their evals, the PW-MCC of the trained seeds (baselines have
-    # one seed), the table, the figures.
-    assert counts == {"train": 5, "eval_core": 5, "eval_recovery": 5, "consistency": 1, "table_synthetic": 1,
-                      "figures": 1, "all": 1, "total": 19}
+    # The top-level arch options hold for both SAE groups. Synthetic: TopK's 2 trained seeds and 3
+    # baselines, their evals, the PW-MCC of the trained seeds (baselines have one seed) and its validation.
+    # Language model: TopK's 2 trained seeds and its baseline, their evals, PW-MCC. The tables, the figures.
+    assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 5, "eval_lm_loss": 3, "consistency": 2,
+                      "validation_synthetic": 1, "table_synthetic": 1, "table_validation": 1, "table_lm": 1,
+                      "figures": 1, "all": 1, "total": 32}
     assert {w["arch"] for w in wildcards} == {"topk"}
 
 
 def test_the_soft_frozen_cone_reruns_only_soft_frozen_saes(tiny_run, tmp_path):
     counts, wildcards = scheduled(tiny_run, {"soft_frozen_tau": 0.7}, tmp_path)
-    assert counts == {"train": 4, "eval_core": 4, "eval_recovery": 4, "table_synthetic": 1, "figures": 1,
-                      "all": 1, "total": 15}
+    # One Soft-Frozen SAE per architecture in each group (synthetic and language model), their evals, the
+    # tables, the figures.
+    assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 4, "eval_lm_loss": 4, "table_synthetic": 1,
+                      "table_lm": 1, "figures": 1, "all": 1, "total": 28}
     assert {w["variant"] for w in wildcards} == {"soft_frozen_decoder-iso"}
 
 
 def test_a_deleted_output_reruns_its_job_and_dependants_with_the_same_bytes(tiny_run, tmp_path):
     root = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)  # copy2 keeps the mtimes
     sae_dir = root / f"results/saes/{SOURCE}/jumprelu/frozen_encoder-iso/seed0"
-    before = {p.name: sha(p) for p in sae_dir.iterdir()}
+    before = {str(p.relative_to(sae_dir)): sha(p) for p in sae_dir.rglob("*") if p.is_file()}
     figures_before = {p.name: sha(p) for p in (root / "results/figures").iterdir()}
     (sae_dir / "sae_weights.safetensors").unlink()
 
@@ -73,7 +77,7 @@ def test_a_deleted_output_reruns_its_job_and_dependants_with_the_same_bytes(tiny
     assert job_counts(dry) == {"train": 1, "eval_core": 1, "eval_recovery": 1, "table_synthetic": 1,
                                "figures": 1, "all": 1, "total": 6}
     snakemake(root, *TINY)
-    assert {p.name: sha(p) for p in sae_dir.iterdir()} == before
+    assert {str(p.relative_to(sae_dir)): sha(p) for p in sae_dir.rglob("*") if p.is_file()} == before
     assert {p.name: sha(p) for p in (root / "results/figures").iterdir()} == figures_before
     assert "Nothing to be done" in snakemake(root, "-n", *TINY).stdout
 

@@ -36,9 +36,8 @@ def lm_core_table(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequ
              .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
                   n_seeds="count").reset_index())
     means["seed"] = "mean"
-    table = pd.concat([per_sae, means, pd.DataFrame(consistency_rows(consistency), columns=[*KEY, "init"])],
-                      ignore_index=True)
-    table["init"] = table["init"].fillna("")
+    table = pd.concat([per_sae, means, pd.DataFrame(consistency_rows(consistency))], ignore_index=True)
+    table["init"] = table["init"].fillna("") if "init" in table else ""
     for col in ("d_sae", "target_l0"):  # the PW-MCC rows take them from the SAEs they compare
         table[col] = table.groupby(KEY)[col].transform("first")
     paper = [table2_paper_value(r.arch, r.variant, r.metric) if r.seed == "mean" else None
