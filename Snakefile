@@ -51,7 +51,14 @@ rule all:
         ],
         [
             f"results/saes/{k.path}/{f}"
-            for k in synthetic_sae_keys()
+            for k in synthetic_sae_keys() + lm_sae_keys()
             for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
         ],
+        rules.table_lm.input,
+        [
+            pipeline.activation_store(src, split)
+            for src in pipeline.lm_sources(config)
+            for split in ("activations", "heldout")
+        ],
+        rules.tokenizer.output if pipeline.is_toyworld(config) else [],
     default_target: True

@@ -11,7 +11,7 @@ import pandas as pd
 
 from saesanity.atomic import read_json
 from saesanity.paper import table2_paper_value
-from saesanity.tables import consistency_rows, write_csv
+from saesanity.tables import with_seed_aggregates, write_csv
 
 PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
            "lm_loss": ["ce_loss_recovered", "kl_div_score", "ce_clean", "ce_sae", "ce_zero"]}
@@ -32,14 +32,7 @@ def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
 def lm_core_table(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequence[str] = ()) -> pd.DataFrame:
     """Per SAE and mean over seeds; PW-MCC and shared latents (seed 'all') where a variant has >= 2 seeds."""
     per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(lm_loss, PER_SAE["lm_loss"]))
-    means = (per_sae.groupby(KEY + ["d_sae", "target_l0", "metric"], sort=False)["value"]
-             .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
-                  n_seeds="count").reset_index())
-    means["seed"] = "mean"
-    table = pd.concat([per_sae, means, pd.DataFrame(consistency_rows(consistency))], ignore_index=True)
-    table["init"] = table["init"].fillna("") if "init" in table else ""
-    for col in ("d_sae", "target_l0"):  # the PW-MCC rows take them from the SAEs they compare
-        table[col] = table.groupby(KEY)[col].transform("first")
+    table = with_seed_aggregates(per_sae, consistency, KEY)
     paper = [table2_paper_value(r.arch, r.variant, r.metric) if r.seed == "mean" else None
              for r in table.itertuples()]
     table["paper_value"] = [p.value if p else np.nan for p in paper]

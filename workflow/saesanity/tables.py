@@ -63,17 +63,24 @@ def consistency_rows(files: Sequence[str]) -> list[dict]:
     return rows
 
 
-def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
-                    features: Sequence[str]) -> pd.DataFrame:
-    per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(recovery, PER_SAE["recovery"]))
-    means = (per_sae.groupby(KEY + ["d_sae", "target_l0", "metric"], sort=False)["value"]
+def with_seed_aggregates(per_sae: pd.DataFrame, consistency: Sequence[str], key: list[str]) -> pd.DataFrame:
+    """The per-SAE rows, their mean over seeds (seed 'mean', with std and n_seeds), and the across-seed rows
+    of `consistency` (seed 'all'), which take d_sae and target_l0 from the SAEs they compare."""
+    means = (per_sae.groupby(key + ["d_sae", "target_l0", "metric"], sort=False)["value"]
              .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
-                 n_seeds="count").reset_index())
+                  n_seeds="count").reset_index())
     means["seed"] = "mean"
     table = pd.concat([per_sae, means, pd.DataFrame(consistency_rows(consistency))], ignore_index=True)
     table["init"] = table["init"].fillna("") if "init" in table else ""
-    for col in ("d_sae", "target_l0"):  # the PW-MCC rows take them from the SAEs they compare
-        table[col] = table.groupby(KEY)[col].transform("first")
+    for col in ("d_sae", "target_l0"):
+        table[col] = table.groupby(key)[col].transform("first")
+    return table
+
+
+def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
+                    features: Sequence[str]) -> pd.DataFrame:
+    per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(recovery, PER_SAE["recovery"]))
+    table = with_seed_aggregates(per_sae, consistency, KEY)
     settings = {dist: read_settings(f) for dist, f in _by_distribution(features).items()}
     paper = [synthetic_paper_value(synthetic_setting_matches(settings[r.distribution], r.d_sae, r.target_l0),
                                    r.arch, r.variant, r.metric) if r.seed == "mean" else None
