@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from saesanity.atomic import read_json
 from saesanity.paper import table2_paper_value
-from saesanity.tables import with_seed_aggregates, write_csv
+from saesanity.tables import with_paper_values, with_seed_aggregates, write_csv
 
 PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
            "lm_loss": ["ce_loss_recovered", "kl_div_score", "ce_clean", "ce_sae", "ce_zero"]}
@@ -33,13 +32,7 @@ def lm_core_table(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequ
     """Per SAE and mean over seeds; PW-MCC and shared latents (seed 'all') where a variant has >= 2 seeds."""
     per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(lm_loss, PER_SAE["lm_loss"]))
     table = with_seed_aggregates(per_sae, consistency, KEY)
-    paper = [table2_paper_value(r.arch, r.variant, r.metric) if r.seed == "mean" else None
-             for r in table.itertuples()]
-    table["paper_value"] = [p.value if p else np.nan for p in paper]
-    table["paper_note"] = [p.note if p else "" for p in paper]
-    cols = KEY + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init", "paper_value",
-                  "paper_note"]
-    return table[cols].sort_values(KEY + ["metric", "seed"], kind="stable").reset_index(drop=True)
+    return with_paper_values(table, KEY, lambda r: table2_paper_value(r.arch, r.variant, r.metric))
 
 
 def lm_model_table(metrics_files: Sequence[str]) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -77,19 +77,24 @@ def with_seed_aggregates(per_sae: pd.DataFrame, consistency: Sequence[str], key:
     return table
 
 
+def with_paper_values(table: pd.DataFrame, key: list[str], paper_value: Callable) -> pd.DataFrame:
+    """The tidy table's columns and order, with the paper's number (`paper_value(row)`: a PaperValue or None)
+    beside each seed mean."""
+    paper = [paper_value(r) if r.seed == "mean" else None for r in table.itertuples()]
+    table["paper_value"] = [p.value if p else np.nan for p in paper]
+    table["paper_note"] = [p.note if p else "" for p in paper]
+    cols = key + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init", "paper_value",
+                  "paper_note"]
+    return table[cols].sort_values(key + ["metric", "seed"], kind="stable").reset_index(drop=True)
+
+
 def synthetic_table(core: Sequence[str], recovery: Sequence[str], consistency: Sequence[str],
                     features: Sequence[str]) -> pd.DataFrame:
     per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(recovery, PER_SAE["recovery"]))
     table = with_seed_aggregates(per_sae, consistency, KEY)
     settings = {dist: read_settings(f) for dist, f in _by_distribution(features).items()}
-    paper = [synthetic_paper_value(synthetic_setting_matches(settings[r.distribution], r.d_sae, r.target_l0),
-                                   r.arch, r.variant, r.metric) if r.seed == "mean" else None
-             for r in table.itertuples()]
-    table["paper_value"] = [p.value if p else np.nan for p in paper]
-    table["paper_note"] = [p.note if p else "" for p in paper]
-    cols = KEY + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init", "paper_value",
-                  "paper_note"]
-    return table[cols].sort_values(KEY + ["metric", "seed"], kind="stable").reset_index(drop=True)
+    return with_paper_values(table, KEY, lambda r: synthetic_paper_value(
+        synthetic_setting_matches(settings[r.distribution], r.d_sae, r.target_l0), r.arch, r.variant, r.metric))
 
 
 def feature_table(recovery: Sequence[str], features: Sequence[str]) -> pd.DataFrame:
