@@ -24,8 +24,8 @@ def plot(tables: Path):
     archs = ordered(df.arch.unique(), ARCH_ORDER)
     variants = ordered(df.variant.unique(), VARIANT_ORDER)
     rows = panels(df)
-    fig, axes = plt.subplots(len(rows), len(archs), figsize=(4 * len(archs), 3.2 * len(rows)), squeeze=False,
-                             sharex=True)
+    height = 3.2 * len(rows) + 0.9  # 0.9 in below the panels for the legend
+    fig, axes = plt.subplots(len(rows), len(archs), figsize=(4 * len(archs), height), squeeze=False, sharex=True)
     colors = {v: f"C{i}" for i, v in enumerate(variants)}
     l0s = sorted(df.target_l0.unique())
     for r, (source, metric) in enumerate(rows):
@@ -60,5 +60,5 @@ def plot(tables: Path):
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
     fig.suptitle("Table 2 metrics over the L0 sweep (arXiv 2602.14111): mean over seeds, std as error bars",
                  fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.98))
+    fig.tight_layout(rect=(0, 0.9 / height, 1, 1))
     return fig

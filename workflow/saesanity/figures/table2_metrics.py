@@ -37,7 +37,8 @@ def plot(tables: Path):
     variants = ordered(df.variant.unique(), VARIANT_ORDER)
     cells = panels(df)
     n_rows = -(-len(cells) // N_COLS)
-    fig, axes = plt.subplots(n_rows, N_COLS, figsize=(16, 3.8 * n_rows), squeeze=False)
+    height = 3.8 * n_rows + 0.9  # 0.9 in below the panels for the legend
+    fig, axes = plt.subplots(n_rows, N_COLS, figsize=(16, height), squeeze=False)
     width = 0.8 / max(1, len(variants))
     for ax, (source, metric) in zip(axes.flat, cells):
         sub = df[(df.source == source) & (df.metric == metric)]
@@ -60,5 +61,5 @@ def plot(tables: Path):
     l0s = ", ".join(f"{v:g}" for v in sorted(df.target_l0.unique()))
     fig.suptitle(f"Trained SAEs vs random baselines, Table 2 of arXiv 2602.14111 (target L0 {l0s}; "
                  "bars: mean over seeds, error bars: std)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.9 / height, 1, 1))
     return fig
