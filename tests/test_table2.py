@@ -3,6 +3,7 @@ and paths of an L0 sweep."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,6 @@ def test_l0_sweep_keys_carry_the_l0_in_the_arch_segment_and_headline_paths_stay(
     assert f"{SOURCE}/jumprelu-l0_32/soft_frozen_decoder-iso/seed0" in {k.path for k in sweep}
     assert pipeline.split_arch_dir("topk-l0_8") == ("topk", 8) and pipeline.split_arch_dir("topk") == ("topk", None)
     # The train rule's spec from the path segment: the L0 changes, nothing else.
-    import json
     spec = json.loads(pipeline.train_spec(cfg, SOURCE, "topk-l0_8", "trained", 1))
     head = json.loads(pipeline.train_spec(cfg, SOURCE, "topk", "trained", 1))
     assert spec["sae"]["target_l0"] == 8 and spec["sae"]["arch"] == "topk" and head["sae"]["target_l0"] == 16

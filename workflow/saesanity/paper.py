@@ -69,8 +69,8 @@ TABLE2: dict[tuple[str, str], tuple[float, float, float, float]] = {
 TABLE2_NOTE = "arXiv 2602.14111 Table 2 (Gemma-2-2B L12, expansion 32, L0 160)"
 
 
-# AutoInterp detection accuracy (arXiv 2602.14111, text beside Table 2, Gemma-2-2B): 0.90 trained vs 0.88
-# Soft-Frozen BatchTopK; the abstract gives the baseline as 0.87.
+# AutoInterp detection accuracy of the paper's Gemma-2-2B SAEs (arXiv 2602.14111): 0.90 trained vs 0.88
+# Soft-Frozen BatchTopK in the text; the abstract gives the baseline as 0.87.
 _AUTOINTERP_NOTE = "arXiv 2602.14111 AutoInterp (Gemma-2-2B L12)"
 AUTOINTERP: dict[tuple[str, str], PaperValue] = {
     ("batchtopk", "trained"): PaperValue(0.90, _AUTOINTERP_NOTE),

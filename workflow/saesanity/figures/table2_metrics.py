@@ -20,7 +20,7 @@ N_COLS = 3
 
 
 def table2_means(tables: Path) -> pd.DataFrame:
-    """The seed means of table2.csv, metrics in the paper's order."""
+    """The seed-mean rows of table2.csv."""
     df = pd.read_csv(tables / "table2.csv")
     return df[df.seed == "mean"]
 
