@@ -55,6 +55,7 @@ rule all:
             for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
         ],
         rules.table_lm.input,
+        rules.table2.input,
         [
             pipeline.activation_store(src, split)
             for src in pipeline.lm_sources(config)

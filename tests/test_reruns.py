@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -51,7 +52,7 @@ def test_one_architectures_setting_reruns_only_that_architecture(tiny_run, tmp_p
     # Language model: TopK's 2 trained seeds and its baseline, their evals, PW-MCC. The tables, the figures.
     assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 5, "eval_lm_loss": 3, "consistency": 2,
                       "validation_synthetic": 1, "table_synthetic": 1, "table_validation": 1, "table_lm": 1,
-                      "figures": 1, "all": 1, "total": 32}
+                      "table2": 1, "figures": 1, "all": 1, "total": 33}
     assert {w["arch"] for w in wildcards} == {"topk"}
 
 
@@ -60,8 +61,27 @@ def test_the_soft_frozen_cone_reruns_only_soft_frozen_saes(tiny_run, tmp_path):
     # One Soft-Frozen SAE per architecture in each group (synthetic and language model), their evals, the
     # tables, the figures.
     assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 4, "eval_lm_loss": 4, "table_synthetic": 1,
-                      "table_lm": 1, "figures": 1, "all": 1, "total": 28}
+                      "table_lm": 1, "table2": 1, "figures": 1, "all": 1, "total": 29}
     assert {w["variant"] for w in wildcards} == {"soft_frozen_decoder-iso"}
+
+
+def test_an_l0_sweep_adds_its_saes_and_leaves_the_headline_ones(tiny_run, tmp_path):
+    override = {"saes": {"lm": {"l0_sweep": [2, 4]}}}
+    counts, wildcards = scheduled(tiny_run, override, tmp_path)
+    # The tiny LM target L0 is 4, so only L0 2 is new: every LM SAE again (4 architectures x (2 trained seeds
+    # + 1 baseline)), its core evaluation, table2.csv and the figures; the headline SAEs, lm_core.csv and
+    # PW-MCC stay as they are.
+    assert counts == {"train": 12, "eval_core": 12, "table2": 1, "figures": 1, "all": 1, "total": 27}
+    assert {w["arch"].partition("-l0_")[2] for w in wildcards if "arch" in w} == {"2"}
+
+    # The per-SAE rules serve a sweep point unchanged: train and eval_core of one, in a copy.
+    root = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)
+    (root / "sweep.yaml").write_text(yaml.safe_dump(override))
+    point = "toyworld-blocks.1.hook_resid_pre/topk-l0_2/trained/seed0"
+    snakemake(root, f"results/metrics/{point}/core.json", *TINY, "sweep.yaml")
+    core = json.loads((root / f"results/metrics/{point}/core.json").read_text())
+    assert (core["arch"], core["variant"], core["target_l0"]) == ("topk", "trained", 2) and core["l0"] <= 2
+    assert json.loads((root / f"results/saes/{point}/cfg.json").read_text())["k"] == 2
 
 
 def test_a_deleted_output_reruns_its_job_and_dependants_with_the_same_bytes(tiny_run, tmp_path):

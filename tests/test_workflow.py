@@ -18,8 +18,9 @@ def test_tiny_preset_builds_every_output(tiny_run):
     group = preset["saes"]["synthetic"]
     figures = sorted(p.name for p in (tiny_run / "results/figures").iterdir())
     for stem in ("synthetic_ev_recovery", "synthetic_recovery_vs_p", "synthetic_pwmcc_vs_gtmcc", "pwmcc_validation",
-                 "lm_core"):
+                 "lm_core", "table2"):
         assert f"{stem}.png" in figures and f"{stem}.pdf" in figures
+    assert "table2_l0_sweep.png" not in figures  # the tiny preset has no L0 sweep
 
     table = pd.read_csv(tiny_run / "results/tables/synthetic.csv")
     archs = {"relu", "topk", "batchtopk", "jumprelu"}
@@ -59,8 +60,8 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_run, tmp_path
     snakemake(tiny_run, "--report", str(report), *TINY)
     html = report.read_text()
     for name in ("synthetic_ev_recovery.png", "synthetic_recovery_vs_p.png", "synthetic_pwmcc_vs_gtmcc.png",
-                 "pwmcc_validation.png", "lm_core.png", "synthetic.csv", "synthetic_features.csv",
-                 "validation.csv", "validation_correlation.csv", "lm_core.csv", "lm_model.csv"):
+                 "pwmcc_validation.png", "lm_core.png", "table2.png", "synthetic.csv", "synthetic_features.csv",
+                 "validation.csv", "validation_correlation.csv", "lm_core.csv", "lm_model.csv", "table2.csv"):
         assert f'"{name}"' in html, name
     # One caption per figure (picked by the figure's name) and per table, each citing the paper.
     for caption in ("Explained variance (Eq. 5 of arXiv 2602.14111, around the mean)",
@@ -72,7 +73,9 @@ def test_report_holds_every_figure_and_table_with_its_caption(tiny_run, tmp_path
                     "one row per point of the validation experiment",
                     "Pearson and Spearman correlation between PW-MCC",
                     "SAEs on the language model's activations",
-                    "The toy-world language model itself"):
+                    "The toy-world language model itself",
+                    "Table 2 of arXiv 2602.14111 rebuilt on our language-model SAEs",
+                    "Table 2 of arXiv 2602.14111 as bars"):
         assert caption in html, caption
     assert "no caption yet" not in html
 
@@ -95,6 +98,13 @@ def test_tiny_preset_builds_the_language_model_part(tiny_run):
     # The paper's Table 2 EV sits beside ours where the paper has the (arch, variant).
     paper = table[(table.metric == "explained_variance") & table.paper_value.notna()]
     assert set(zip(paper.arch, paper.variant)) >= {("batchtopk", "trained"), ("jumprelu", "trained")}
+    # table2.csv: the same SAEs, EV and L0 equal to lm_core.csv's, the paper's Table 2 beside the means.
+    t2 = pd.read_csv(tiny_run / "results/tables/table2.csv")
+    t2_means = t2[t2.seed == "mean"].pivot_table(index=["arch", "variant"], columns="metric", values="value")
+    pd.testing.assert_series_equal(t2_means.explained_variance, means.explained_variance)
+    assert (t2.target_l0 == group["target_l0"]).all() and t2.headline.all()
+    assert t2[(t2.arch == "batchtopk") & (t2.variant == "trained") & (t2.metric == "explained_variance")
+              & (t2.seed == "mean")].paper_value.tolist() == [0.852]
     model = pd.read_csv(tiny_run / "results/tables/lm_model.csv")
     assert {"heldout_documents", "attribute_prompts"} == set(model.what)
     assert set(model.template_split.dropna()) == {"train", "heldout"}

@@ -4,7 +4,7 @@ from saesanity import pipeline
 wildcard_constraints:
     dist="[a-z0-9_]+",
     source="[a-z0-9_.-]+",
-    arch="[a-z0-9_]+",
+    arch="[a-z0-9_]+(-l0_[0-9]+)?",
     variant="[a-z_]+(-[a-z]+)?",
     seed="[0-9]+",
     d_sae="[0-9]+",
@@ -30,8 +30,24 @@ wildcard_constraints:
     hook="[a-z0-9_.]+",
 
 
-def lm_sae_keys():
+def lm_headline_keys():
+    """The language-model SAEs at the headline L0 (saes.lm.target_l0)."""
     return [k for src in pipeline.lm_sources(config) for k in pipeline.sae_keys(config, src)]
+
+
+def lm_sae_keys():
+    """Every language-model SAE: the headline ones and the points of saes.lm.l0_sweep."""
+    return lm_headline_keys() + [
+        k for src in pipeline.lm_sources(config) for k in pipeline.l0_sweep_keys(config, src)
+    ]
+
+
+def lm_metric_files(name):
+    """<name>.json of every language-model SAE, or [] where that evaluation is not configured for this
+    model (pipeline.table2_evals): the inputs of table2.csv."""
+    if name not in pipeline.table2_evals(config):
+        return []
+    return [f"results/metrics/{k.path}/{name}.json" for k in lm_sae_keys()]
 
 
 def lm_model_input():

@@ -99,6 +99,14 @@ def cmd_table_lm(args) -> None:
     lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out_dir)
 
 
+def cmd_table2(args) -> None:
+    from saesanity.table2 import COLUMNS, MetricsFileError, write_table2
+    try:
+        write_table2({name: getattr(args, name) for name in COLUMNS}, args.out, args.headline_l0)
+    except MetricsFileError as err:
+        sys.exit(f"saesanity table2: {err}")
+
+
 def cmd_figures(args) -> None:
     from saesanity.figures import make_figures
     make_figures(Path(args.tables), Path(args.out))
@@ -200,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm-metrics", nargs="*", default=[], help="train_lm metrics JSON (toy world only)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_table_lm)
+
+    p = sub.add_parser("table2", help="arXiv 2602.14111 Table 2 (+ AutoInterp, concepts, L0) per LM SAE")
+    p.add_argument("--core", nargs="+", required=True, help="core.json per SAE")
+    for name, what in (("probing", "probing.json"), ("ravel", "ravel.json"), ("autointerp", "autointerp.json"),
+                       ("concepts", "concepts.json (toy world)")):
+        p.add_argument(f"--{name}", nargs="*", default=[], help=f"{what} per SAE; none: no rows for it")
+    p.add_argument("--headline-l0", type=float, default=None,
+                   help="the paper's numbers go beside this L0 only (the others are an L0 sweep)")
+    p.add_argument("--out", required=True, help="table2.csv")
+    p.set_defaults(func=cmd_table2)
 
     p = sub.add_parser("figures", help="every figure, from the tables")
     p.add_argument("--tables", required=True)

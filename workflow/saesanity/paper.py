@@ -69,9 +69,21 @@ TABLE2: dict[tuple[str, str], tuple[float, float, float, float]] = {
 TABLE2_NOTE = "arXiv 2602.14111 Table 2 (Gemma-2-2B L12, expansion 32, L0 160)"
 
 
+# AutoInterp detection accuracy of the paper's Gemma-2-2B SAEs (arXiv 2602.14111): 0.90 trained vs 0.88
+# Soft-Frozen BatchTopK in the text; the abstract gives the baseline as 0.87.
+_AUTOINTERP_NOTE = "arXiv 2602.14111 AutoInterp (Gemma-2-2B L12)"
+AUTOINTERP: dict[tuple[str, str], PaperValue] = {
+    ("batchtopk", "trained"): PaperValue(0.90, _AUTOINTERP_NOTE),
+    ("batchtopk", "soft_frozen_decoder-iso"): PaperValue(0.88, f"{_AUTOINTERP_NOTE}; the abstract says 0.87"),
+}
+
+
 def table2_paper_value(arch: str, variant: str, metric: str) -> PaperValue | None:
-    """The paper's Table 2 number for this architecture, variant and metric, if it reports one. It belongs
-    to Gemma-2-2B: beside another model it shows the paper's pattern across variants, not a target."""
+    """The paper's Table 2 (or AutoInterp, metric 'autointerp') number for this architecture, variant and
+    metric, if it reports one. It belongs to Gemma-2-2B: beside another model it shows the paper's pattern
+    across variants, not a target."""
+    if metric == "autointerp":
+        return AUTOINTERP.get((arch, variant))
     row = TABLE2.get((arch, variant))
     if row is None or metric not in TABLE2_METRICS:
         return None

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 SYNTHETIC_PREFIX = "synthetic-"
+# An L0-sweep point's folder carries its L0 in the architecture segment (`batchtopk-l0_80`), so the per-SAE
+# rules' {source}/{arch}/{variant}/seed{seed} paths hold it unchanged and the headline SAEs keep their paths.
+L0_TAG = "-l0_"
 
 
 @dataclass(frozen=True)
@@ -19,10 +22,25 @@ class SAEKey:
     arch: str
     variant: str
     seed: int
+    target_l0: int | None = None  # set for a point of saes.<group>.l0_sweep, None for the headline L0
+
+    @property
+    def arch_dir(self) -> str:
+        return self.arch if self.target_l0 is None else f"{self.arch}{L0_TAG}{self.target_l0}"
 
     @property
     def path(self) -> str:
-        return f"{self.source}/{self.arch}/{self.variant}/seed{self.seed}"
+        return f"{self.source}/{self.arch_dir}/{self.variant}/seed{self.seed}"
+
+
+def split_arch_dir(arch_dir: str) -> tuple[str, int | None]:
+    """(architecture, L0 of the sweep point or None) of a path's architecture segment."""
+    arch, sep, l0 = arch_dir.partition(L0_TAG)
+    if not sep:
+        return arch, None
+    if not l0.isdigit():
+        raise KeyError(f"{arch_dir!r}: the L0 after {L0_TAG!r} must be an integer")
+    return arch, int(l0)
 
 
 class PipelineConfigError(ValueError):
@@ -44,8 +62,9 @@ def check_config(config: dict) -> None:
 
 def _check_sae_group(config: dict, name: str) -> None:
     group = config["saes"][name]
-    if group["target_l0"] > group["d_sae"]:
-        raise PipelineConfigError(f"saes.{name}.target_l0 ({group['target_l0']}) exceeds d_sae ({group['d_sae']})")
+    for key, l0 in [("target_l0", group["target_l0"])] + [("l0_sweep", l0) for l0 in group.get("l0_sweep", [])]:
+        if l0 > group["d_sae"]:
+            raise PipelineConfigError(f"saes.{name}.{key} ({l0}) exceeds d_sae ({group['d_sae']})")
     if group["train"]["n_samples"] < group["train"]["batch_size"]:
         raise PipelineConfigError(f"saes.{name}.train.n_samples is smaller than one batch (batch_size)")
     for arch in ("topk", "batchtopk"):
@@ -157,6 +176,14 @@ def sae_keys(config: dict, source: str) -> list[SAEKey]:
     return keys
 
 
+def l0_sweep_keys(config: dict, source: str) -> list[SAEKey]:
+    """The same SAEs as `sae_keys` at every L0 of `saes.<group>.l0_sweep` other than the group's target_l0
+    (whose SAEs are the headline ones)."""
+    group = source_group(config, source)
+    return [SAEKey(k.source, k.arch, k.variant, k.seed, l0) for l0 in group.get("l0_sweep", [])
+            if l0 != group["target_l0"] for k in sae_keys(config, source)]
+
+
 def variant_seeds(config: dict, source: str, variant: str) -> list[int]:
     group = source_group(config, source)
     return group["seeds"] if variant == "trained" else group["baseline_seeds"]
@@ -211,11 +238,15 @@ def sweep_train_spec(config: dict, dist: str, d_sae: int, arch: str, seed: int) 
 
 def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) -> str:
     """JSON of saesanity.config.TrainJob: this architecture's options only, and the Soft-Frozen cone only
-    for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone."""
+    for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone. `arch` is
+    the path segment: an L0-sweep point's (`batchtopk-l0_80`) sets target_l0."""
     group = source_group(config, source)
+    arch, sweep_l0 = split_arch_dir(arch)
+    if sweep_l0 is not None and sweep_l0 not in group.get("l0_sweep", []):
+        raise KeyError(f"L0 {sweep_l0} of {source}/{arch}{L0_TAG}{sweep_l0} is not in its group's l0_sweep")
     sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": group["d_sae"],
-           "target_l0": group["target_l0"], "variant": variant, "seed": int(seed),
-           "options": arch_options(config, group, arch)}
+           "target_l0": group["target_l0"] if sweep_l0 is None else sweep_l0, "variant": variant,
+           "seed": int(seed), "options": arch_options(config, group, arch)}
     if variant.startswith("soft_frozen"):
         sae["soft_frozen_tau"] = config["soft_frozen_tau"]
     if variant != "trained" and group.get("baseline_init") == "shared":
@@ -284,6 +315,17 @@ def lm_loss_spec(config: dict, source: str) -> str:
     ev = config["lm"]["eval"]
     return canonical({"model": lm_model_spec(config), "hook": hook, "n_docs": ev["n_docs"],
                       "batch_docs": ev["batch_docs"]})
+
+
+def table2_evals(config: dict) -> list[str]:
+    """The evaluations whose per-SAE JSON table2.csv reads (saesanity.table2.COLUMNS): core always; probing,
+    RAVEL and AutoInterp where their `evals.<name>` block is in the config; the ground-truth concept check
+    (settings in evals.autointerp) on the toy world only, the one model whose concepts are known."""
+    evals = config.get("evals", {})
+    names = ["core"] + [name for name in ("probing", "ravel", "autointerp") if name in evals]
+    if "autointerp" in evals and is_toyworld(config):
+        names.append("concepts")
+    return names
 
 
 def arch_options(config: dict, group: dict, arch: str) -> dict:

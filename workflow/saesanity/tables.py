@@ -66,7 +66,8 @@ def consistency_rows(files: Sequence[str]) -> list[dict]:
 def with_seed_aggregates(per_sae: pd.DataFrame, consistency: Sequence[str], key: list[str]) -> pd.DataFrame:
     """The per-SAE rows, their mean over seeds (seed 'mean', with std and n_seeds), and the across-seed rows
     of `consistency` (seed 'all'), which take d_sae and target_l0 from the SAEs they compare."""
-    means = (per_sae.groupby(key + ["d_sae", "target_l0", "metric"], sort=False)["value"]
+    # A key may itself hold target_l0 (an L0 sweep): each column once in the grouping.
+    means = (per_sae.groupby(list(dict.fromkeys(key + ["d_sae", "target_l0", "metric"])), sort=False)["value"]
              .agg(value="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan,
                   n_seeds="count").reset_index())
     means["seed"] = "mean"
@@ -83,8 +84,8 @@ def with_paper_values(table: pd.DataFrame, key: list[str], paper_value: Callable
     paper = [paper_value(r) if r.seed == "mean" else None for r in table.itertuples()]
     table["paper_value"] = [p.value if p else np.nan for p in paper]
     table["paper_note"] = [p.note if p else "" for p in paper]
-    cols = key + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init", "paper_value",
-                  "paper_note"]
+    cols = list(dict.fromkeys(key + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init",
+                                     "paper_value", "paper_note"]))
     return table[cols].sort_values(key + ["metric", "seed"], kind="stable").reset_index(drop=True)
 
 

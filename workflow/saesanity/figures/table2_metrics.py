@@ -1,0 +1,65 @@
+"""Table 2 of arXiv 2602.14111 as grouped bars: one panel per metric (EV, sparse probing top-1 and top-5,
+RAVEL, AutoInterp, the ground-truth concept check, the L0 reached), per architecture the trained SAE beside
+the random baselines at the headline L0, seed spread as error bars and the paper's number marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from saesanity.figures.style import ARCH_LABEL, ARCH_ORDER, PAPER_MARKER, VARIANT_ORDER, ordered
+
+METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "sparse_probing_top1": "sparse probing top-1",
+                "sparse_probing_top5": "sparse probing top-5", "ravel": "RAVEL score",
+                "autointerp": "AutoInterp detection accuracy", "concepts_detected": "concepts detected (F1)",
+                "l0": "L0 reached"}
+N_COLS = 3
+
+
+def table2_means(tables: Path) -> pd.DataFrame:
+    """The seed-mean rows of table2.csv."""
+    df = pd.read_csv(tables / "table2.csv")
+    return df[df.seed == "mean"]
+
+
+def panels(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(source, metric) of every panel, in METRIC_LABEL's order."""
+    return [(s, m) for s in sorted(df.source.unique()) for m in ordered(df.metric.unique(), list(METRIC_LABEL))]
+
+
+def plot(tables: Path):
+    df = table2_means(tables)
+    df = df[df.headline]
+    archs = ordered(df.arch.unique(), ARCH_ORDER)
+    variants = ordered(df.variant.unique(), VARIANT_ORDER)
+    cells = panels(df)
+    n_rows = -(-len(cells) // N_COLS)
+    height = 3.8 * n_rows + 0.9  # 0.9 in below the panels for the legend
+    fig, axes = plt.subplots(n_rows, N_COLS, figsize=(16, height), squeeze=False)
+    width = 0.8 / max(1, len(variants))
+    for ax, (source, metric) in zip(axes.flat, cells):
+        sub = df[(df.source == source) & (df.metric == metric)]
+        for i, variant in enumerate(variants):
+            v = sub[sub.variant == variant].set_index("arch").reindex(archs)
+            x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
+            ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2)
+            ax.scatter(x, v.paper_value.to_numpy(dtype=float), **PAPER_MARKER)
+        ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
+        if metric != "l0":
+            low = float(sub.value.min()) if sub.value.notna().any() else 0.0
+            ax.set_ylim(min(0.0, low - 0.05), 1.05)
+        ax.set_ylabel(METRIC_LABEL.get(metric, metric))
+        ax.set_title(source if df.source.nunique() > 1 else METRIC_LABEL.get(metric, metric), fontsize=9)
+    for ax in axes.flat[len(cells):]:
+        ax.axis("off")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    uniq = {("paper (Gemma-2-2B, L0 160)" if k == "paper" else k): h for k, h in zip(labels, handles)}
+    fig.legend(uniq.values(), uniq.keys(), loc="lower center", ncol=min(len(uniq), 4), fontsize=8)
+    l0s = ", ".join(f"{v:g}" for v in sorted(df.target_l0.unique()))
+    fig.suptitle(f"Trained SAEs vs random baselines, Table 2 of arXiv 2602.14111 (target L0 {l0s}; "
+                 "bars: mean over seeds, error bars: std)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.9 / height, 1, 1))
+    return fig

@@ -1,0 +1,77 @@
+"""results/tables/table2.csv: Table 2 of arXiv 2602.14111 (EV, sparse probing top-1 and top-5, RAVEL) plus
+AutoInterp, our ground-truth concept check and the L0 reached, for every language-model SAE and its mean
+over seeds, with the paper's number beside ours."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from saesanity.atomic import read_json
+from saesanity.paper import table2_paper_value
+from saesanity.tables import with_paper_values, with_seed_aggregates, write_csv
+
+# Per evaluation (its <eval>.json under results/metrics/.../seed<seed>/): (key in the file, metric in the table).
+# The metric names of the paper's four columns are those of saesanity.paper.TABLE2_METRICS.
+COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "core": [("explained_variance", "explained_variance"), ("l0", "l0")],
+    "probing": [("top_1", "sparse_probing_top1"), ("top_5", "sparse_probing_top5")],
+    "ravel": [("score", "ravel")],
+    "autointerp": [("score", "autointerp")],
+    "concepts": [("fraction_detected", "concepts_detected")],
+}
+METRICS = [metric for cols in COLUMNS.values() for _, metric in cols]
+IDENTITY = ["source", "arch", "variant", "seed", "d_sae", "target_l0"]
+# target_l0 is part of the key: an L0 sweep (saes.lm.l0_sweep) gives one row group per L0.
+KEY = ["source", "arch", "variant", "target_l0"]
+
+
+class MetricsFileError(ValueError):
+    """A metrics JSON lacks a key the table reads; the message names the file and the key."""
+
+
+def _value(m: dict, key: str, path: str, eval_name: str):
+    if key not in m:
+        raise MetricsFileError(f"{path}: no key {key!r} (a {eval_name}.json must hold {key!r}; "
+                               f"keys present: {sorted(m)})")
+    return m[key]
+
+
+def _rows(eval_name: str, files: Sequence[str]) -> list[dict]:
+    rows = []
+    for f in files:
+        m = read_json(f)
+        ident = {k: _value(m, k, str(f), eval_name) for k in IDENTITY}
+        ident["seed"] = str(ident["seed"])
+        for key, metric in COLUMNS[eval_name]:
+            v = _value(m, key, str(f), eval_name)
+            rows.append({**ident, "metric": metric, "value": float("nan") if v is None else float(v)})
+    return rows
+
+
+def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None = None) -> pd.DataFrame:
+    """Per SAE and mean over seeds (std, n_seeds) of every metric whose files are given; an evaluation with
+    no files (not configured for this model) gives no rows. The paper's number sits beside the seed means,
+    at the headline L0 only when one is given (the paper's Table 2 is at L0 160 of its sweep)."""
+    unknown = set(metric_files) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"unknown evaluations {sorted(unknown)}; known: {list(COLUMNS)}")
+    rows = [r for name, files in metric_files.items() for r in _rows(name, files)]
+    if not rows:
+        raise MetricsFileError("table2: no metrics files given (core.json at least is expected)")
+    def is_headline(target_l0) -> bool:
+        return headline_l0 is None or float(target_l0) == float(headline_l0)
+
+    table = with_paper_values(with_seed_aggregates(pd.DataFrame(rows), (), KEY), KEY, lambda r: (
+        table2_paper_value(r.arch, r.variant, r.metric) if is_headline(r.target_l0) else None))
+    # No across-seed rows here (PW-MCC is in lm_core.csv), so no init column; the figures draw their bars
+    # at the headline L0 and lines over the sweep.
+    table = table.drop(columns="init")
+    table.insert(table.columns.get_loc("target_l0") + 1, "headline", table.target_l0.map(is_headline))
+    return table
+
+
+def write_table2(metric_files: Mapping[str, Sequence[str]], out: str | Path, headline_l0: float | None = None) -> None:
+    write_csv(table2(metric_files, headline_l0), Path(out))
