@@ -317,7 +317,8 @@ def probing_prep_spec(config: dict, model: str, hook: str) -> str:
             d.setdefault("path", f"{TOYWORLD_DIR}/corpus")
     return canonical({"model": model_spec, "hook": hook,
                       "probing": {"datasets": datasets, "n_train": probing["n_train"], "n_test": probing["n_test"],
-                                  "seed": probing["seed"], "batch_docs": probing["batch_docs"]}})
+                                  "seed": probing["seed"], "batch_docs": probing["batch_docs"],
+                                  "dtype": probing["dtype"]}})
 
 
 def probing_eval_spec(config: dict) -> str:

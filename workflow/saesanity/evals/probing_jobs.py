@@ -41,10 +41,13 @@ class ProbingConfig:
     seed: int = 0
     batch_docs: int = 64
     """Documents per forward pass of the language model."""
+    dtype: str = "float16"
+    """Storage dtype of the token activations: every per-SAE job reads them all, and float16 halves that."""
 
     def __post_init__(self) -> None:
         for key in ("n_train", "n_test", "batch_docs"):
             _check(getattr(self, key) >= 2, key, f"must be >= 2, got {getattr(self, key)}")
+        _check(self.dtype in ("float16", "float32"), "dtype", f"must be float16 or float32, got {self.dtype!r}")
         names = [d.name for d in self.datasets]
         _check(len(names) == len(set(names)) and names, "datasets", f"must be non-empty and unique, got {names}")
 
@@ -94,7 +97,9 @@ def prepare_probing(job: PrepJob, out: str | Path) -> None:
     table = pd.concat(rows, ignore_index=True)
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        harvest(lm, job.hook, enumerate(texts), tmp / TOKENS, HarvestConfig(n_tokens=2**62, batch_docs=cfg.batch_docs),
+        # n_tokens: an upper bound (every document at full context), so every document is run.
+        harvest(lm, job.hook, enumerate(texts), tmp / TOKENS,
+                HarvestConfig(n_tokens=len(texts) * lm.n_ctx, batch_docs=cfg.batch_docs, dtype=cfg.dtype),
                 {"purpose": "sparse probing"})
         table.to_parquet(tmp / TASKS, index=False)
         prep = {"model": lm.name, "hook": job.hook, "special_token_ids": special, "datasets": datasets,
