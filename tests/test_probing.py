@@ -123,7 +123,7 @@ def test_pooling_averages_per_token_latents_and_masks_special_tokens(tmp_path):
         return torch.relu(x @ W - 0.5)
 
     for batch_rows in (4, 1000):  # documents cut across batches and shards
-        pooled = mean_pool(token_batches(tmp_path / "tokens", [0, 2], batch_rows), 7, encode, 10)
+        pooled = mean_pool(token_batches(tmp_path / "tokens", [0, 2], batch_rows), 7, encode)
         keep = tokens != 2
         for d in range(7):
             rows = acts[(docs == d) & keep]
@@ -133,7 +133,7 @@ def test_pooling_averages_per_token_latents_and_masks_special_tokens(tmp_path):
     rows = acts[(docs == 0) & (tokens != 2)]
     assert not np.allclose(pooled[0], encode(torch.from_numpy(rows.mean(0, keepdims=True)))[0].numpy())
     # Split by data set in one pass: [0, 3) and [3, 7), each numbered from 0.
-    parts = list(pooled_by_dataset(token_batches(tmp_path / "tokens", [0, 2], 4), [(0, 3), (3, 7)], encode, 10))
+    parts = list(pooled_by_dataset(token_batches(tmp_path / "tokens", [0, 2], 4), [(0, 3), (3, 7)], encode))
     np.testing.assert_allclose(np.concatenate(parts), pooled, rtol=1e-6)
 
 

@@ -13,6 +13,7 @@ Reported: test accuracy per task and its mean over tasks.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ def build_tasks(dataset: str, labels: dict[str, Sequence[str | None]], n_train: 
 
 def _stable_hash(text: str) -> int:
     """A seed component from a name (Python's hash() is salted per process)."""
-    return int.from_bytes(text.encode()[:16].ljust(16, b"\0"), "little") % (2**63) + len(text)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
 
 
 def rank_latents(x_train_NF: np.ndarray, y_train_N: np.ndarray) -> np.ndarray:
@@ -159,8 +160,7 @@ def token_batches(store_dir: str | Path, special_ids: Sequence[int],
             yield batch.column("doc").to_numpy()[keep], act[keep]
 
 
-def mean_pool(batches: Iterator[tuple[np.ndarray, np.ndarray]], n_docs: int, encode=None,
-              width: int | None = None) -> np.ndarray:
+def mean_pool(batches: Iterator[tuple[np.ndarray, np.ndarray]], n_docs: int, encode=None) -> np.ndarray:
     """[n_docs, width] means over each document's rows of encode(act) (encode None: the activations
     themselves). Every token is encoded on its own and then averaged. Documents without rows stay 0."""
     import torch
@@ -173,7 +173,7 @@ def mean_pool(batches: Iterator[tuple[np.ndarray, np.ndarray]], n_docs: int, enc
         with torch.no_grad():
             z = encode(x).float().cpu() if encode is not None else x
         if sums is None:
-            sums = torch.zeros(n_docs, width or z.shape[1], dtype=torch.float32)
+            sums = torch.zeros(n_docs, z.shape[1], dtype=torch.float32)
         # Rows come sorted by document: add each document's block with one index_add (deterministic on CPU).
         sums.index_add_(0, torch.from_numpy(doc.astype(np.int64)), z)
         np.add.at(counts, doc, 1)
@@ -183,7 +183,7 @@ def mean_pool(batches: Iterator[tuple[np.ndarray, np.ndarray]], n_docs: int, enc
 
 
 def pooled_by_dataset(batches: Iterator[tuple[np.ndarray, np.ndarray]], bounds: Sequence[tuple[int, int]],
-                      encode=None, width: int | None = None) -> Iterator[np.ndarray]:
+                      encode=None) -> Iterator[np.ndarray]:
     """mean_pool of each data set in turn, in one pass over the store: data set i holds documents
     [lo_i, hi_i), contiguous and in store order, so only one data set's features are in memory at a time."""
     it = iter(batches)
@@ -206,4 +206,4 @@ def pooled_by_dataset(batches: Iterator[tuple[np.ndarray, np.ndarray]], bounds: 
                 return
 
     for lo, hi in bounds:
-        yield mean_pool(rows(lo, hi), hi - lo, encode, width)
+        yield mean_pool(rows(lo, hi), hi - lo, encode)

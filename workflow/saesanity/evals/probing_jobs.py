@@ -152,7 +152,7 @@ def probing_metrics(sae_dir: str | Path, prep_dir: str | Path, ks: list[int], de
     records = []
     bounds = [(d["doc_lo"], d["doc_hi"]) for d in prep["datasets"]]
     batches = token_batches(prep_dir / TOKENS, prep["special_token_ids"], batch_rows)
-    for d, pooled in zip(prep["datasets"], pooled_by_dataset(batches, bounds, encode, d_sae)):
+    for d, pooled in zip(prep["datasets"], pooled_by_dataset(batches, bounds, encode)):
         for t in tasks_by_ds[d["name"]]:
             records.append({**sparse_probe(pooled, t, ks), "dense": prep["dense"][f"{t.dataset}/{t.task}"]})
     short = sum(r["n_train"] < prep["n_train"] or r["n_test"] < prep["n_test"] for r in records)
