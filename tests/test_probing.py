@@ -76,7 +76,8 @@ def test_tasks_are_balanced_disjoint_and_seeded():
             counts = [neg.count(c) for c in CLASSES if c != cls]
             assert max(counts) - min(counts) <= 1  # negatives drawn evenly from the other classes
     again = build_tasks("d", {"letter": labels, "half": ["x" if i % 2 else "y" for i in range(2000)]}, 600, 200, 7)
-    assert all((a.train_docs == b.train_docs).all() and (a.test_docs == b.test_docs).all() for a, b in zip(tasks, again))
+    for a, b in zip(tasks, again):
+        assert (a.train_docs == b.train_docs).all() and (a.test_docs == b.test_docs).all()
     other = build_tasks("d", {"letter": labels}, 600, 200, 8)
     assert not (other[0].train_docs == tasks[2].train_docs).all()
 
@@ -215,7 +216,8 @@ def test_hf_jobs_end_to_end_offline_and_deterministic(hf_probing):
     assert prep["special_token_ids"]  # BOS/EOS/PAD of the checkpoint's tokenizer are masked
     meta = json.loads((root / "prep/tokens/meta.json").read_text())
     assert meta["bos_excluded"] and meta["d"] == 32
-    assert metrics["n_tasks"] == 4 and metrics["n_tasks_short"] == 0 and metrics["arch"] == "relu" and metrics["d_sae"] == 48
+    assert metrics["n_tasks"] == 4 and metrics["n_tasks_short"] == 0
+    assert metrics["arch"] == "relu" and metrics["d_sae"] == 48
     for key in ("top_1", "top_2", "top_5", "dense"):
         assert 0 <= metrics[key] <= 1
     for task in metrics["tasks"]:
