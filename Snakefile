@@ -23,6 +23,7 @@ include: "workflow/rules/toyworld.smk"
 include: "workflow/rules/harvest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/probing.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
@@ -62,4 +63,5 @@ rule all:
             for split in ("activations", "heldout")
         ],
         rules.tokenizer.output if pipeline.is_toyworld(config) else [],
+        [f"results/metrics/{k.path}/probing.json" for k in lm_sae_keys()],
     default_target: True

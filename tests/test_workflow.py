@@ -119,6 +119,16 @@ def test_tiny_preset_builds_the_language_model_part(tiny_run):
     for name in ("model.safetensors", "config.json", "tokenizer/tokenizer.json", "train_log.csv"):
         assert (tiny_run / "results/models/toyworld" / name).is_file()
 
+    # Sparse probing: one probing.json per LM SAE, every class of topic (8), sentiment (2) and register (2).
+    ks = [1, 2, 5]
+    for sae_dir in (tiny_run / "results/saes" / source).glob("*/*/seed*"):
+        probing = json.loads((tiny_run / "results/metrics" / sae_dir.relative_to(tiny_run / "results/saes")
+                              / "probing.json").read_text())
+        assert probing["source"] == source and probing["n_tasks"] == 12 == len(probing["tasks"])
+        assert all(0 <= probing[f"top_{k}"] <= 1 for k in ks) and 0.5 < probing["dense"] <= 1
+        assert {t["task"].split(":")[0] for t in probing["tasks"]} == {"topic", "sentiment", "register"}
+        assert all(len(t["top_latents"]) == max(ks) for t in probing["tasks"])
+
 
 def test_lint_passes(tmp_path):
     root = copy_workflow(tmp_path)

@@ -94,6 +94,17 @@ def cmd_eval_lm_loss(args) -> None:
                                          args.data, spec["n_docs"], spec["batch_docs"]))
 
 
+def cmd_probing_prep(args) -> None:
+    from saesanity.evals.probing_jobs import PrepJob, prepare_probing
+    prepare_probing(PrepJob.from_spec(_json_arg(args.spec)), args.out)
+
+
+def cmd_eval_probing(args) -> None:
+    from saesanity.evals.probing_jobs import probing_metrics
+    spec = _json_arg(args.spec)
+    write_json(args.out, probing_metrics(args.sae, args.prep, spec["ks"], spec.get("device", "cpu")))
+
+
 def cmd_table_lm(args) -> None:
     from saesanity.lm_tables import lm_tables
     lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out_dir)
@@ -200,6 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="held-out store harvested at the hook")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_lm_loss)
+
+    p = sub.add_parser("probing-prep", help="sparse probing: tasks and token activations, once per model and hook")
+    p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, probing (evals.probing)")
+    p.add_argument("--out", required=True, help="folder: tokens/, tasks.parquet, prep.json")
+    p.set_defaults(func=cmd_probing_prep)
+
+    p = sub.add_parser("eval-probing", help="sparse probing of one SAE (top-k latents, SAEBench protocol)")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--prep", required=True, help="folder written by probing-prep for the SAE's model and hook")
+    p.add_argument("--spec", required=True, help='JSON: {"ks": [1, 2, 5], "device": "cpu"}')
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_eval_probing)
 
     p = sub.add_parser("table-lm", help="tidy tables of the language-model SAEs and the toy model")
     p.add_argument("--core", nargs="+", required=True)

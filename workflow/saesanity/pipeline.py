@@ -336,3 +336,32 @@ def arch_options(config: dict, group: dict, arch: str) -> dict:
 
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def probing_dir(model: str, hook: str) -> str:
+    """The sparse-probing preparation of one model and hook (tokens/, tasks.parquet, prep.json)."""
+    return f"results/evals/probing/{model}/{hook}"
+
+
+def probing_prep_spec(config: dict, model: str, hook: str) -> str:
+    """JSON of saesanity.evals.probing_jobs.PrepJob: the model (context evals.probing.n_ctx), the hook, and
+    what decides the tasks' documents (not ks: changing ks reruns only the per-SAE jobs)."""
+    if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
+        raise KeyError(f"no probing preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
+                       f"lm.hooks {config['lm']['hooks']}")
+    probing = config["evals"]["probing"]
+    model_spec = lm_model_spec(config)
+    if probing["n_ctx"] is not None:
+        model_spec["n_ctx"] = probing["n_ctx"]
+    datasets = [{k: v for k, v in d.items() if v is not None} for d in probing["datasets"]]
+    for d in datasets:
+        if d["name"] == TOYWORLD:
+            d.setdefault("path", f"{TOYWORLD_DIR}/corpus")
+    return canonical({"model": model_spec, "hook": hook,
+                      "probing": {"datasets": datasets, "n_train": probing["n_train"], "n_test": probing["n_test"],
+                                  "seed": probing["seed"], "batch_docs": probing["batch_docs"],
+                                  "dtype": probing["dtype"]}})
+
+
+def probing_eval_spec(config: dict) -> str:
+    return canonical({"ks": config["evals"]["probing"]["ks"], "device": config["lm"]["device"]})
