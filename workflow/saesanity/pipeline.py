@@ -7,6 +7,7 @@ the rule's params, so a changed setting makes stale only the jobs that read it (
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +156,62 @@ def sae_keys(config: dict, source: str) -> list[SAEKey]:
         keys += [SAEKey(source, arch, "trained", s) for s in group["seeds"]]
         keys += [SAEKey(source, arch, v, s) for v in group["baselines"] for s in group["baseline_seeds"]]
     return keys
+
+
+@dataclass(frozen=True)
+class TrainPass:
+    """SAEs trained by one job in one pass over the data (`saes.<group>.one_pass`)."""
+
+    source: str
+    seed: int
+    arch: str | None
+    """None when the pass holds every architecture of the seed."""
+    keys: tuple[SAEKey, ...]
+
+    @property
+    def name(self) -> str:
+        """Rule name: unique per pass, letters, digits and underscores only."""
+        parts = [self.source, self.arch, f"seed{self.seed}"] if self.arch else [self.source, f"seed{self.seed}"]
+        return "train_pass_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p) for p in parts)
+
+    @property
+    def path(self) -> str:
+        """For the pass's log and benchmark files."""
+        return f"{self.source}/{self.arch}/seed{self.seed}" if self.arch else f"{self.source}/seed{self.seed}"
+
+
+def train_passes(config: dict) -> list[TrainPass]:
+    """The one-pass training jobs of every group with `one_pass` other than none. SAEs of one seed share the
+    data order (the seed and the group's train block set it), so each pass holds SAEs of one seed."""
+    passes = []
+    for source in synthetic_sources(config) + lm_sources(config):
+        by = source_group(config, source).get("one_pass", "none")
+        if by == "none":
+            continue
+        keys = sae_keys(config, source)
+        groups: dict[tuple, list[SAEKey]] = {}
+        for k in keys:
+            groups.setdefault((k.seed, k.arch if by == "arch_seed" else None), []).append(k)
+        passes += [TrainPass(source, seed, arch, tuple(ks)) for (seed, arch), ks in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][1] or ""))]
+    return passes
+
+
+def per_sae_sources(config: dict) -> list[str]:
+    """Sources whose SAEs are trained one job per SAE (the `train` rule)."""
+    return [s for s in synthetic_sources(config) + lm_sources(config)
+            if source_group(config, s).get("one_pass", "none") == "none"]
+
+
+def per_sae_source_pattern(config: dict) -> str:
+    """Wildcard constraint of the `train` rule: the sources of `per_sae_sources`, so that it never competes
+    with a pass rule for an SAE folder (a pattern that matches nothing when every group trains in passes)."""
+    return "|".join(re.escape(s) for s in per_sae_sources(config)) or "(?!)"
+
+
+def train_pass_spec(config: dict, train_pass: TrainPass) -> str:
+    """JSON list of the pass's TrainJobs, in the order of its output folders."""
+    return "[" + ",".join(train_spec(config, k.source, k.arch, k.variant, k.seed) for k in train_pass.keys) + "]"
 
 
 def variant_seeds(config: dict, source: str, variant: str) -> list[int]:
