@@ -1,4 +1,5 @@
-"""The trainer: streams shuffled batches from an activation store into one SAE.
+"""The trainer: streams shuffled batches from an activation store into one SAE, or into several in one pass
+(the SAEs of one seed share the data order, so each batch is read once for all of them).
 
 All variants of one seed share the initial dictionary and the data order (arXiv 2602.14111, section 4);
 on CPU the same TrainJob and thread count give bit-identical weights.
