@@ -188,12 +188,10 @@ def train_passes(config: dict) -> list[TrainPass]:
         by = source_group(config, source).get("one_pass", "none")
         if by == "none":
             continue
-        keys = sae_keys(config, source)
-        groups: dict[tuple, list[SAEKey]] = {}
-        for k in keys:
+        groups: dict[tuple[int, str | None], list[SAEKey]] = {}
+        for k in sae_keys(config, source):
             groups.setdefault((k.seed, k.arch if by == "arch_seed" else None), []).append(k)
-        passes += [TrainPass(source, seed, arch, tuple(ks)) for (seed, arch), ks in sorted(
-            groups.items(), key=lambda item: (item[0][0], item[0][1] or ""))]
+        passes += [TrainPass(source, seed, arch, tuple(ks)) for (seed, arch), ks in groups.items()]
     return passes
 
 
