@@ -52,6 +52,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# As `python -m saesanity` does (saesanity/__main__.py): huge pages for large tensors, set before torch
+# allocates; THP_MEM_ALLOC_ENABLE=0 in the environment turns it off.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
 import numpy as np
 import torch
 

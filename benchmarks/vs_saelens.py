@@ -31,6 +31,10 @@ import statistics
 import sys
 import time
 
+# As `python -m saesanity` does (saesanity/__main__.py): huge pages for large tensors, set before torch
+# allocates; THP_MEM_ALLOC_ENABLE=0 in the environment turns it off. It applies to both libraries here.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
 import torch
 from train_throughput import SIZES, Size, synthetic_data
 

@@ -108,3 +108,17 @@ def test_selections_are_row_major_bags():
     m = select_mask(mask)
     assert m.offsets_B.tolist() == [0, 1, 1] and m.cols_N.tolist() == [1, 0, 1]
     assert D == 16
+
+
+@pytest.mark.parametrize("arch", ["topk", "relu"])
+def test_encoder_gradient_lands_in_place(synthetic_store, arch):
+    """W_enc is SAELens's [d_in, d_sae] view of latent-major storage, and the sparse backward hands its
+    gradient over in that storage's layout (no transposed copy), equal to the dense path's."""
+    sparse, dense, _, _, x_ND = _pair(arch, "trained", synthetic_store, dead_after=0)
+    assert sparse.W_enc.shape == (D, D_SAE) and sparse.W_enc.data_ptr() == sparse.W_enc_FD.data_ptr()
+    for sae in (sparse, dense):
+        _forward_backward(sae, x_ND[:128])
+    grad_FD = sparse.W_enc_FD.grad
+    assert grad_FD.shape == (D_SAE, D) and grad_FD.is_contiguous()
+    torch.testing.assert_close(grad_FD, dense.W_enc_FD.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(sparse.W_enc, sparse.W_enc_FD.detach().T)

@@ -26,10 +26,14 @@ def cmd_synthetic(args) -> None:
 
 def cmd_train(args) -> None:
     from saesanity.data.store import ActivationStore
-    from saesanity.train import train_sae
-    job = from_dict(TrainJob, _json_arg(args.spec), "train_job")
-    train_sae(job, ActivationStore.open(args.data), args.out, metadata={"source": args.source},
-              threads=args.threads)
+    from saesanity.train import train_saes
+    spec = _json_arg(args.spec)
+    specs = spec if isinstance(spec, list) else [spec]
+    if len(specs) != len(args.out):
+        raise ConfigError(f"--spec lists {len(specs)} SAEs but --out names {len(args.out)} folders")
+    jobs = [from_dict(TrainJob, s, f"train_job[{i}]") for i, s in enumerate(specs)]
+    train_saes(jobs, ActivationStore.open(args.data), args.out, metadata={"source": args.source},
+               threads=args.threads)
 
 
 def cmd_eval_core(args) -> None:
@@ -134,11 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for features.parquet, activations/, heldout/")
     p.set_defaults(func=cmd_synthetic)
 
-    p = sub.add_parser("train", help="train one SAE on an activation store")
-    p.add_argument("--spec", required=True, help="JSON of saesanity.config.TrainJob")
+    p = sub.add_parser("train", help="train one SAE, or several in one pass over the data, on an activation store")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.config.TrainJob, or a list of them with the "
+                   "same seed and train settings (trained in one pass)")
     p.add_argument("--data", required=True, help="activation store folder")
     p.add_argument("--source", required=True, help="source name recorded in cfg.json (e.g. synthetic-constant)")
-    p.add_argument("--out", required=True, help="SAE folder (cfg.json, sae_weights.safetensors, train_log.csv)")
+    p.add_argument("--out", required=True, nargs="+",
+                   help="SAE folder(s) (cfg.json, sae_weights.safetensors, train_log.csv), one per spec")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval-core", help="EV (Eq. 5), L0 and dead fraction on a held-out store")

@@ -7,6 +7,7 @@ the rule's params, so a changed setting makes stale only the jobs that read it (
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,10 @@ def _check_sae_group(config: dict, name: str) -> None:
     for key, l0 in [("target_l0", group["target_l0"])] + [("l0_sweep", l0) for l0 in group.get("l0_sweep", [])]:
         if l0 > group["d_sae"]:
             raise PipelineConfigError(f"saes.{name}.{key} ({l0}) exceeds d_sae ({group['d_sae']})")
+    if group.get("l0_sweep") and group.get("one_pass", "none") != "none":
+        # A pass holds the SAEs of one seed at the group's target L0; sweep points have no pass to join.
+        raise PipelineConfigError(f"saes.{name}.l0_sweep needs saes.{name}.one_pass: none "
+                                  f"(got {group['one_pass']!r}); one-pass training does not cover sweep points")
     if group["train"]["n_samples"] < group["train"]["batch_size"]:
         raise PipelineConfigError(f"saes.{name}.train.n_samples is smaller than one batch (batch_size)")
     for arch in ("topk", "batchtopk"):
@@ -182,6 +187,60 @@ def l0_sweep_keys(config: dict, source: str) -> list[SAEKey]:
     group = source_group(config, source)
     return [SAEKey(k.source, k.arch, k.variant, k.seed, l0) for l0 in group.get("l0_sweep", [])
             if l0 != group["target_l0"] for k in sae_keys(config, source)]
+
+
+@dataclass(frozen=True)
+class TrainPass:
+    """SAEs trained by one job in one pass over the data (`saes.<group>.one_pass`)."""
+
+    source: str
+    seed: int
+    arch: str | None
+    """None when the pass holds every architecture of the seed."""
+    keys: tuple[SAEKey, ...]
+
+    @property
+    def name(self) -> str:
+        """Rule name: unique per pass, letters, digits and underscores only."""
+        parts = [self.source, self.arch, f"seed{self.seed}"] if self.arch else [self.source, f"seed{self.seed}"]
+        return "train_pass_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p) for p in parts)
+
+    @property
+    def path(self) -> str:
+        """For the pass's log and benchmark files."""
+        return f"{self.source}/{self.arch}/seed{self.seed}" if self.arch else f"{self.source}/seed{self.seed}"
+
+
+def train_passes(config: dict) -> list[TrainPass]:
+    """The one-pass training jobs of every group with `one_pass` other than none. SAEs of one seed share the
+    data order (the seed and the group's train block set it), so each pass holds SAEs of one seed."""
+    passes = []
+    for source in synthetic_sources(config) + lm_sources(config):
+        by = source_group(config, source).get("one_pass", "none")
+        if by == "none":
+            continue
+        groups: dict[tuple[int, str | None], list[SAEKey]] = {}
+        for k in sae_keys(config, source):
+            groups.setdefault((k.seed, k.arch if by == "arch_seed" else None), []).append(k)
+        passes += [TrainPass(source, seed, arch, tuple(ks)) for (seed, arch), ks in groups.items()]
+    return passes
+
+
+def per_sae_sources(config: dict) -> list[str]:
+    """Sources whose SAEs are trained one job per SAE (the `train` rule)."""
+    return [s for s in synthetic_sources(config) + lm_sources(config)
+            if source_group(config, s).get("one_pass", "none") == "none"]
+
+
+def per_sae_source_pattern(config: dict) -> str:
+    """Wildcard constraint of the `train` rule: the sources of `per_sae_sources`, so that it never competes
+    with a pass rule for an SAE folder (a pattern that matches nothing when every group trains in passes)."""
+    return "|".join(re.escape(s) for s in per_sae_sources(config)) or "(?!)"
+
+
+def train_pass_spec(config: dict, train_pass: TrainPass) -> str:
+    """JSON list of the pass's TrainJobs, in the order of its output folders."""
+    return "[" + ",".join(train_spec(config, k.source, k.arch, k.variant, k.seed) for k in train_pass.keys) + "]"
 
 
 def variant_seeds(config: dict, source: str, variant: str) -> list[int]:

@@ -1,4 +1,5 @@
-"""The trainer: streams shuffled batches from an activation store into one SAE.
+"""The trainer: streams shuffled batches from an activation store into one SAE, or into several in one pass
+(the SAEs of one seed share the data order, so each batch is read once for all of them).
 
 All variants of one seed share the initial dictionary and the data order (arXiv 2602.14111, section 4);
 on CPU the same TrainJob and thread count give bit-identical weights.
@@ -118,40 +119,85 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x_BD: torch.Tensor, W0_FD: 
     return out
 
 
+class _Run:
+    """One SAE being trained: its model, optimiser, log and checkpoints."""
+
+    def __init__(self, job: TrainJob, stats, out_dir: str | Path | None, metadata: dict | None):
+        mean_D, cov_DD, sample_ND = stats
+        self.job, self.out_dir, self.metadata, self.sample_ND = job, out_dir, metadata, sample_ND
+        self.sae = build_sae(job.sae)
+        self.W0_FD = initialise(self.sae, mean_D, cov_DD, sample_ND)
+        self.opt = make_optimizer(self.sae, job.train)
+        self.log = TrainLog()
+        self.checkpoints = Checkpoints(job.train.checkpoints, job.train.batch_size, out_dir, metadata, sample_ND)
+
+    def step(self, x_BD: torch.Tensor, step: int, n_steps: int) -> None:
+        tc = self.job.train
+        lr = lr_at(step, n_steps, tc)
+        out = train_step(self.sae, self.opt, x_BD, self.W0_FD, lr, step)
+        self.checkpoints.after_step(self.sae, step)
+        if step % tc.log_every == 0 or step == n_steps - 1:
+            var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
+            self.log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": lr,
+                          "loss": out.loss.item(), "l0": out.latents.l0(),
+                          "ev_batch": 1 - out.parts["mse"] / var if var > 0 else math.nan, **out.parts})
+
+    def finish(self) -> None:
+        self.sae.finish(self.sample_ND)
+        if self.out_dir is not None:
+            out_dir = Path(self.out_dir)
+            self.checkpoints.close()
+            self.log.write(out_dir / "train_log.csv")
+            save_sae(self.sae, out_dir, self.metadata)
+
+
+def check_one_pass(jobs: list[TrainJob]) -> None:
+    """SAEs share a pass over the data only if they would see the same batches on their own: the data order
+    is set by the seed and the training block (saesanity.data.store.shuffled_batches)."""
+    if not jobs:
+        raise ValueError("no SAE to train")
+    first = jobs[0]
+    for job in jobs[1:]:
+        if job.sae.seed != first.sae.seed or job.train != first.train:
+            raise ValueError(f"{job.sae.arch}/{job.sae.variant} seed {job.sae.seed} cannot share a pass with "
+                             f"{first.sae.arch}/{first.sae.variant} seed {first.sae.seed}: one pass needs the "
+                             "same seed and the same train settings (they set the data order)")
+
+
+def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str | Path] | None = None,
+               metadata: dict | None = None, threads: int = 1) -> list[tuple[SAE, TrainLog]]:
+    """Trains several SAEs in one pass over the data: each batch is read once and every SAE steps on it in
+    turn. With `out_dirs`, writes each SAE's cfg.json, sae_weights.safetensors and train_log.csv (and
+    checkpoints/) into its folder. Each SAE gets the same bytes as `train_sae` alone: it sees the same
+    statistics and batches, and its steps run the same operations on its own state (same `threads`)."""
+    check_one_pass(jobs)
+    if out_dirs is not None and len(out_dirs) != len(jobs):
+        raise ValueError(f"{len(jobs)} SAEs but {len(out_dirs)} output folders")
+    tc = jobs[0].train
+    for job in jobs:
+        if store.d != job.sae.d_in:
+            raise ValueError(f"sae.d_in is {job.sae.d_in} but the activations in {store.folder} have d = {store.d}")
+    torch.set_num_threads(threads)
+    n_steps = tc.n_samples // tc.batch_size
+    if n_steps == 0:
+        raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
+    stats = activation_stats(store, tc.stats_samples)
+    runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata) for i, job in enumerate(jobs)]
+    batches = prefetched(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [jobs[0].sae.seed, _DATA_ORDER],
+                                          tc.n_samples))
+    desc = (f"train {jobs[0].sae.arch}/{jobs[0].sae.variant}" if len(jobs) == 1
+            else f"train {len(jobs)} SAEs, seed {jobs[0].sae.seed}")
+    for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=desc, mininterval=10)):
+        x_BD = torch.from_numpy(x_np)
+        for run in runs:
+            run.step(x_BD, step, n_steps)
+    for run in runs:
+        run.finish()
+    return [(run.sae, run.log) for run in runs]
+
+
 def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None = None,
               metadata: dict | None = None, threads: int = 1) -> tuple[SAE, TrainLog]:
     """Trains one SAE; with `out_dir`, writes cfg.json, sae_weights.safetensors and train_log.csv there.
     Bit-identical results need the same `threads` too: a matmul may sum in another order with more threads."""
-    cfg, tc = job.sae, job.train
-    if store.d != cfg.d_in:
-        raise ValueError(f"sae.d_in is {cfg.d_in} but the activations in {store.folder} have d = {store.d}")
-    torch.set_num_threads(threads)
-    mean_D, cov_DD, sample_ND = activation_stats(store, tc.stats_samples)
-    sae = build_sae(cfg)
-    W0_FD = initialise(sae, mean_D, cov_DD, sample_ND)
-    opt = make_optimizer(sae, tc)
-    n_steps = tc.n_samples // tc.batch_size
-    if n_steps == 0:
-        raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
-    log = TrainLog()
-    batches = prefetched(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [cfg.seed, _DATA_ORDER],
-                                          tc.n_samples))
-    checkpoints = Checkpoints(tc.checkpoints, tc.batch_size, out_dir, metadata, sample_ND)
-    for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=f"train {cfg.arch}/{cfg.variant}",
-                                     mininterval=10)):
-        x_BD = torch.from_numpy(x_np)
-        lr = lr_at(step, n_steps, tc)
-        out = train_step(sae, opt, x_BD, W0_FD, lr, step)
-        checkpoints.after_step(sae, step)
-        if step % tc.log_every == 0 or step == n_steps - 1:
-            var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
-            log.add({"step": step, "samples": (step + 1) * tc.batch_size, "lr": lr,
-                     "loss": out.loss.item(), "l0": out.latents.l0(),
-                     "ev_batch": 1 - out.parts["mse"] / var if var > 0 else math.nan, **out.parts})
-    sae.finish(sample_ND)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        checkpoints.close()
-        log.write(out_dir / "train_log.csv")
-        save_sae(sae, out_dir, metadata)
-    return sae, log
+    return train_saes([job], store, None if out_dir is None else [out_dir], metadata, threads)[0]

@@ -43,7 +43,8 @@ class SAE(nn.Module, ABC):
         self.cfg = cfg
         self.opts = from_dict(self.Options, cfg.options, f"arch.{cfg.arch}")
         d_in, d_sae = cfg.d_in, cfg.d_sae
-        self.W_enc = nn.Parameter(torch.zeros(d_in, d_sae))
+        self.W_enc_FD = nn.Parameter(torch.zeros(d_sae, d_in))
+        """The encoder stored latent-major; `W_enc` is its [d_in, d_sae] view (see there)."""
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.W_dec = nn.Parameter(torch.zeros(d_sae, d_in))
         self.b_dec = nn.Parameter(torch.zeros(d_in))
@@ -52,6 +53,15 @@ class SAE(nn.Module, ABC):
         self._pre_buffer: torch.Tensor | None = None
         """split_preacts' output, reused from step to step: a fresh [B, d_sae] tensor each step costs a
         tenth of the encoder's matmul in page faults (large allocations come straight from the OS)."""
+
+    @property
+    def W_enc(self) -> torch.Tensor:
+        """[d_in, d_sae] (SAELens's layout), a transposed view of the parameter W_enc_FD. The sparse backward
+        reads and writes the encoder one latent at a time, so latent-major storage spares it a transposed copy
+        of the weight and of its gradient every step (a tenth of the encoder's matmul at 512 x 16,384); the
+        encoder's matmul runs as fast, with the same bits, on either layout. The parameter itself is
+        contiguous because the fused AdamW copies strided parameters in and out every step."""
+        return self.W_enc_FD.t()
 
     def pre_acts(self, x_BD: torch.Tensor) -> torch.Tensor:
         # apply_b_dec_to_input = True, as in SAELens's default.
@@ -69,8 +79,9 @@ class SAE(nn.Module, ABC):
         with torch.no_grad():
             return xc_BD, torch.addmm(self.b_enc, xc_BD, self.W_enc, out=buf)
 
-    def gather_preacts(self, xc_BD: torch.Tensor, pre_BF: torch.Tensor, sel: Selection) -> torch.Tensor:
-        return gather_preacts(xc_BD, self.W_enc, self.b_enc, pre_BF, sel)
+    def gather_preacts(self, xc_BD: torch.Tensor, pre_BF: torch.Tensor, sel: Selection,
+                       pre_N: torch.Tensor | None = None) -> torch.Tensor:
+        return gather_preacts(xc_BD, self.W_enc, self.b_enc, pre_BF, sel, pre_N)
 
     @abstractmethod
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:

@@ -85,6 +85,7 @@ class _GatherPreacts(torch.autograd.Function):
                 # Row f of W_enc^T is latent f's encoder direction; embedding_bag sums g_n * W_enc[:, col_n]
                 # per row (the input's gradient), and its weight gradient is the scatter of g_n * xc[row_n]
                 # into row col_n (W_enc's gradient, transposed).
+                # No copy when W_enc is a view of latent-major storage (SAE.W_enc).
                 W_FD = W_enc_DF.detach().t().contiguous().requires_grad_(need_W)
                 grad_x = F.embedding_bag(sel.cols_N, W_FD, sel.offsets_B, mode="sum",
                                          per_sample_weights=grad_N.detach())
@@ -98,10 +99,13 @@ class _GatherPreacts(torch.autograd.Function):
 
 
 def gather_preacts(xc_BD: torch.Tensor, W_enc_DF: torch.Tensor, b_enc_F: torch.Tensor,
-                   pre_BF: torch.Tensor, sel: Selection) -> torch.Tensor:
+                   pre_BF: torch.Tensor, sel: Selection, pre_N: torch.Tensor | None = None) -> torch.Tensor:
     """The selected pre-activations, differentiable with respect to the input, W_enc and b_enc;
-    `pre_BF` must hold xc_BD @ W_enc_DF + b_enc_F (computed under no_grad)."""
-    return _GatherPreacts.apply(xc_BD, W_enc_DF, b_enc_F, pre_BF[sel.rows_N, sel.cols_N], sel)
+    `pre_BF` must hold xc_BD @ W_enc_DF + b_enc_F (computed under no_grad). `pre_N`: the selected values
+    where the selection already read them (top-k returns them), saving the gather."""
+    if pre_N is None:
+        pre_N = pre_BF[sel.rows_N, sel.cols_N]
+    return _GatherPreacts.apply(xc_BD, W_enc_DF, b_enc_F, pre_N, sel)
 
 
 def sparse_decode(z_N: torch.Tensor, sel: Selection, W_dec_FD: torch.Tensor) -> torch.Tensor:

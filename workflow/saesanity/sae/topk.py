@@ -36,7 +36,8 @@ def auxk_term(sae: SAE, tracker: DeadLatentTracker, latents: Latents, pre_BF: to
     if top is None:
         return pre_BF.new_zeros(())
     sel = select_topk(top[1], sae.cfg.d_sae)
-    e_hat_BD = sparse_decode(sae.gather_preacts(xc_BD, pre_BF, sel).relu(), sel, sae.W_dec)
+    # top[0] are the dead latents' pre-activations themselves (no -inf: at most n_dead are taken).
+    e_hat_BD = sparse_decode(sae.gather_preacts(xc_BD, pre_BF, sel, top[0].reshape(-1)).relu(), sel, sae.W_dec)
     return auxk_error(e_hat_BD, x_BD - x_hat_BD, x_var)
 
 
@@ -60,8 +61,9 @@ class TopKSAE(SAE):
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
         if self.sparse_path:
             xc_BD, pre_BF = self.split_preacts(x_BD)
-            sel = select_topk(pre_BF.topk(self.k, dim=-1, sorted=False).indices, self.cfg.d_sae)
-            latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel).relu(), sel)
+            vals_BK, idx_BK = pre_BF.topk(self.k, dim=-1, sorted=False)
+            sel = select_topk(idx_BK, self.cfg.d_sae)
+            latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel, vals_BK.reshape(-1)).relu(), sel)
             x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
         else:
             xc_BD, pre_BF = None, self.pre_acts(x_BD)

@@ -53,7 +53,7 @@ def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None,
     if cfg.variant_kind == "frozen_decoder":
         sae.W_dec.requires_grad_(False)
     elif cfg.variant_kind == "frozen_encoder":
-        sae.W_enc.requires_grad_(False)
+        sae.W_enc_FD.requires_grad_(False)
     return W_FD.clone()
 
 
@@ -68,7 +68,9 @@ def remove_parallel_grad(sae: SAE) -> None:
     W_FD, g_FD = sae.W_dec, sae.W_dec.grad
     if g_FD is None:
         return
-    g_FD -= (g_FD * W_FD).sum(1, keepdim=True) * W_FD
+    # One batched dot product per row and one in-place pass, instead of two [d_sae, d_in] temporaries.
+    dots_F11 = torch.bmm(g_FD.unsqueeze(1), W_FD.unsqueeze(2))
+    g_FD.addcmul_(dots_F11.view(-1, 1), W_FD, value=-1)
 
 
 @torch.no_grad()
