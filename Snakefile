@@ -23,6 +23,7 @@ include: "workflow/rules/toyworld.smk"
 include: "workflow/rules/harvest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/autointerp.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
@@ -61,4 +62,5 @@ rule all:
             for split in ("activations", "heldout")
         ],
         rules.tokenizer.output if pipeline.is_toyworld(config) else [],
+        [f"results/metrics/{k.path}/{f}" for k in lm_sae_keys() for f in pipeline.autointerp_files(config)],
     default_target: True
