@@ -101,6 +101,7 @@ def test_ground_truth_judge_scores_a_planted_concept_latent_near_1_and_a_random_
     assert by_latent[PLANTED]["explanation"] == CONCEPT_A and by_latent[PLANTED]["accuracy"] >= 0.95
     assert by_latent[PLANTED_B]["explanation"] == CONCEPT_B and by_latent[PLANTED_B]["accuracy"] >= 0.95
     assert 0.35 <= by_latent[RANDOM]["accuracy"] <= 0.65
+    assert by_latent[PLANTED]["accuracy_activating"] == 1.0 and by_latent[PLANTED]["accuracy_random"] >= 0.9
     for r in record["latents"]:
         assert r["n_activating"] == 50 and r["n_random"] == 50
     assert record["score"] == pytest.approx(np.mean([r["accuracy"] for r in record["latents"]]))

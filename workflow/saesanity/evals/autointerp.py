@@ -126,7 +126,12 @@ def score_latent(interpreter: Interpreter, explain: Sequence[Context], activatin
     predicted = np.asarray(interpreter.judge(explanation, [contexts[i] for i in order]), dtype=bool)
     if len(predicted) != len(contexts):
         raise ValueError(f"the judge answered {len(predicted)} times for {len(contexts)} contexts")
-    return {"explanation": explanation, "accuracy": float((predicted == labels[order]).mean()),
+    correct = predicted == labels[order]
+    truth = labels[order]
+    # Split by class: which side of the protocol a latent loses points on.
+    return {"explanation": explanation, "accuracy": float(correct.mean()),
+            "accuracy_activating": float(correct[truth].mean()) if truth.any() else None,
+            "accuracy_random": float(correct[~truth].mean()) if (~truth).any() else None,
             "n_activating": len(activating), "n_random": len(random)}
 
 
