@@ -108,10 +108,9 @@ def _contexts(labels: TokenLabels, index: StoreIndex, rows: np.ndarray, cfg: Aut
     for s, e in zip(start, end):
         acts = None
         if act_rows is not None:
-            w = np.arange(s, e)
-            i = np.minimum(np.searchsorted(act_rows, w), max(len(act_rows) - 1, 0))
-            hit = act_rows[i] == w if len(act_rows) else np.zeros(len(w), bool)
-            acts = np.where(hit, act_values[i] if len(act_rows) else 0.0, 0.0)
+            w = np.arange(s, e)  # act_rows holds the context's own row, so it is never empty here
+            i = np.searchsorted(act_rows, w).clip(max=len(act_rows) - 1)
+            acts = np.where(act_rows[i] == w, act_values[i], 0.0)
         out.append(labels.context(index, int(s), int(e), acts))
     return out
 
@@ -156,9 +155,8 @@ def evaluate_autointerp(sae: SAE, train: ActivationStore, heldout: ActivationSto
     bg_rows = np.sort(np.random.default_rng([cfg.seed, 1]).choice(len(t_index), min(cfg.n_background,
                                                                                     len(t_index)), replace=False))
     top = {int(j): _top_rows(t_index, *t_firing.of(c), cfg.n_explain) for c, j in enumerate(chosen)}
-    t_start, t_end = t_index.windows(np.concatenate([bg_rows, *top.values()]), cfg.window_before, cfg.window_after)
-    t_docs = t_index.doc[np.concatenate([np.arange(s, e) for s, e in zip(t_start, t_end)])] if len(t_start) else []
-    labels = load_labels([h_index.doc, np.asarray(t_docs)])
+    # A context never leaves its document: the documents to label are those of the contexts' own rows.
+    labels = load_labels([h_index.doc, t_index.doc[np.concatenate([bg_rows, *top.values()])]])
 
     concept_record = None
     if concepts:
