@@ -24,6 +24,7 @@ include: "workflow/rules/harvest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/probing.smk"
+include: "workflow/rules/autointerp.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
@@ -64,4 +65,5 @@ rule all:
         ],
         rules.tokenizer.output if pipeline.is_toyworld(config) else [],
         [f"results/metrics/{k.path}/probing.json" for k in lm_sae_keys()],
+        [f"results/metrics/{k.path}/{f}" for k in lm_sae_keys() for f in pipeline.autointerp_files(config)],
     default_target: True

@@ -109,6 +109,22 @@ def cmd_eval_probing(args) -> None:
     write_json(args.out, probing_metrics(args.sae, args.prep, spec["ks"], spec.get("device", "cpu")))
 
 
+def cmd_eval_autointerp(args) -> None:
+    from saesanity.evals.autointerp import autointerp_metrics
+    from saesanity.evals.autointerp_config import autointerp_config
+    from saesanity.evals.openai_client import OpenAIError
+    try:
+        record, concepts = autointerp_metrics(args.sae, args.train, args.heldout,
+                                              autointerp_config(_json_arg(args.spec)), documents=args.documents,
+                                              tokenizer=args.tokenizer, concepts=args.concepts_out is not None)
+    except OpenAIError as err:
+        sys.exit(f"saesanity eval-autointerp: {err}")
+    # concepts.json first: autointerp.json is the rule's main output, so it appears last.
+    if args.concepts_out is not None:
+        write_json(args.concepts_out, concepts)
+    write_json(args.out, record)
+
+
 def cmd_table_lm(args) -> None:
     from saesanity.lm_tables import lm_tables
     lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out_dir)
@@ -229,6 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help='JSON: {"ks": [1, 2, 5], "device": "cpu"}')
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_probing)
+
+
+    p = sub.add_parser("eval-autointerp", help="detection scoring of latents; on the toy world also the "
+                                               "ground-truth concept check")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--train", required=True, help="training store (the explainer's top-activating contexts)")
+    p.add_argument("--heldout", required=True, help="held-out store (the judged contexts, the concept check)")
+    p.add_argument("--spec", default="{}", help="JSON of the evals.autointerp block")
+    p.add_argument("--documents", help="toy world documents.parquet: token text and concept tags")
+    p.add_argument("--tokenizer", help="Hugging Face tokenizer (name or folder) for token text without a corpus")
+    p.add_argument("--out", required=True, help="autointerp.json")
+    p.add_argument("--concepts-out", help="concepts.json (needs --documents)")
+    p.set_defaults(func=cmd_eval_autointerp)
 
     p = sub.add_parser("table-lm", help="tidy tables of the language-model SAEs and the toy model")
     p.add_argument("--core", nargs="+", required=True)

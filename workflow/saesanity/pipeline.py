@@ -424,3 +424,29 @@ def probing_prep_spec(config: dict, model: str, hook: str) -> str:
 
 def probing_eval_spec(config: dict) -> str:
     return canonical({"ks": config["evals"]["probing"]["ks"], "device": config["lm"]["device"]})
+
+
+AUTOINTERP_FILES = ("autointerp.json", "concepts.json")
+
+
+def autointerp_files(config: dict) -> tuple[str, ...]:
+    """The files one eval_autointerp job writes: the concept check (concepts.json) needs the toy world's
+    concept tags, so a Hugging Face model gets autointerp.json only."""
+    return AUTOINTERP_FILES if is_toyworld(config) else AUTOINTERP_FILES[:1]
+
+
+def autointerp_spec(config: dict) -> str:
+    """JSON of the evals.autointerp block (saesanity.evals.autointerp_config.AutoInterpConfig)."""
+    block = config["evals"]["autointerp"]
+    if not is_toyworld(config) and block["backend"] == "ground_truth":
+        raise PipelineConfigError("evals.autointerp.backend is 'ground_truth', which needs the toy world's "
+                                  f"concept tags; lm.kind is {config['lm']['kind']!r}: use backend 'openai'")
+    return canonical(block)
+
+
+def autointerp_text_args(config: dict, corpus: str | None) -> str:
+    """Where eval-autointerp gets token text: the toy world's documents (text and concepts) or the Hugging
+    Face model's tokenizer (text only)."""
+    if is_toyworld(config):
+        return f"--documents {corpus}/documents.parquet"
+    return f"--tokenizer {config['lm']['hf_model']}"
