@@ -23,6 +23,7 @@ include: "workflow/rules/toyworld.smk"
 include: "workflow/rules/harvest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/ravel.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
@@ -55,6 +56,7 @@ rule all:
             for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
         ],
         rules.table_lm.input,
+        [f"results/metrics/{k.path}/ravel.json" for k in lm_sae_keys()],
         [
             pipeline.activation_store(src, split)
             for src in pipeline.lm_sources(config)
