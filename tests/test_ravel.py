@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
-
 from saesanity.config import ConfigError, from_dict
 from saesanity.data.toyworld import entity_rows, load_world, prompt_rows
 from saesanity.evals.mdbm import Examples, MaskTraining, accuracy, edit_delta, hard_mask, pair_score, train_mask
-from saesanity.evals.ravel import RavelConfig
+from saesanity.evals.ravel import ExampleBuilder, PromptModel, RavelConfig
 from saesanity.evals.ravel_data import RavelDataError, load_ravel, load_toyworld, ravel_file_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +74,10 @@ def test_mdbm_finds_the_planted_attribute_latent():
     # the entangled one (cause); latents that move nothing (constant 2, unread noise 4, 5) stay out.
     assert mask_a.tolist() == [1, 0, 0, 0, 0, 0]
     assert mask_b.tolist() == [0, 1, 0, 1, 0, 0]
-    acc = lambda ex, mask: accuracy(m.z_PKF, m.W_dec_FD, m.patched_logits, ex, mask, batch_size=50)  # noqa: E731
+
+    def acc(ex: Examples, mask: torch.Tensor) -> float | None:
+        return accuracy(m.z_PKF, m.W_dec_FD, m.patched_logits, ex, mask, batch_size=50)
+
     assert acc(cause_a, mask_a) == 1.0 and acc(iso_b, mask_a) == 1.0
     assert acc(cause_b, mask_b) == 1.0 and acc(iso_a, mask_b) == 1.0
     # Patching everything causes A but breaks B's isolation: the planted setup can tell the two apart.
@@ -123,8 +126,10 @@ def test_ravel_files_give_the_same_prompts_as_the_toy_world(tmp_path):
     toy = load_toyworld(_toy_tables(tmp_path / "corpus"))
     _write_ravel(tmp_path / "ravel", "person", ["country", "field", "gender"])
     rav = load_ravel(tmp_path / "ravel", ["person"])
-    key = lambda p: (p["entity"], p["attribute"].lower(), p["template_split"], p["prompt"], p["answer"],  # noqa: E731
-                     p["entity_end"])
+
+    def key(p: dict) -> tuple:
+        return p["entity"], p["attribute"].lower(), p["template_split"], p["prompt"], p["answer"], p["entity_end"]
+
     assert sorted(map(key, rav.prompts)) == sorted(key(p) for p in toy.prompts if p["entity_type"] == "person")
     for p in rav.prompts:
         assert p["prompt"][:p["entity_end"]].endswith(p["entity"])
@@ -177,7 +182,6 @@ def test_patching_every_latent_of_an_identity_sae_runs_the_source(toy_lm, toy_co
     """With z = x and W_dec = I, a full mask turns the base run into the source run (same template, so the
     tokens before the sites agree) and an empty mask leaves it alone; blocks.1.hook_resid_pre resumes from
     the cached activations, blocks.0.hook_resid_post reruns the model with a hook: same numbers."""
-    from saesanity.evals.ravel import PromptModel
     prompts = _person_prompts(toy_corpus)
     model = PromptModel(toy_lm, hook, prompts, sites, forward_batch=7)
     x_PKD = model.site_activations()
@@ -197,9 +201,6 @@ def test_patching_every_latent_of_an_identity_sae_runs_the_source(toy_lm, toy_co
 
 
 def test_examples_pair_entities_that_differ(toy_lm, toy_corpus):
-    import numpy as np
-
-    from saesanity.evals.ravel import ExampleBuilder, PromptModel
     data = load_toyworld(toy_corpus)
     model = PromptModel(toy_lm, HOOK, data.prompts, "entity_to_end", forward_batch=256)
     build = ExampleBuilder(data, model, np.ones(len(data.prompts), dtype=bool), same_template=True)

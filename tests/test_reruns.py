@@ -49,9 +49,9 @@ def test_one_architectures_setting_reruns_only_that_architecture(tiny_run, tmp_p
     # The top-level arch options hold for both SAE groups. Synthetic: TopK's 2 trained seeds and 3
     # baselines, their evals, the PW-MCC of the trained seeds (baselines have one seed) and its validation.
     # Language model: TopK's 2 trained seeds and its baseline, their evals, PW-MCC. The tables, the figures.
-    assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 5, "eval_lm_loss": 3, "consistency": 2,
-                      "validation_synthetic": 1, "table_synthetic": 1, "table_validation": 1, "table_lm": 1,
-                      "figures": 1, "all": 1, "total": 32}
+    assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 5, "eval_lm_loss": 3, "eval_ravel": 3,
+                      "consistency": 2, "validation_synthetic": 1, "table_synthetic": 1, "table_validation": 1,
+                      "table_lm": 1, "figures": 1, "all": 1, "total": 35}
     assert {w["arch"] for w in wildcards} == {"topk"}
 
 
@@ -59,8 +59,8 @@ def test_the_soft_frozen_cone_reruns_only_soft_frozen_saes(tiny_run, tmp_path):
     counts, wildcards = scheduled(tiny_run, {"soft_frozen_tau": 0.7}, tmp_path)
     # One Soft-Frozen SAE per architecture in each group (synthetic and language model), their evals, the
     # tables, the figures.
-    assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 4, "eval_lm_loss": 4, "table_synthetic": 1,
-                      "table_lm": 1, "figures": 1, "all": 1, "total": 28}
+    assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 4, "eval_lm_loss": 4, "eval_ravel": 4,
+                      "table_synthetic": 1, "table_lm": 1, "figures": 1, "all": 1, "total": 32}
     assert {w["variant"] for w in wildcards} == {"soft_frozen_decoder-iso"}
 
 

@@ -97,7 +97,7 @@ def train_mask(z_PKF: torch.Tensor, W_dec_FD: torch.Tensor, patched_logits: Patc
     term. Latents that no example moves close (l < 0)."""
     if len(cause) == 0:
         raise ValueError("MDBM needs at least one cause example")
-    logits_F = torch.zeros(z_PKF.shape[-1], requires_grad=True)
+    logits_F = torch.zeros(z_PKF.shape[-1], device=z_PKF.device, requires_grad=True)
     opt = torch.optim.Adam([logits_F], lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     half = cfg.batch_size // 2

@@ -9,8 +9,8 @@ on prompts from the held-out templates:
   differ, so that a leak of the source's B would show);
 - score = mean over pairs of (cause_A + cause_B + iso_AB + iso_BA) / 4.
 
-The intervention site is the entity's last token at the SAE's hook; the answer is the argmax next token at
-the prompt's last position, compared with the value's first token. Only prompts the unpatched model answers
+The intervention sites are the entity's last token at the SAE's hook (RAVEL), or that token and every later
+one (`sites`, see PromptModel); the answer is the argmax next token at the prompt's last position, compared with the value's first token. Only prompts the unpatched model answers
 right are used as bases, and only entities whose value of an attribute the model knows (right on at least
 half of their prompts of it) are sources or bases of that attribute: otherwise a failed edit could be the
 model's ignorance rather than the SAE's.
@@ -309,12 +309,13 @@ def ravel_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, cfg: RavelCo
     lm = load_model(model)
     lm.model.requires_grad_(False)
     prompts = PromptModel(lm, hook, data.prompts, cfg.sites, cfg.forward_batch)
-    sae = load_sae(sae_dir).requires_grad_(False)
+    # Latents, decoder and mask live on the model's device: with a wide SAE the edit is a large matmul.
+    sae = load_sae(sae_dir).to(lm.device).requires_grad_(False)
     x_PKD = prompts.site_activations()
-    z_PKF = torch.zeros(*x_PKD.shape[:2], sae.cfg.d_sae)
+    z_PKF = torch.zeros(*x_PKD.shape[:2], sae.cfg.d_sae, device=lm.device)
     with torch.no_grad():
-        z_PKF[prompts.valid_PK] = sae.encode(x_PKD[prompts.valid_PK].to(sae.W_dec.device)).float().cpu()
-    out = ravel_scores(prompts, z_PKF, sae.W_dec.detach().float().cpu(), data, cfg)
+        z_PKF[prompts.valid_PK.to(lm.device)] = sae.encode(x_PKD[prompts.valid_PK].to(lm.device)).float()
+    out = ravel_scores(prompts, z_PKF, sae.W_dec.detach().float(), data, cfg)
     pairs = out["pairs"]
     return {**sae_identity(sae_dir), "hook": hook, **out,
             "score": _mean([p["score"] for p in pairs]),

@@ -135,7 +135,6 @@ class LanguageModel:
         return self.model.run_with_hooks(tokens_BT.to(self.device), return_type="logits",
                                          fwd_hooks=[(hook, lambda act, hook: replace(act))])
 
-
     def resumes_at(self, hook: str) -> bool:
         """Whether logits_from can continue the forward pass from `hook` (the input of a block)."""
         return re.fullmatch(r"blocks\.\d+\.hook_resid_pre", hook) is not None
