@@ -25,6 +25,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/probing.smk"
 include: "workflow/rules/autointerp.smk"
+include: "workflow/rules/ravel.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/figures.smk"
@@ -57,6 +58,7 @@ rule all:
             for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
         ],
         rules.table_lm.input,
+        # Every per-SAE evaluation of the language-model SAEs (pipeline.table2_evals).
         rules.table2.input,
         [
             pipeline.activation_store(src, split)
@@ -64,6 +66,4 @@ rule all:
             for split in ("activations", "heldout")
         ],
         rules.tokenizer.output if pipeline.is_toyworld(config) else [],
-        [f"results/metrics/{k.path}/probing.json" for k in lm_sae_keys()],
-        [f"results/metrics/{k.path}/{f}" for k in lm_sae_keys() for f in pipeline.autointerp_files(config)],
     default_target: True

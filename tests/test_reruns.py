@@ -51,8 +51,9 @@ def test_one_architectures_setting_reruns_only_that_architecture(tiny_run, tmp_p
     # baselines, their evals, the PW-MCC of the trained seeds (baselines have one seed) and its validation.
     # Language model: TopK's 2 trained seeds and its baseline, their evals, PW-MCC. The tables, the figures.
     assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 5, "eval_lm_loss": 3, "eval_probing": 3,
-                      "eval_autointerp": 3, "consistency": 2, "validation_synthetic": 1, "table_synthetic": 1, "table_validation": 1,
-                      "table_lm": 1, "table2": 1, "figures": 1, "all": 1, "total": 39}
+                      "eval_ravel": 3, "eval_autointerp": 3, "consistency": 2, "validation_synthetic": 1,
+                      "table_synthetic": 1, "table_validation": 1, "table_lm": 1, "table2": 1, "figures": 1,
+                      "all": 1, "total": 42}
     assert {w["arch"] for w in wildcards} == {"topk"}
 
 
@@ -61,7 +62,8 @@ def test_the_soft_frozen_cone_reruns_only_soft_frozen_saes(tiny_run, tmp_path):
     # One Soft-Frozen SAE per architecture in each group (synthetic and language model), their evals, the
     # tables, the figures.
     assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 4, "eval_lm_loss": 4, "eval_probing": 4,
-                      "eval_autointerp": 4, "table_synthetic": 1, "table_lm": 1, "table2": 1, "figures": 1, "all": 1, "total": 37}
+                      "eval_ravel": 4, "eval_autointerp": 4, "table_synthetic": 1, "table_lm": 1, "table2": 1,
+                      "figures": 1, "all": 1, "total": 41}
     assert {w["variant"] for w in wildcards} == {"soft_frozen_decoder-iso"}
 
 
@@ -71,8 +73,8 @@ def test_an_l0_sweep_adds_its_saes_and_leaves_the_headline_ones(tiny_run, tmp_pa
     # The tiny LM target L0 is 4, so only L0 2 is new: every LM SAE again (4 architectures x (2 trained seeds
     # + 1 baseline)), its core evaluation, table2.csv and the figures; the headline SAEs, lm_core.csv and
     # PW-MCC stay as they are.
-    assert counts == {"train": 12, "eval_core": 12, "eval_probing": 12, "eval_autointerp": 12, "table2": 1, "figures": 1, "all": 1,
-                      "total": 51}
+    assert counts == {"train": 12, "eval_core": 12, "eval_probing": 12, "eval_ravel": 12, "eval_autointerp": 12,
+                      "table2": 1, "figures": 1, "all": 1, "total": 63}
     assert {w["arch"].partition("-l0_")[2] for w in wildcards if "arch" in w} == {"2"}
 
     # The per-SAE rules serve a sweep point unchanged: train and eval_core of one, in a copy.

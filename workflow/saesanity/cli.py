@@ -125,6 +125,14 @@ def cmd_eval_autointerp(args) -> None:
     write_json(args.out, record)
 
 
+def cmd_eval_ravel(args) -> None:
+    from saesanity.evals.ravel import RavelConfig, ravel_metrics
+    from saesanity.lm.model import ModelSpec
+    spec = _json_arg(args.spec)
+    write_json(args.out, ravel_metrics(args.sae, from_dict(ModelSpec, spec["model"], "lm"), spec["hook"],
+                                       from_dict(RavelConfig, spec["ravel"], "evals.ravel"), args.corpus))
+
+
 def cmd_table_lm(args) -> None:
     from saesanity.lm_tables import lm_tables
     lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out_dir)
@@ -258,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="autointerp.json")
     p.add_argument("--concepts-out", help="concepts.json (needs --documents)")
     p.set_defaults(func=cmd_eval_autointerp)
+
+
+    p = sub.add_parser("eval-ravel", help="RAVEL-style causal editing with MDBM masks over the SAE's latents")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, ravel (evals.ravel)")
+    p.add_argument("--corpus", default=None, help="toy-world corpus folder (evals.ravel.data 'toyworld')")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_eval_ravel)
 
     p = sub.add_parser("table-lm", help="tidy tables of the language-model SAEs and the toy model")
     p.add_argument("--core", nargs="+", required=True)

@@ -387,6 +387,17 @@ def table2_evals(config: dict) -> list[str]:
     return names
 
 
+def ravel_spec(config: dict, source: str) -> str:
+    """JSON for eval-ravel: the model, the SAE's hook and evals.ravel."""
+    _, hook = split_lm_source(source)
+    return canonical({"model": lm_model_spec(config), "hook": hook, "ravel": config["evals"]["ravel"]})
+
+
+def ravel_corpus(config: dict) -> list[str]:
+    """The toy-world corpus an eval_ravel job reads its prompts from; none for RAVEL's own files."""
+    return [f"{TOYWORLD_DIR}/corpus"] if config["evals"]["ravel"]["data"] == TOYWORLD else []
+
+
 def arch_options(config: dict, group: dict, arch: str) -> dict:
     """An architecture's options for SAEs of one group: the top-level `arch.<arch>`, overridden by the
     group's own `arch.<arch>` (e.g. a longer dead-latent window for a longer training run)."""

@@ -135,6 +135,17 @@ class LanguageModel:
         return self.model.run_with_hooks(tokens_BT.to(self.device), return_type="logits",
                                          fwd_hooks=[(hook, lambda act, hook: replace(act))])
 
+    def resumes_at(self, hook: str) -> bool:
+        """Whether logits_from can continue the forward pass from `hook` (the input of a block)."""
+        return re.fullmatch(r"blocks\.\d+\.hook_resid_pre", hook) is not None
+
+    def logits_from(self, resid_BTD: torch.Tensor, hook: str) -> torch.Tensor:
+        """Logits of the model run from `hook` on, given the activations there: what logits_with computes
+        when the earlier layers are already known (e.g. cached), without running them again."""
+        if not self.resumes_at(hook):
+            raise ValueError(f"logits_from needs a blocks.<L>.hook_resid_pre hook, got {hook!r}")
+        return self.model(resid_BTD.to(self.device), start_at_layer=stop_layer(hook) - 1, return_type="logits")
+
 
 def pad_batch(seqs: list[list[int]], pad_id: int) -> torch.Tensor:
     """Token lists as one [B, T] tensor, right-padded: with causal attention the padding never changes
