@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 
 from saesanity.data.store import ActivationStore
 from saesanity.data.synthetic import read_features

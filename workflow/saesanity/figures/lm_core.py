@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from saesanity.figures.style import ARCH_LABEL, ARCH_ORDER, PAPER_MARKER, VARIANT_ORDER, ordered
+from saesanity.figures.style import ARCH_ORDER, VARIANT_ORDER, ordered, variant_bars
 
 METRICS = [("explained_variance", "explained variance (Eq. 5)"), ("ce_loss_recovered", "CE-loss recovered"),
            ("kl_div_score", "KL-divergence score")]
@@ -23,17 +22,11 @@ def plot(tables: Path):
     archs = ordered(df.arch.unique(), ARCH_ORDER)
     variants = ordered(df.variant.unique(), VARIANT_ORDER)
     fig, axes = plt.subplots(len(sources), len(METRICS), figsize=(15, 4.2 * len(sources)), squeeze=False)
-    width = 0.8 / max(1, len(variants))
     for row, source in enumerate(sources):
         for col, (metric, label) in enumerate(METRICS):
             ax = axes[row, col]
             sub = df[(df.source == source) & (df.metric == metric)]
-            for i, variant in enumerate(variants):
-                v = sub[sub.variant == variant].set_index("arch").reindex(archs)
-                x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
-                ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2)
-                ax.scatter(x, v.paper_value.to_numpy(dtype=float), **PAPER_MARKER)
-            ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
+            variant_bars(ax, sub, variants, archs)
             low = float(sub.value.min()) if len(sub) else 0.0
             ax.set_ylim(min(0.0, low - 0.05), 1.05)
             ax.set_ylabel(label)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 ARCH_ORDER = ["relu", "topk", "batchtopk", "jumprelu"]
@@ -16,6 +18,18 @@ PAPER_MARKER = dict(marker="x", color="black", s=40, zorder=5, label="paper")
 
 def ordered(values, order):
     return [v for v in order if v in set(values)] + sorted(set(values) - set(order))
+
+
+def variant_bars(ax, rows: pd.DataFrame, variants: list[str], archs: list[str]) -> None:
+    """One bar per variant within each architecture's group: the seed mean, its std as the error bar, and the
+    paper's number as a cross where it has one. `rows`: one metric of one source, seed-mean rows."""
+    width = 0.8 / max(1, len(variants))
+    for i, variant in enumerate(variants):
+        v = rows[rows.variant == variant].set_index("arch").reindex(archs)
+        x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
+        ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2)
+        ax.scatter(x, v.paper_value.to_numpy(dtype=float), **PAPER_MARKER)
+    ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
 
 
 def save(fig: Figure, stem: Path) -> None:

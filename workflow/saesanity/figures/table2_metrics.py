@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from saesanity.figures.style import ARCH_LABEL, ARCH_ORDER, PAPER_MARKER, VARIANT_ORDER, ordered
+from saesanity.figures.style import ARCH_ORDER, VARIANT_ORDER, ordered, variant_bars
 
 METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "sparse_probing_top1": "sparse probing top-1",
                 "sparse_probing_top5": "sparse probing top-5", "ravel": "RAVEL score",
@@ -39,15 +38,9 @@ def plot(tables: Path):
     n_rows = -(-len(cells) // N_COLS)
     height = 3.8 * n_rows + 0.9  # 0.9 in below the panels for the legend
     fig, axes = plt.subplots(n_rows, N_COLS, figsize=(16, height), squeeze=False)
-    width = 0.8 / max(1, len(variants))
     for ax, (source, metric) in zip(axes.flat, cells):
         sub = df[(df.source == source) & (df.metric == metric)]
-        for i, variant in enumerate(variants):
-            v = sub[sub.variant == variant].set_index("arch").reindex(archs)
-            x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
-            ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2)
-            ax.scatter(x, v.paper_value.to_numpy(dtype=float), **PAPER_MARKER)
-        ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
+        variant_bars(ax, sub, variants, archs)
         if metric != "l0":
             low = float(sub.value.min()) if sub.value.notna().any() else 0.0
             ax.set_ylim(min(0.0, low - 0.05), 1.05)

@@ -10,7 +10,7 @@ import torch
 
 from saesanity.sae.auxk import DeadLatentTracker, auxk_error, auxk_loss, dead_topk
 from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
-from saesanity.sae.sparse import Latents, gather_preacts, select_topk, sparse_decode
+from saesanity.sae.sparse import Latents, select_topk, sparse_decode
 
 
 @dataclass(frozen=True)
