@@ -254,7 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_probing)
 
-
     p = sub.add_parser("eval-autointerp", help="detection scoring of latents; on the toy world also the "
                                                "ground-truth concept check")
     p.add_argument("--sae", required=True)
@@ -266,7 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="autointerp.json")
     p.add_argument("--concepts-out", help="concepts.json (needs --documents)")
     p.set_defaults(func=cmd_eval_autointerp)
-
 
     p = sub.add_parser("eval-ravel", help="RAVEL-style causal editing with MDBM masks over the SAE's latents")
     p.add_argument("--sae", required=True)
