@@ -18,7 +18,7 @@ import yaml
 
 from saesanity.config import ConfigError
 from saesanity.data.store import ShardWriter
-from saesanity.evals.autointerp import autointerp_metrics, evaluate_autointerp
+from saesanity.evals.autointerp import autointerp_metrics, encode_firing, evaluate_autointerp
 from saesanity.evals.autointerp_config import AutoInterpConfig, OpenAIConfig, autointerp_config
 from saesanity.evals.contexts import TokenLabels
 from saesanity.evals.explainers import (GroundTruthError, GroundTruthInterpreter, LLMInterpreter,
@@ -125,6 +125,26 @@ def test_concept_check_finds_the_planted_concepts_and_not_the_random_latent(plan
 def test_same_inputs_same_record(planted):
     cfg = AutoInterpConfig(n_background=64)
     assert json.dumps(_run(planted, cfg), sort_keys=True) == json.dumps(_run(planted, cfg), sort_keys=True)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_firing_is_encoded_on_the_saes_device_and_equals_the_dense_encoding(planted, device):
+    from saesanity.config import SAEConfig
+    from saesanity.sae.registry import build_sae
+    torch.manual_seed(0)
+    sae = build_sae(SAEConfig("topk", d_in=4, d_sae=16, target_l0=2)).eval()
+    with torch.no_grad():
+        sae.W_enc_FD.normal_()
+    x = torch.from_numpy(planted.heldout.read_all())
+    with torch.no_grad():
+        z_ref = sae.encode(x)
+    cols = np.sort(np.argsort(-(z_ref > 0).sum(0).numpy(), kind="stable")[:3])  # the 3 most active latents
+    firing = encode_firing(sae.to(device), planted.heldout, latents=cols, chunk_rows=1000)
+    z = np.zeros((len(x), len(cols)), np.float32)
+    z[firing.rows, firing.latents] = firing.values
+    np.testing.assert_allclose(z, z_ref[:, cols].numpy(), rtol=1e-5, atol=1e-6)
+    assert (z > 0).sum() == len(firing.rows) > 0
 
 
 def test_ground_truth_backend_refuses_tokens_without_concepts(planted, tmp_path):

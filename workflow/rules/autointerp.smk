@@ -16,6 +16,7 @@ rule eval_autointerp:
         sae=lambda w, input: os.path.dirname(input.sae[0]),
         spec=pipeline.autointerp_spec(config),
         text=lambda w, input: pipeline.autointerp_text_args(config, input.corpus),
+        device=config["lm"]["device"],
         concepts=lambda w, output: (
             f"--concepts-out {output.concepts}" if "concepts" in output.keys() else ""
         ),
@@ -32,4 +33,4 @@ rule eval_autointerp:
     shell:
         "python -m saesanity --threads {threads} eval-autointerp --sae {params.sae} --train {input.train}"
         " --heldout {input.heldout} --spec {params.spec:q} {params.text} --out {output.autointerp} {params.concepts}"
-        " 2> {log}"
+        " --device {params.device} 2> {log}"

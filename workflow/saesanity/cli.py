@@ -116,7 +116,8 @@ def cmd_eval_autointerp(args) -> None:
     try:
         record, concepts = autointerp_metrics(args.sae, args.train, args.heldout,
                                               autointerp_config(_json_arg(args.spec)), documents=args.documents,
-                                              tokenizer=args.tokenizer, concepts=args.concepts_out is not None)
+                                              tokenizer=args.tokenizer, concepts=args.concepts_out is not None,
+                                              device=args.device)
     except OpenAIError as err:
         sys.exit(f"saesanity eval-autointerp: {err}")
     # concepts.json first: autointerp.json is the rule's main output, so it appears last.
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="Hugging Face tokenizer (name or folder) for token text without a corpus")
     p.add_argument("--out", required=True, help="autointerp.json")
     p.add_argument("--concepts-out", help="concepts.json (needs --documents)")
+    p.add_argument("--device", default="cpu", help="where the SAE encodes: auto (cuda if torch sees one), cpu, cuda")
     p.set_defaults(func=cmd_eval_autointerp)
 
     p = sub.add_parser("eval-ravel", help="RAVEL-style causal editing with MDBM masks over the SAE's latents")

@@ -50,15 +50,18 @@ class Firing:
 @torch.no_grad()
 def encode_firing(sae: SAE, store: ActivationStore, latents: np.ndarray | None = None, limit: int | None = None,
                   chunk_rows: int = 8192) -> Firing:
-    """Nonzero latents (all, or the columns `latents`, renumbered 0..len-1) of the store's first rows."""
+    """Nonzero latents (all, or the columns `latents`, renumbered 0..len-1) of the store's first rows,
+    encoded on the SAE's device."""
     parts, offset = [], 0
-    cols = None if latents is None else torch.from_numpy(np.asarray(latents, dtype=np.int64))
+    param = next(sae.parameters(), None)
+    device = torch.device("cpu") if param is None else param.device
+    cols = None if latents is None else torch.from_numpy(np.asarray(latents, dtype=np.int64)).to(device)
     for x in store.iter_chunks(chunk_rows=chunk_rows, limit=limit):
-        z_BF = sae.encode(torch.from_numpy(x))
+        z_BF = sae.encode(torch.from_numpy(x).to(device))
         if cols is not None:
             z_BF = z_BF[:, cols]
         r, f = torch.nonzero(z_BF > 0, as_tuple=True)
-        parts.append(((r + offset).numpy(), f.numpy(), z_BF[r, f].numpy()))
+        parts.append(((r + offset).cpu().numpy(), f.cpu().numpy(), z_BF[r, f].cpu().numpy()))
         offset += len(x)
     if not parts:
         raise StoreError(f"{store.folder}: no rows")
@@ -189,11 +192,12 @@ def evaluate_autointerp(sae: SAE, train: ActivationStore, heldout: ActivationSto
 
 def autointerp_metrics(sae_dir: str | Path, train: str | Path, heldout: str | Path, cfg: AutoInterpConfig,
                        documents: str | Path | None = None, tokenizer: str | None = None,
-                       concepts: bool = False) -> tuple[dict, dict | None]:
+                       concepts: bool = False, device: str = "cpu") -> tuple[dict, dict | None]:
     """The records of one SAE: autointerp.json and (with `concepts`) concepts.json. Token text and
     concepts come from the toy world's `documents` (documents.parquet) or, for a Hugging Face model,
-    text only from its `tokenizer`."""
+    text only from its `tokenizer`. The SAE encodes on `device` (lm.device: 'auto', 'cpu', 'cuda', ...)."""
     from saesanity.evals.seed_consistency import sae_identity
+    from saesanity.lm.model import resolve_device
     from saesanity.sae.io import load_sae
     if documents is None and (cfg.backend == "ground_truth" or concepts):
         raise GroundTruthError("evals.autointerp.backend 'ground_truth' and the concept check need the toy "
@@ -215,7 +219,8 @@ def autointerp_metrics(sae_dir: str | Path, train: str | Path, heldout: str | Pa
     def make_interpreter(background: list[Context]) -> Interpreter:
         return GroundTruthInterpreter(background) if llm is None else llm
 
-    record, concept_record = evaluate_autointerp(load_sae(sae_dir), ActivationStore.open(train),
+    record, concept_record = evaluate_autointerp(load_sae(sae_dir).to(resolve_device(device)),
+                                                 ActivationStore.open(train),
                                                  ActivationStore.open(heldout), cfg, load_labels, make_interpreter,
                                                  concepts)
     identity = sae_identity(sae_dir)
