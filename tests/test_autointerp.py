@@ -134,10 +134,9 @@ def test_firing_is_encoded_on_the_saes_device_and_equals_the_dense_encoding(plan
     from saesanity.sae.registry import build_sae
     torch.manual_seed(0)
     sae = build_sae(SAEConfig("topk", d_in=4, d_sae=16, target_l0=2)).eval()
-    with torch.no_grad():
-        sae.W_enc_FD.normal_()
     x = torch.from_numpy(planted.heldout.read_all())
     with torch.no_grad():
+        sae.W_enc_FD.normal_()
         z_ref = sae.encode(x)
     cols = np.sort(np.argsort(-(z_ref > 0).sum(0).numpy(), kind="stable")[:3])  # the 3 most active latents
     firing = encode_firing(sae.to(device), planted.heldout, latents=cols, chunk_rows=1000)
