@@ -38,6 +38,8 @@ class PlantedSAE(torch.nn.Module):
     def __init__(self, d_sae: int):
         super().__init__()
         self.cfg = SimpleNamespace(d_sae=d_sae)
+        # Unused by encode; a parameter, as every SAE has, because the evaluation reads the device off it.
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
 
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
         return x_BD.clamp_min(0)

@@ -53,8 +53,7 @@ def encode_firing(sae: SAE, store: ActivationStore, latents: np.ndarray | None =
     """Nonzero latents (all, or the columns `latents`, renumbered 0..len-1) of the store's first rows,
     encoded on the SAE's device."""
     parts, offset = [], 0
-    param = next(sae.parameters(), None)
-    device = torch.device("cpu") if param is None else param.device
+    device = next(sae.parameters()).device
     cols = None if latents is None else torch.from_numpy(np.asarray(latents, dtype=np.int64)).to(device)
     for x in store.iter_chunks(chunk_rows=chunk_rows, limit=limit):
         z_BF = sae.encode(torch.from_numpy(x).to(device))
