@@ -50,6 +50,17 @@ def test_a_latent_equal_to_the_label_is_ranked_first_and_probes_perfectly():
     assert np.mean([sparse_probe(noise, t, [1])["top_1"] for t in tasks]) < 0.6
 
 
+def test_summary_averages_as_saebench_within_then_across_data_sets():
+    """SAEBench's average_results_dictionaries: classes within each data set, then data sets. Two data sets,
+    one with three classes at 1.0 and one with one class at 0.5: SAEBench's mean is 0.75, the task mean 0.875."""
+    records = [{"dataset": "a", "task": f"topic:{c}", "top_1": 1.0} for c in "xyz"]
+    records.append({"dataset": "a", "task": "sentiment:pos", "top_1": 0.5})
+    summary = summarise(records, [1])
+    assert summary["top_1"] == pytest.approx(0.75)
+    assert summary["top_1_task_mean"] == pytest.approx(0.875)
+    assert summary["task_groups"] == ["a/sentiment", "a/topic"] and summary["dense"] is None
+
+
 def test_dense_probe_separates_separable_data():
     labels = _labels(1000, seed=2)
     rng = np.random.default_rng(3)

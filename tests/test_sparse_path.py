@@ -13,7 +13,8 @@ from conftest import D, make_job
 from saesanity.sae.registry import build_sae
 from saesanity.sae.sparse import select_flat, select_mask, select_topk
 from saesanity.sae.variants import initialise
-from saesanity.train import activation_stats, make_optimizer, train_step
+from saesanity.data.calibration import activation_stats
+from saesanity.train import make_optimizer, train_step
 
 D_SAE = 256
 KINDS = ["trained", "frozen_decoder-iso", "frozen_encoder-cov", "soft_frozen_decoder-iso"]
@@ -23,7 +24,7 @@ def _pair(arch, variant, store, dead_after=1_000_000, **options):
     """A sparse-path SAE and its dense-path copy, initialised as train_sae does (L0 near 4 of 256)."""
     opts = {"dead_after": dead_after, "aux_k": 8, **options} if arch in ("topk", "batchtopk") else options
     job = make_job(arch, variant, d_sae=D_SAE, options=opts)
-    mean_D, cov_DD, sample_ND = activation_stats(store, 1024)
+    mean_D, cov_DD, _, sample_ND, _ = activation_stats(store, 1024, 0, normalize=False)
     sparse = build_sae(job.sae)
     W0_FD = initialise(sparse, mean_D, cov_DD, sample_ND)
     dense = copy.deepcopy(sparse)

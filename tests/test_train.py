@@ -13,10 +13,11 @@ import torch
 from conftest import D, make_job, write_store
 
 from saesanity.config import TrainConfig
+from saesanity.data.calibration import CALIBRATION_ROWS, activation_stats, sample_rows
 from saesanity.data.store import ActivationStore, StoreError, act_column
 from saesanity.evals.core import evaluate_core
 from saesanity.sae.io import load_sae
-from saesanity.train import TrainingDiverged, activation_stats, lr_at, train_sae
+from saesanity.train import TrainingDiverged, lr_at, train_sae
 
 
 @pytest.mark.parametrize("arch", ["topk", "jumprelu"])
@@ -109,11 +110,35 @@ def test_lr_schedule():
 
 def test_activation_stats(synthetic_store):
     x = synthetic_store.read_all().astype(np.float64)
-    mean, cov = activation_stats(synthetic_store, 10_000)[:2]
-    np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(cov.numpy(), np.cov(x.T, bias=True), rtol=1e-6, atol=1e-9)
-    mean300 = activation_stats(synthetic_store, 300)[0]
-    np.testing.assert_allclose(mean300.numpy(), x[:300].mean(0), rtol=1e-5, atol=1e-6)
+    stats = activation_stats(synthetic_store, 10_000, 0)  # more than the store: every row
+    np.testing.assert_allclose(stats.mean_D.numpy(), x.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats.cov_DD.numpy(), np.cov(x.T, bias=True), rtol=1e-6, atol=1e-9)
+    # The scale makes E||scale * x||^2 = d; scaled() gives the statistics of scale * x.
+    assert stats.scale ** 2 * (x ** 2).sum(1).mean() == pytest.approx(D)
+    scaled = stats.scaled()
+    np.testing.assert_allclose(scaled.mean_D.numpy(), stats.scale * x.mean(0), rtol=1e-5, atol=1e-6)
+    assert scaled.scale == 1.0 and stats.n == len(x)
+    assert activation_stats(synthetic_store, 300, 0, normalize=False).scale == 1.0
+
+
+def test_stats_come_from_rows_drawn_across_the_whole_store(tmp_path):
+    """A store in (document, position) order: its first rows are unlike the rest. The mean, the covariance
+    and the calibration rows must describe the whole store, not its beginning."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (40_000, 8)).astype(np.float32)
+    x[:4_000] += 50.0  # the "first document"
+    store = write_store(tmp_path / "store", x, shard_rows=5_000)
+    stats = activation_stats(store, 8_000, [3, 2])
+    assert np.abs(stats.mean_D.numpy() - x.mean(0)).max() < 1.0  # the first 8,000 rows' mean is 25 off
+    first = (stats.sample_ND.numpy() / stats.scale > 25).all(1).mean()
+    assert 0.06 < first < 0.14  # about a tenth of the sample comes from the first tenth of the store
+    assert len(stats.sample_ND) == min(8_000, CALIBRATION_ROWS)
+    # Without replacement, seeded, in random order.
+    rows = sample_rows(store, 40_000, np.random.default_rng(1))
+    assert len(np.unique(rows, axis=0)) == 40_000 and not np.array_equal(rows, x)
+    np.testing.assert_array_equal(np.sort(rows[:, 0]), np.sort(x[:, 0]))
+    np.testing.assert_array_equal(sample_rows(store, 100, np.random.default_rng(1)),
+                                  sample_rows(store, 100, np.random.default_rng(1)))
 
 
 def test_bad_jobs(synthetic_store):
@@ -127,18 +152,35 @@ def test_bad_jobs(synthetic_store):
 def _held_l0(arch, store, heldout, **options):
     job = make_job(arch, n_samples=40_000, batch_size=64, lr=1e-3, target_l0=4, options=options)
     sae, log = train_sae(job, store)
-    return evaluate_core(sae, heldout).l0, log
+    return evaluate_core(sae, heldout).l0, sae
 
 
 @pytest.mark.parametrize("arch", ["relu", "jumprelu"])
 @pytest.mark.parametrize("coef_init", [None, 1e-4])
 def test_controller_reaches_target_l0(synthetic_store, heldout_store, arch, coef_init):
     """ReLU/L1 and JumpReLU have no k: the controller must steer L0 to the target (4), from the default
-    coefficient or a far too weak one. Loose: within a factor 2 on held-out data, where the same run with
-    the coefficient held fixed ends outside that range."""
+    coefficient or a far too weak one, without the final calibration. Loose: within a factor 2 on held-out
+    data, where the same run with the coefficient held fixed ends outside that range."""
     key = {"relu": "l1_coef_init", "jumprelu": "l0_coef_init"}[arch]
-    options = {} if coef_init is None else {key: coef_init}
-    l0, log = _held_l0(arch, synthetic_store, heldout_store, **options)
+    options = {"calibrate_l0": False} if coef_init is None else {key: coef_init, "calibrate_l0": False}
+    l0, _ = _held_l0(arch, synthetic_store, heldout_store, **options)
     assert 2 <= l0 <= 8, l0
-    l0_fixed, _ = _held_l0(arch, synthetic_store, heldout_store, **options, control_rate=0.0)
+    l0_fixed, _ = _held_l0(arch, synthetic_store, heldout_store, **options, control_rate=0.0, control_gain=0.0)
     assert not 2 <= l0_fixed <= 8, l0_fixed
+
+
+@pytest.mark.parametrize("arch", ["relu", "jumprelu", "batchtopk"])
+def test_final_calibration_meets_the_target_l0(synthetic_store, heldout_store, arch):
+    """With the coefficient held far too weak, training ends far above the target; the final calibration
+    (one common threshold factor, bias shift, or BatchTopK's global threshold) meets it on the calibration
+    rows exactly and on held-out data within the default 10%, and records the L0 it started from."""
+    weak = {"relu": {"l1_coef_init": 1e-4, "control_rate": 0.0, "control_gain": 0.0},
+            "jumprelu": {"l0_coef_init": 1e-4, "control_rate": 0.0, "control_gain": 0.0},
+            "batchtopk": {"dead_after": 8192}}[arch]
+    l0, sae = _held_l0(arch, synthetic_store, heldout_store, **weak)
+    record = sae.training_summary()
+    assert record["calibration_l0"] == pytest.approx(4.0, abs=0.01)
+    assert abs(l0 / 4 - 1) < 0.1, l0
+    if arch != "batchtopk":
+        assert record["l0_before_calibration"] > 6  # training alone missed it
+    assert 0 < record["calibration_l0_se"] < 0.2

@@ -7,6 +7,7 @@ rule eval_core:
         "results/metrics/{source}/{arch}/{variant}/seed{seed}/core.json",
     params:
         sae=lambda w, input: os.path.dirname(input.sae[0]),
+        l0_match=lambda w: pipeline.l0_match_spec(config, w.source, w.arch),
     threads: config["threads"]
     log:
         "results/logs/eval_core/{source}/{arch}/{variant}/seed{seed}.log",
@@ -18,7 +19,8 @@ rule eval_core:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "python -m saesanity --threads {threads} eval-core --sae {params.sae} --data {input.data} --out {output} 2> {log}"
+        "python -m saesanity --threads {threads} eval-core --sae {params.sae} --data {input.data}"
+        " --l0-match {params.l0_match:q} --out {output} 2> {log}"
 
 
 rule eval_recovery:

@@ -1,15 +1,13 @@
 """Intermediate checkpoints of one training run, for PW-MCC against ground truth over training (arXiv
-2505.20254). A copy of the SAE is finished (e.g. BatchTopK's inference threshold) and saved in the SAELens
-layout into <sae folder>/checkpoints/<count>/ when `count` samples have been seen; the training state itself
+2505.20254). A copy of the SAE is finished (e.g. BatchTopK's inference threshold, the activation scale folded
+in) and saved in the SAELens layout into <sae folder>/checkpoints/<count>/ when `count` samples have been seen; the training state itself
 is not touched, so the final weights are the same bytes with or without checkpoints."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import torch
 
 from saesanity.atomic import atomic_path
 from saesanity.sae.base import SAE
@@ -23,9 +21,11 @@ class Checkpoints:
     empty when no counts are asked), so a killed run leaves no folder that looks complete."""
 
     def __init__(self, counts: Sequence[int], batch_size: int, out_dir: str | Path | None,
-                 metadata: dict | None, sample_ND: torch.Tensor):
+                 metadata: dict | None, finish: Callable[[SAE], dict]):
+        """`finish` turns a copy of the SAE into its inference form in place and returns its training
+        summary (saesanity.train)."""
         self.pending = sorted(counts)
-        self.batch_size, self.metadata, self.sample_ND = batch_size, metadata or {}, sample_ND
+        self.batch_size, self.metadata, self.finish = batch_size, metadata or {}, finish
         self._atomic = atomic_path(Path(out_dir) / CHECKPOINTS) if out_dir is not None else None
         self.folder = self._atomic.__enter__() if self._atomic else None
         if self.folder is not None:
@@ -37,9 +37,9 @@ class Checkpoints:
             count = self.pending.pop(0)
             if self.folder is not None:
                 snapshot = copy.deepcopy(sae)
-                snapshot.finish(self.sample_ND)
+                summary = self.finish(snapshot)
                 save_sae(snapshot.eval(), self.folder / str(count),
-                         {**self.metadata, "checkpoint_samples": count, "samples_seen": seen})
+                         {**self.metadata, "checkpoint_samples": count, "samples_seen": seen}, summary)
 
     def close(self) -> None:
         if self._atomic is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from saesanity.atomic import write_json
 from saesanity.config import ConfigError, ConsistencyConfig, SyntheticConfig, TrainJob, from_dict
+from saesanity.evals.l0_match import L0Match, L0Mismatch
 
 
 def _json_arg(text: str) -> dict:
@@ -38,7 +39,7 @@ def cmd_train(args) -> None:
 
 def cmd_eval_core(args) -> None:
     from saesanity.evals.synthetic import core_metrics
-    write_json(args.out, core_metrics(args.sae, args.data))
+    write_json(args.out, core_metrics(args.sae, args.data, from_dict(L0Match, _json_arg(args.l0_match), "l0_match")))
 
 
 def cmd_eval_recovery(args) -> None:
@@ -172,9 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SAE folder(s) (cfg.json, sae_weights.safetensors, train_log.csv), one per spec")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval-core", help="EV (Eq. 5), L0 and dead fraction on a held-out store")
+    p = sub.add_parser("eval-core", help="EV (Eq. 5), L0 and dead fraction on a held-out store; the L0 check")
     p.add_argument("--sae", required=True)
     p.add_argument("--data", required=True)
+    p.add_argument("--l0-match", default="{}", help="JSON of saesanity.evals.l0_match.L0Match")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_core)
 
@@ -309,3 +311,5 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except ConfigError as err:
         sys.exit(f"saesanity {args.command}: config error: {err}")
+    except L0Mismatch as err:
+        sys.exit(f"saesanity {args.command}: L0 not matched: {err}")

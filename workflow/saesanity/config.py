@@ -168,10 +168,18 @@ class TrainConfig:
     lr_warmup_samples: int = 0
     lr_decay_fraction: float = 0.2
     """Last fraction of training with the learning rate decayed linearly to zero."""
+    decoder_lr_scale: float = 1.0
+    """The decoder's learning rate is lr times this (an axis of the synthetic convergence study)."""
+    normalize_activations: bool = True
+    """Train on activations times a fixed scale that makes E||x||^2 = d on the stats sample (SAELens's
+    `expected_average_only_in`, arXiv 2407.14435 sec. 5), so learning rates, thresholds and JumpReLU's
+    bandwidth mean the same on every model; the scale is folded into the saved weights, which take raw
+    activations."""
     shuffle_buffer: int = 65_536
     """Rows held by the seeded shuffle buffer."""
     stats_samples: int = 65_536
-    """Rows used for the data mean (b_dec init) and covariance (cov init)."""
+    """Rows drawn uniformly from the whole store (seeded) for the data mean (b_dec init), the covariance
+    (cov init) and the activation scale; CALIBRATION_ROWS of them calibrate biases and thresholds."""
     log_every: int = 50
     """Steps between rows of train_log.csv."""
     checkpoints: tuple[int, ...] = ()
@@ -186,6 +194,7 @@ class TrainConfig:
                f"every count must be in (0, n_samples = {self.n_samples}), got {list(self.checkpoints)}")
         _check(len(set(self.checkpoints)) == len(self.checkpoints), "checkpoints", "counts must be distinct")
         _check(self.lr > 0, "lr", f"must be positive, got {self.lr}")
+        _check(self.decoder_lr_scale > 0, "decoder_lr_scale", f"must be positive, got {self.decoder_lr_scale}")
         _check(0 <= self.lr_decay_fraction <= 1, "lr_decay_fraction", "must be in [0, 1]")
         object.__setattr__(self, "betas", tuple(self.betas))
 

@@ -10,22 +10,14 @@ import pandas as pd
 
 from saesanity.atomic import read_json
 from saesanity.paper import table2_paper_value
-from saesanity.tables import with_paper_values, with_seed_aggregates, write_csv
+from saesanity.tables import CORE, metric_rows, with_paper_values, with_seed_aggregates, write_csv
 
-PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
-           "lm_loss": ["ce_loss_recovered", "kl_div_score", "ce_clean", "ce_sae", "ce_zero"]}
+PER_SAE = {"core": CORE, "lm_loss": ["ce_loss_recovered", "kl_div_score", "ce_clean", "ce_sae", "ce_zero"]}
 KEY = ["source", "arch", "variant"]
 
 
 def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
-    rows = []
-    for f in files:
-        m = read_json(f)
-        rows += [{"source": m["source"], "arch": m["arch"], "variant": m["variant"], "seed": str(m["seed"]),
-                  "d_sae": m["d_sae"], "target_l0": m["target_l0"], "metric": metric,
-                  "value": float("nan") if m[metric] is None else float(m[metric])}
-                 for metric in metrics]
-    return rows
+    return metric_rows(files, metrics, lambda m: {k: m[k] for k in KEY})
 
 
 def lm_core_table(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequence[str] = ()) -> pd.DataFrame:

@@ -398,6 +398,14 @@ def ravel_corpus(config: dict) -> list[str]:
     return [f"{TOYWORLD_DIR}/corpus"] if config["evals"]["ravel"]["data"] == TOYWORLD else []
 
 
+def l0_match_spec(config: dict, source: str, arch_dir: str) -> str:
+    """JSON of saesanity.evals.l0_match.L0Match for an SAE on `source`: the group's tolerance and the
+    architecture's exemption reason, if any."""
+    block = source_group(config, source)["l0_match"]
+    arch, _ = split_arch_dir(arch_dir)
+    return canonical({"tolerance": block["tolerance"], "exempt": block["exempt"].get(arch)})
+
+
 def arch_options(config: dict, group: dict, arch: str) -> dict:
     """An architecture's options for SAEs of one group: the top-level `arch.<arch>`, overridden by the
     group's own `arch.<arch>` (e.g. a longer dead-latent window for a longer training run)."""

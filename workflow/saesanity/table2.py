@@ -11,13 +11,17 @@ import pandas as pd
 
 from saesanity.atomic import read_json
 from saesanity.paper import table2_paper_value
-from saesanity.tables import with_paper_values, with_seed_aggregates, write_csv
+from saesanity.tables import caveat, with_paper_values, with_seed_aggregates, write_csv
 
 # Per evaluation (its <eval>.json under results/metrics/.../seed<seed>/): (key in the file, metric in the table).
 # The metric names of the paper's four columns are those of saesanity.paper.TABLE2_METRICS.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "core": [("explained_variance", "explained_variance"), ("l0", "l0")],
-    "probing": [("top_1", "sparse_probing_top1"), ("top_5", "sparse_probing_top5")],
+    # The headline is SAEBench's average (over each data set's classes, then over data sets); the plain mean
+    # over tasks beside it (saesanity.evals.probing.summarise).
+    "probing": [("top_1", "sparse_probing_top1"), ("top_5", "sparse_probing_top5"),
+                ("top_1_task_mean", "sparse_probing_top1_task_mean"),
+                ("top_5_task_mean", "sparse_probing_top5_task_mean")],
     "ravel": [("score", "ravel")],
     "autointerp": [("score", "autointerp")],
     "concepts": [("fraction_detected", "concepts_detected")],
@@ -45,6 +49,8 @@ def _rows(eval_name: str, files: Sequence[str]) -> list[dict]:
         m = read_json(f)
         ident = {k: _value(m, k, str(f), eval_name) for k in IDENTITY}
         ident["seed"] = str(ident["seed"])
+        if eval_name == "core":
+            ident["caveat"] = caveat(m)
         for key, metric in COLUMNS[eval_name]:
             v = _value(m, key, str(f), eval_name)
             rows.append({**ident, "metric": metric, "value": float("nan") if v is None else float(v)})

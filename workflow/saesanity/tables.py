@@ -14,9 +14,24 @@ from saesanity.data.synthetic import read_features, read_settings
 from saesanity.paper import synthetic_paper_value, synthetic_setting_matches
 from saesanity.pipeline import SYNTHETIC_PREFIX
 
-PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
-           "recovery": ["recovered_fraction", "recovered_count", "gt_mcc"]}
+# From core.json: what eval_core measures, and how far training moved the decoder from its random init and
+# how often the Soft-Frozen cone bound (cfg.json's saesanity_training, copied by eval_core).
+CORE = ["explained_variance", "l0", "dead_fraction", "init_cos_min", "init_cos_mean", "cone_moved_fraction"]
+PER_SAE = {"core": CORE, "recovery": ["recovered_fraction", "recovered_count", "gt_mcc"]}
 KEY = ["source", "distribution", "arch", "variant"]
+CONE_NEVER_BOUND = ("Soft-Frozen cone never bound: the same computation as the trained SAE of this seed, "
+                    "so their agreement holds by construction")
+
+
+def caveat(m: dict) -> str:
+    """What weakens the comparisons of one SAE, read off its core.json: an L0 exempted from matching (with
+    the config's reason), or a Soft-Frozen decoder whose cone never moved a row."""
+    parts = []
+    if m.get("l0_exempt"):
+        parts.append(f"L0 {m['l0']:.1f} for a target of {m['target_l0']:g}, exempt from matching: {m['l0_exempt']}")
+    if m["variant"].startswith("soft_frozen") and m.get("cone_moved_fraction") == 0:
+        parts.append(CONE_NEVER_BOUND)
+    return "; ".join(parts)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -30,15 +45,24 @@ def _distribution(source: str) -> str:
     return source.removeprefix(SYNTHETIC_PREFIX)
 
 
-def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
+def metric_rows(files: Sequence[str], metrics: list[str], identity: Callable[[dict], dict]) -> list[dict]:
+    """One row per (file, metric) with the SAE's identity (`identity(record)`: source, arch, variant, ...,
+    seed as a string); a metric a file holds as null or lacks (cone_moved_fraction outside Soft-Frozen,
+    a record older than the metric) gives no row. Core records also give the SAE's caveat."""
     rows = []
     for f in files:
         m = read_json(f)
-        for metric in metrics:
-            rows.append({"source": m["source"], "distribution": _distribution(m["source"]), "arch": m["arch"],
-                         "variant": m["variant"], "seed": str(m["seed"]), "d_sae": m["d_sae"],
-                         "target_l0": m["target_l0"], "metric": metric, "value": float(m[metric])})
+        ident = {**identity(m), "seed": str(m["seed"]), "d_sae": m["d_sae"], "target_l0": m["target_l0"]}
+        if "explained_variance" in m:
+            ident["caveat"] = caveat(m)
+        rows += [{**ident, "metric": metric, "value": float(m[metric])} for metric in metrics
+                 if m.get(metric) is not None]
     return rows
+
+
+def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
+    return metric_rows(files, metrics, lambda m: {"source": m["source"], "distribution": _distribution(m["source"]),
+                                                  "arch": m["arch"], "variant": m["variant"]})
 
 
 def _by_distribution(features: Sequence[str]) -> dict[str, str]:
@@ -75,6 +99,22 @@ def with_seed_aggregates(per_sae: pd.DataFrame, consistency: Sequence[str], key:
     table["init"] = table["init"].fillna("") if "init" in table else ""
     for col in ("d_sae", "target_l0"):
         table[col] = table.groupby(key)[col].transform("first")
+    return with_caveats(table, key)
+
+
+def with_caveats(table: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Every row of an SAE gets its caveat (from its core row); a seed-mean or across-seed row gets those
+    of its seeds."""
+    if "caveat" not in table:
+        table["caveat"] = ""
+    table["caveat"] = table["caveat"].fillna("")
+    per_seed = table[table.caveat != ""].drop_duplicates(key + ["seed"]).set_index(key + ["seed"]).caveat
+    per_group = per_seed.groupby(level=list(range(len(key)))).agg(lambda c: "; ".join(dict.fromkeys(c)))
+    idx_seed = pd.MultiIndex.from_frame(table[key + ["seed"]])
+    idx_group = pd.MultiIndex.from_frame(table[key]) if len(key) > 1 else pd.Index(table[key[0]])
+    mine = per_seed.reindex(idx_seed).fillna("").to_numpy()
+    group = per_group.reindex(idx_group).fillna("").to_numpy()
+    table["caveat"] = [c if seed not in ("mean", "all") else g for c, g, seed in zip(mine, group, table.seed)]
     return table
 
 
@@ -85,7 +125,7 @@ def with_paper_values(table: pd.DataFrame, key: list[str], paper_value: Callable
     table["paper_value"] = [p.value if p else np.nan for p in paper]
     table["paper_note"] = [p.note if p else "" for p in paper]
     cols = list(dict.fromkeys(key + ["seed", "d_sae", "target_l0", "metric", "value", "std", "n_seeds", "init",
-                                     "paper_value", "paper_note"]))
+                                     "paper_value", "paper_note", "caveat"]))
     return table[cols].sort_values(key + ["metric", "seed"], kind="stable").reset_index(drop=True)
 
 

@@ -19,38 +19,27 @@ from tqdm import tqdm
 from saesanity.atomic import atomic_path
 from saesanity.checkpoints import Checkpoints
 from saesanity.config import TrainConfig, TrainJob
+from saesanity.data.calibration import ActivationStats, activation_stats
 from saesanity.data.prefetch import prefetched
 from saesanity.data.store import ActivationStore, shuffled_batches
 from saesanity.sae.base import SAE, TrainOutput
 from saesanity.sae.io import save_sae
 from saesanity.sae.registry import build_sae
-from saesanity.sae.variants import constrain_decoder, decoder_is_trained, initialise, remove_parallel_grad
+from saesanity.sae.variants import (constrain_decoder, decoder_unit_norm, dictionary_geometry, initialise,
+                                    remove_parallel_grad)
 
-# Stream id of the data-order seed, so it never coincides with the init seed's stream.
-_DATA_ORDER = 1
+# Stream ids of the data-order and statistics seeds, so they never coincide with the init seed's stream.
+_DATA_ORDER, _STATS = 1, 2
 
 
 class TrainingDiverged(RuntimeError):
     """The loss or a parameter became NaN or Inf."""
 
 
-# Rows kept from the stats pass to calibrate biases and thresholds at init.
-CALIBRATION_ROWS = 8192
-
-
-def activation_stats(store: ActivationStore, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean [d] and covariance [d, d] of the first `n` rows, accumulated in float64 chunk by chunk, and the
-    first CALIBRATION_ROWS rows themselves."""
-    total, s_D, ss_DD = 0, np.zeros(store.d), np.zeros((store.d, store.d))
-    sample = store.read_all(limit=min(n, CALIBRATION_ROWS))
-    for x in store.iter_chunks(limit=n):
-        x = torch.from_numpy(x).double()
-        total += len(x)
-        s_D += x.sum(0).numpy()
-        ss_DD += (x.T @ x).numpy()
-    mean_D = s_D / total
-    cov_DD = ss_DD / total - np.outer(mean_D, mean_D)
-    return torch.from_numpy(mean_D).float(), torch.from_numpy(cov_DD), torch.from_numpy(sample)
+def training_stats(store: ActivationStore, tc: TrainConfig, seed: int) -> ActivationStats:
+    """The statistics a run of seed `seed` starts from: tc.stats_samples rows drawn uniformly from the whole
+    store by a seed stream of its own, and the activation scale when tc.normalize_activations."""
+    return activation_stats(store, tc.stats_samples, [seed, _STATS], tc.normalize_activations)
 
 
 def lr_at(step: int, n_steps: int, cfg: TrainConfig) -> float:
@@ -96,45 +85,58 @@ def _check_finite(sae: SAE, loss: torch.Tensor, step: int) -> None:
 
 
 def make_optimizer(sae: SAE, tc: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over the parameters the variant trains (frozen ones are not even given to it)."""
-    trainable = [p for p in sae.parameters() if p.requires_grad]
+    """AdamW over the parameters the variant trains (frozen ones are not even given to it); the decoder's
+    group carries `lr_scale` = tc.decoder_lr_scale, the others 1."""
+    trainable = [p for p in sae.parameters() if p.requires_grad and p is not sae.W_dec]
+    groups = [{"params": trainable, "lr_scale": 1.0}]
+    if sae.W_dec.requires_grad:
+        groups.append({"params": [sae.W_dec], "lr_scale": tc.decoder_lr_scale})
     # fused: one pass over each parameter and its moments per step, on CPU and CUDA alike.
-    return torch.optim.AdamW(trainable, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True)
+    return torch.optim.AdamW(groups, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True)
 
 
 def train_step(sae: SAE, opt: torch.optim.Optimizer, x_BD: torch.Tensor, W0_FD: torch.Tensor, lr: float,
-               step: int) -> TrainOutput:
-    """One optimiser step, with the decoder kept unit-norm (and in its cone for the soft-frozen variant)."""
+               step: int) -> tuple[TrainOutput, torch.Tensor | None]:
+    """One optimiser step, with the decoder kept unit-norm where it should be (and in its cone for the
+    soft-frozen variant). Returns the output and the rows the cone moved (soft-frozen only, else None)."""
     for group in opt.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group["lr_scale"]
     out = sae.training_forward(x_BD)
     _check_finite(sae, out.loss, step)
     opt.zero_grad(set_to_none=True)
     out.loss.backward()
-    if decoder_is_trained(sae):
+    if decoder_unit_norm(sae):
         remove_parallel_grad(sae)
     opt.step()
-    constrain_decoder(sae, W0_FD)
+    moved_F = constrain_decoder(sae, W0_FD)
     sae.after_step()
-    return out
+    return out, moved_F
 
 
 class _Run:
-    """One SAE being trained: its model, optimiser, log and checkpoints."""
+    """One SAE being trained: its model, optimiser, log and checkpoints. It trains on activations times
+    `stats.scale` (1 without normalisation); whatever it saves is folded back to raw activations."""
 
-    def __init__(self, job: TrainJob, stats, out_dir: str | Path | None, metadata: dict | None):
-        mean_D, cov_DD, sample_ND = stats
-        self.job, self.out_dir, self.metadata, self.sample_ND = job, out_dir, metadata, sample_ND
+    def __init__(self, job: TrainJob, stats: ActivationStats, out_dir: str | Path | None,
+                 metadata: dict | None):
+        self.job, self.out_dir, self.metadata, self.scale = job, out_dir, metadata, stats.scale
+        scaled = stats.scaled()
+        self.sample_ND, self.stats_rows = scaled.sample_ND, stats.n
         self.sae = build_sae(job.sae)
-        self.W0_FD = initialise(self.sae, mean_D, cov_DD, sample_ND)
+        self.W0_FD = initialise(self.sae, scaled.mean_D, scaled.cov_DD, scaled.sample_ND)
+        self.init_geometry = dictionary_geometry(self.W0_FD)
+        self.cone_moved_F = torch.zeros(job.sae.d_sae, dtype=torch.bool)
         self.opt = make_optimizer(self.sae, job.train)
         self.log = TrainLog()
-        self.checkpoints = Checkpoints(job.train.checkpoints, job.train.batch_size, out_dir, metadata, sample_ND)
+        self.checkpoints = Checkpoints(job.train.checkpoints, job.train.batch_size, out_dir, metadata,
+                                       self.finish_sae)
 
     def step(self, x_BD: torch.Tensor, step: int, n_steps: int) -> None:
         tc = self.job.train
         lr = lr_at(step, n_steps, tc)
-        out = train_step(self.sae, self.opt, x_BD, self.W0_FD, lr, step)
+        out, moved_F = train_step(self.sae, self.opt, x_BD, self.W0_FD, lr, step)
+        if moved_F is not None:
+            self.cone_moved_F |= moved_F
         self.checkpoints.after_step(self.sae, step)
         if step % tc.log_every == 0 or step == n_steps - 1:
             var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
@@ -142,13 +144,30 @@ class _Run:
                           "loss": out.loss.item(), "l0": out.latents.l0(),
                           "ev_batch": 1 - out.parts["mse"] / var if var > 0 else math.nan, **out.parts})
 
+    @torch.no_grad()
+    def finish_sae(self, sae: SAE) -> dict:
+        """Fixes `sae`'s inference state (e.g. BatchTopK's threshold), folds the activation scale into it,
+        and returns what cfg.json records of its training (`saesanity_training`)."""
+        sae.finish(self.sample_ND)
+        W_FD = sae.W_dec.detach()
+        cos_F = (W_FD * self.W0_FD).sum(1) / W_FD.norm(dim=1).clamp_min(1e-12)
+        soft = sae.cfg.variant_kind == "soft_frozen_decoder"
+        summary = {"activation_scale": self.scale, "stats_rows": self.stats_rows,
+                   "init_effective_rank": self.init_geometry["effective_rank"],
+                   "init_mean_abs_cos": self.init_geometry["mean_abs_cos"],
+                   "init_cos_min": float(cos_F.min()), "init_cos_mean": float(cos_F.mean()),
+                   "cone_moved_fraction": float(self.cone_moved_F.double().mean()) if soft else None,
+                   **sae.training_summary()}
+        sae.fold_input_scale(self.scale)
+        return summary
+
     def finish(self) -> None:
-        self.sae.finish(self.sample_ND)
+        summary = self.finish_sae(self.sae)
         if self.out_dir is not None:
             out_dir = Path(self.out_dir)
             self.checkpoints.close()
             self.log.write(out_dir / "train_log.csv")
-            save_sae(self.sae, out_dir, self.metadata)
+            save_sae(self.sae, out_dir, self.metadata, summary)
 
 
 def check_one_pass(jobs: list[TrainJob]) -> None:
@@ -181,14 +200,14 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
     n_steps = tc.n_samples // tc.batch_size
     if n_steps == 0:
         raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
-    stats = activation_stats(store, tc.stats_samples)
+    stats = training_stats(store, tc, jobs[0].sae.seed)
     runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata) for i, job in enumerate(jobs)]
     batches = prefetched(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [jobs[0].sae.seed, _DATA_ORDER],
                                           tc.n_samples))
     desc = (f"train {jobs[0].sae.arch}/{jobs[0].sae.variant}" if len(jobs) == 1
             else f"train {len(jobs)} SAEs, seed {jobs[0].sae.seed}")
     for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=desc, mininterval=10)):
-        x_BD = torch.from_numpy(x_np)
+        x_BD = torch.from_numpy(x_np) if stats.scale == 1.0 else torch.from_numpy(x_np) * stats.scale
         for run in runs:
             run.step(x_BD, step, n_steps)
     for run in runs:

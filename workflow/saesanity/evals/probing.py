@@ -135,12 +135,26 @@ def dense_probe(x_ND: np.ndarray, task: Task) -> float:
     return probe_accuracy(x_ND[task.train_docs], task.train_y, x_ND[task.test_docs], task.test_y)
 
 
+def task_group(record: dict) -> str:
+    """The SAEBench data set a task belongs to: its data set and label set (`<label set>:<class>` tasks).
+    SAEBench's data sets are one label set each (amazon reviews' category and sentiment are two)."""
+    return f"{record['dataset']}/{record['task'].split(':', 1)[0]}"
+
+
 def summarise(records: list[dict], ks: Sequence[int]) -> dict:
-    """Means over tasks of top_<k> and dense, the task count and the per-task records."""
+    """top_<k> and dense as SAEBench averages them (`average_results_dictionaries`): over the classes of each
+    data set, then over the data sets, so a data set with many classes does not outweigh the others; the
+    plain mean over tasks as <key>_task_mean; the task count and the per-task records."""
     out = {"n_tasks": len(records), "ks": list(ks), "tasks": records}
     for key in [f"top_{k}" for k in ks] + ["dense"]:
-        values = [r[key] for r in records if r.get(key) is not None]
-        out[key] = float(np.mean(values)) if values else None
+        by_group: dict[str, list[float]] = {}
+        for r in records:
+            if r.get(key) is not None:
+                by_group.setdefault(task_group(r), []).append(r[key])
+        values = [v for vs in by_group.values() for v in vs]
+        out[key] = float(np.mean([np.mean(vs) for vs in by_group.values()])) if by_group else None
+        out[f"{key}_task_mean"] = float(np.mean(values)) if values else None
+    out["task_groups"] = sorted({task_group(r) for r in records})
     return out
 
 

@@ -10,15 +10,19 @@ from saesanity.data.store import ActivationStore
 from saesanity.data.synthetic import read_features
 from saesanity.evals.consistency import mcc
 from saesanity.evals.core import evaluate_core
+from saesanity.evals.l0_match import L0Match, check_l0
 from saesanity.evals.recovery import RECOVERY_THRESHOLD, max_cosine, recovered_fraction
 from saesanity.evals.seed_consistency import sae_identity
-from saesanity.sae.io import load_sae
+from saesanity.sae.io import load_sae, read_training
 
 
-def core_metrics(sae_dir: str | Path, heldout: str | Path) -> dict:
+def core_metrics(sae_dir: str | Path, heldout: str | Path, match: L0Match = L0Match()) -> dict:
+    """EV, L0 and dead fraction on held-out data, the L0 check (raises L0Mismatch on a miss) and what
+    cfg.json records of the SAE's training (activation scale, Soft-Frozen cone, distance from its init)."""
     sae = load_sae(sae_dir)
     metrics = evaluate_core(sae, ActivationStore.open(heldout))
-    return {**sae_identity(sae_dir), **dataclasses.asdict(metrics)}
+    l0 = check_l0(str(sae_dir), metrics.l0, sae.cfg.target_l0, match)
+    return {**sae_identity(sae_dir), **dataclasses.asdict(metrics), **l0, **read_training(sae_dir)}
 
 
 def recovery_metrics(sae_dir: str | Path, features: str | Path, threshold: float = RECOVERY_THRESHOLD) -> dict:

@@ -50,6 +50,8 @@ class SAE(nn.Module, ABC):
         self.b_dec = nn.Parameter(torch.zeros(d_in))
         self.sparse_path = True
         """Train through saesanity.sae.sparse; False selects the dense reference path (the tests compare them)."""
+        self.calibration_record: dict[str, Any] = {}
+        """What `finish` did to meet the target L0 on the calibration rows (l0_record), for cfg.json."""
         self._pre_buffer: torch.Tensor | None = None
         """split_preacts' output, reused from step to step: a fresh [B, d_sae] tensor each step costs a
         tenth of the encoder's matmul in page faults (large allocations come straight from the OS)."""
@@ -109,6 +111,19 @@ class SAE(nn.Module, ABC):
     def after_step(self) -> None:
         """Keeps parameters in their domain after an optimiser step (e.g. thresholds >= 0)."""
 
+    @torch.no_grad()
+    def fold_input_scale(self, scale: float) -> None:
+        """An SAE trained on `scale * x` becomes one that takes x: every latent is divided by `scale`, so the
+        biases and thresholds are, and the weights stay (decoder rows keep their norms). Exact for every
+        architecture here, since ReLU, JumpReLU and the top-k selection commute with a positive factor:
+        z(x) = z'(scale * x) / scale and x_hat(x) = x_hat'(scale * x) / scale."""
+        self.b_enc /= scale
+        self.b_dec /= scale
+
+    def training_summary(self) -> dict[str, Any]:
+        """Architecture-specific facts about how training ended (for cfg.json's `saesanity_training`)."""
+        return dict(self.calibration_record)
+
     def saelens_tensors(self) -> dict[str, torch.Tensor]:
         """The state dict as SAELens expects it for `saelens_architecture`."""
         return {k: getattr(self, k).detach() for k in ("W_enc", "b_enc", "W_dec", "b_dec")}
@@ -129,6 +144,32 @@ def firing_quantile(pre_NF: torch.Tensor, target_l0: float) -> torch.Tensor:
     n, d_sae = pre_NF.shape
     k = min(n, max(1, n - int(round(n * target_l0 / d_sae))))
     return pre_NF.kthvalue(k, dim=0).values
+
+
+CALIBRATION_ENTRIES = 2 ** 25
+"""Bound on the [N, d_sae] pre-activations read at once by a final calibration (at least 256 rows)."""
+
+
+def calibration_rows(x_ND: torch.Tensor, d_sae: int) -> torch.Tensor:
+    return x_ND[:max(256, CALIBRATION_ENTRIES // d_sae)]
+
+
+def cut_between(values: torch.Tensor, n_keep: int) -> torch.Tensor:
+    """The point halfway between the n_keep-th and the (n_keep + 1)-th largest of `values` (any shape): a
+    cut that keeps exactly n_keep of them (barring ties)."""
+    flat = values.reshape(-1)
+    n_keep = max(1, min(n_keep, flat.numel() - 1))
+    top = flat.topk(n_keep + 1).values  # sorted: top[n_keep - 1] is the last kept, top[n_keep] the first dropped
+    return (top[n_keep - 1] + top[n_keep]) / 2
+
+
+def l0_record(active_NF: torch.Tensor, l0_before: float, cut: float) -> dict[str, float]:
+    """What a final L0 calibration reports: its rows, the L0 before and after, the standard error of that L0
+    over the rows (std / sqrt(N), ddof 1: the calibration's own sampling error) and the cut it applied."""
+    l0_N = active_NF.sum(1).double()
+    return {"calibration_rows": len(l0_N), "l0_before_calibration": l0_before, "calibration_cut": float(cut),
+            "calibration_l0": float(l0_N.mean()),
+            "calibration_l0_se": float(l0_N.std() / len(l0_N) ** 0.5) if len(l0_N) > 1 else None}
 
 
 def reconstruction_loss(x_BD: torch.Tensor, x_hat_BD: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from saesanity.sae.auxk import DeadLatentTracker
-from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.base import SAE, TrainOutput, calibration_rows, cut_between, l0_record, reconstruction_loss
 from saesanity.sae.sparse import Latents, select_flat, sparse_decode
 from saesanity.sae.topk import AuxKOptions, auxk_term
 
@@ -86,13 +86,19 @@ class BatchTopKSAE(SAE):
 
     @torch.no_grad()
     def finish(self, x_ND: torch.Tensor) -> None:
-        # Bound the [N, d_sae] pre-activations at about 2^25 floats (at least 256 rows), whatever d_sae.
-        x_ND = x_ND[:max(256, 2 ** 25 // self.cfg.d_sae)]
-        acts = self.pre_acts(x_ND).relu().flatten()
-        kept = min(self.k * len(x_ND), acts.numel() - 1)
-        top = acts.topk(kept + 1).values  # sorted: top[kept - 1] is the last kept, top[kept] the first dropped
-        self.threshold.copy_((top[kept - 1] + top[kept]) / 2)
+        """theta halfway between the last kept and the first dropped of the k * N largest activations of N
+        random calibration rows (saesanity.data.calibration); the running estimate's L0 and the sampling
+        error of the final one go into training_summary."""
+        pre_NF = self.pre_acts(calibration_rows(x_ND, self.cfg.d_sae))
+        l0_before = float((pre_NF > self.threshold).sum(1).double().mean()) if self.threshold_set else None
+        self.threshold.copy_(cut_between(pre_NF.relu(), self.k * len(pre_NF)))
         self.threshold_set = True
+        self.calibration_record = l0_record(pre_NF > self.threshold, l0_before, self.threshold)
+
+    @torch.no_grad()
+    def fold_input_scale(self, scale: float) -> None:
+        super().fold_input_scale(scale)
+        self.threshold /= scale
 
     @torch.no_grad()
     def _update_threshold(self, z: torch.Tensor) -> None:

@@ -23,7 +23,11 @@ CFG, WEIGHTS = "cfg.json", "sae_weights.safetensors"
 SAELENS_FORMAT = "6.0.0"
 
 
-def saelens_cfg(sae: SAE, metadata: dict[str, Any]) -> dict[str, Any]:
+TRAINING = "saesanity_training"
+"""cfg.json's record of how training went (saesanity.train: activation scale, calibration, cone, init)."""
+
+
+def saelens_cfg(sae: SAE, metadata: dict[str, Any], training: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg = sae.cfg
     return {
         "architecture": sae.saelens_architecture,
@@ -38,6 +42,7 @@ def saelens_cfg(sae: SAE, metadata: dict[str, Any]) -> dict[str, Any]:
         "metadata": {"sae_lens_version": SAELENS_FORMAT, "sae_lens_training_version": SAELENS_FORMAT,
                      **metadata},
         "saesanity": dataclasses.asdict(cfg),
+        TRAINING: training or {},
     }
 
 
@@ -49,14 +54,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_sae(sae: SAE, folder: str | Path, metadata: dict[str, Any] | None = None) -> None:
+def save_sae(sae: SAE, folder: str | Path, metadata: dict[str, Any] | None = None,
+             training: dict[str, Any] | None = None) -> None:
     """Writes the weights, then cfg.json with their SHA-256, each atomically: a folder whose cfg.json does
-    not match its weights (a run killed between the two renames) is refused by load_sae."""
+    not match its weights (a run killed between the two renames) is refused by load_sae. `training` is
+    saesanity.train's summary of the run (cfg.json's `saesanity_training`)."""
     folder = Path(folder)
     tensors = {k: v.detach().contiguous().float() for k, v in sae.saelens_tensors().items()}
     with atomic_path(folder / WEIGHTS) as tmp:
         save_file(tensors, str(tmp))
-    cfg = saelens_cfg(sae, {**(metadata or {}), "weights_sha256": _sha256(folder / WEIGHTS)})
+    cfg = saelens_cfg(sae, {**(metadata or {}), "weights_sha256": _sha256(folder / WEIGHTS)}, training)
     with atomic_path(folder / CFG) as tmp:
         tmp.write_text(json.dumps(cfg, indent=1, sort_keys=True) + "\n")
 
@@ -75,3 +82,8 @@ def load_sae(folder: str | Path) -> SAE:
     sae = build_sae(from_dict(SAEConfig, raw["saesanity"], "saesanity"))
     sae.load_saelens_tensors(load_file(str(folder / WEIGHTS)))
     return sae.eval()
+
+
+def read_training(folder: str | Path) -> dict[str, Any]:
+    """cfg.json's `saesanity_training` (empty for a folder written before it existed)."""
+    return json.loads((Path(folder) / CFG).read_text()).get(TRAINING, {})

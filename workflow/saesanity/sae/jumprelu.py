@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from saesanity.sae.base import SAE, TrainOutput, firing_quantile, reconstruction_loss
+from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, firing_quantile, l0_record,
+                                reconstruction_loss)
 from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
@@ -63,12 +64,21 @@ class _Step(torch.autograd.Function):
 @dataclass(frozen=True)
 class JumpReLUOptions:
     bandwidth: float = 0.1
-    """epsilon of the rectangle kernel, in units of the pre-activations' standard deviation at init."""
+    """epsilon of the rectangle kernel, in units of the normalised activations (train.normalize_activations:
+    E||x||^2 = d, so a pre-activation along a unit encoder direction is of order 1)."""
     threshold_init: float = 0.25
     """Initial threshold theta_0, in the same units."""
     l0_coef_init: float = 0.01
     """Starting L0 coefficient; the controller moves it to reach the target L0."""
     control_rate: float = 0.02
+    """Controller's integral gain: log-coefficient change per step per unit of log(L0 / target)."""
+    control_gain: float = 2.0
+    """Controller's proportional gain (saesanity.sae.sparsity_control): the log-coefficient moves by this
+    times log(L0 / target) at once."""
+    calibrate_l0: bool = True
+    """After training, scale every threshold by one common factor so that L0 equals the target on the
+    calibration rows (as BatchTopK's inference threshold is set); the factor and the L0 before it are
+    recorded. Under Adam a threshold moves by about lr per step, so a short run can end off target."""
 
 
 class JumpReLUSAE(SAE):
@@ -79,35 +89,51 @@ class JumpReLUSAE(SAE):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.threshold = torch.nn.Parameter(torch.zeros(cfg.d_sae))
-        self.controller = L0Controller(cfg.target_l0, self.opts.l0_coef_init, self.opts.control_rate)
-        self.pre_scale = 1.0
-        """Standard deviation of the pre-activations at init: the unit of bandwidth and threshold_init."""
+        self.controller = L0Controller(cfg.target_l0, self.opts.l0_coef_init, self.opts.control_rate,
+                                       self.opts.control_gain)
 
     def init_extra(self) -> None:
         with torch.no_grad():
-            self.threshold.fill_(self.opts.threshold_init * self.pre_scale)
+            self.threshold.fill_(self.opts.threshold_init)
 
     @torch.no_grad()
     def calibrate(self, x_ND: torch.Tensor) -> None:
         """Shifts b_enc so every latent crosses a small threshold theta_0 at rate target_l0 / d_sae: training
         starts at the target L0 with small activations, rather than with full-size random ones that the
         reconstruction gradient would switch off by raising every threshold at once."""
-        pre_NF = self.pre_acts(x_ND)
-        self.pre_scale = float(pre_NF.std())
-        theta0 = self.opts.threshold_init * self.pre_scale
-        self.b_enc += theta0 - firing_quantile(pre_NF, self.cfg.target_l0)
-        self.threshold.fill_(theta0)
+        self.b_enc += self.opts.threshold_init - firing_quantile(self.pre_acts(x_ND), self.cfg.target_l0)
+
+    @torch.no_grad()
+    def finish(self, x_ND: torch.Tensor) -> None:
+        """With calibrate_l0: thresholds times the factor that leaves target_l0 * N entries of N calibration
+        rows active. An entry is active when pre > a * theta, i.e. when pre / theta > a, so a is the cut
+        between the (target_l0 * N)-th and the next largest ratio (a zero threshold's ratio is +inf)."""
+        pre_NF = self.pre_acts(calibration_rows(x_ND, self.cfg.d_sae))
+        l0_before = float((pre_NF > self.threshold).sum(1).double().mean())
+        factor = torch.ones(())
+        if self.opts.calibrate_l0:
+            ratio_NF = torch.where(pre_NF > 0, pre_NF / self.threshold, torch.full_like(pre_NF, -torch.inf))
+            cut = cut_between(ratio_NF, int(round(self.cfg.target_l0 * len(pre_NF))))
+            if torch.isfinite(cut) and cut > 0:  # else no factor meets the target: the L0 check will say so
+                factor = cut
+                self.threshold.mul_(factor)
+        self.calibration_record = l0_record(pre_NF > self.threshold, l0_before, factor)
 
     def after_step(self) -> None:
         with torch.no_grad():
             self.threshold.clamp_(min=0.0)
+
+    @torch.no_grad()
+    def fold_input_scale(self, scale: float) -> None:
+        super().fold_input_scale(scale)
+        self.threshold /= scale
 
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
         pre_BF = self.pre_acts(x_BD)
         return pre_BF * (pre_BF > self.threshold)
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
-        eps = self.opts.bandwidth * self.pre_scale
+        eps = self.opts.bandwidth
         latents = None
         if self.sparse_path:
             # The entries with a gradient: the active ones (pre > theta) and, for theta's straight-through

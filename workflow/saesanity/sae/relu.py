@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from saesanity.sae.base import SAE, TrainOutput, firing_quantile, reconstruction_loss
+from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, firing_quantile, l0_record,
+                                reconstruction_loss)
 from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
@@ -19,7 +20,13 @@ class ReLUOptions:
     l1_coef_init: float = 0.05
     """Starting L1 coefficient; the controller moves it to reach the target L0."""
     control_rate: float = 0.02
-    """Controller gain: log-coefficient change per step per unit of log(L0 / target)."""
+    """Controller's integral gain: log-coefficient change per step per unit of log(L0 / target)."""
+    control_gain: float = 2.0
+    """Controller's proportional gain (saesanity.sae.sparsity_control): the log-coefficient moves by this
+    times log(L0 / target) at once."""
+    calibrate_l0: bool = True
+    """After training, shift every encoder bias by one common amount so that L0 equals the target on the
+    calibration rows; the shift and the L0 before it are recorded (see JumpReLU's calibrate_l0)."""
 
 
 class ReLUSAE(SAE):
@@ -29,11 +36,25 @@ class ReLUSAE(SAE):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.controller = L0Controller(cfg.target_l0, self.opts.l1_coef_init, self.opts.control_rate)
+        self.controller = L0Controller(cfg.target_l0, self.opts.l1_coef_init, self.opts.control_rate,
+                                       self.opts.control_gain)
 
     @torch.no_grad()
     def calibrate(self, x_ND: torch.Tensor) -> None:
         self.b_enc -= firing_quantile(self.pre_acts(x_ND), self.cfg.target_l0)
+
+    @torch.no_grad()
+    def finish(self, x_ND: torch.Tensor) -> None:
+        """With calibrate_l0: b_enc minus the cut that leaves target_l0 * N entries of N calibration rows
+        above zero."""
+        pre_NF = self.pre_acts(calibration_rows(x_ND, self.cfg.d_sae))
+        l0_before = float((pre_NF > 0).sum(1).double().mean())
+        shift = torch.zeros(())
+        if self.opts.calibrate_l0:
+            shift = cut_between(pre_NF, int(round(self.cfg.target_l0 * len(pre_NF))))
+            self.b_enc -= shift
+            pre_NF -= shift
+        self.calibration_record = l0_record(pre_NF > 0, l0_before, shift)
 
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
         return self.pre_acts(x_BD).relu()

@@ -4,7 +4,8 @@ Every variant of one seed starts from the same random dictionary W (d_sae unit r
 W_enc = W^T; b_dec = the data mean, b_enc = 0. The variant then decides what is trained:
   trained                 everything;
   frozen_decoder-{init}   W_dec fixed at W; encoder, biases (and thresholds) trained;
-  frozen_encoder-{init}   W_enc fixed at W^T; decoder, biases and thresholds trained;
+  frozen_encoder-{init}   W_enc fixed at W^T; decoder, biases and thresholds trained, the decoder rows free
+                          in norm (see `decoder_unit_norm`);
   soft_frozen_decoder-{init}
                           everything trained, but after every step each decoder row is projected back
                           into the cone of cosine >= tau (0.8) around its initial direction.
@@ -61,6 +62,17 @@ def decoder_is_trained(sae: SAE) -> bool:
     return sae.W_dec.requires_grad
 
 
+def decoder_unit_norm(sae: SAE) -> bool:
+    """Whether the trainer keeps decoder rows at unit norm. For an SAE whose encoder trains, unit rows are a
+    reparametrisation (the encoder carries each latent's scale). With the encoder frozen they are not: a
+    latent's size is then the random projection the frozen encoder gives, and only the decoder row's norm
+    can turn it into the right amount of its direction; held at 1, no latent can learn a gain, and the
+    reconstruction can end worse than the mean (EV < 0). arXiv 2602.14111 trains the Frozen Encoder's
+    "decoder, biases and thresholds", so its decoder rows are left free: the best decoder is then never
+    worse than W_dec = 0, b_dec = the mean (EV 0)."""
+    return decoder_is_trained(sae) and sae.cfg.variant_kind != "frozen_encoder"
+
+
 @torch.no_grad()
 def remove_parallel_grad(sae: SAE) -> None:
     """Drops the gradient component along each decoder row, which would only change its norm (the rows are
@@ -74,13 +86,14 @@ def remove_parallel_grad(sae: SAE) -> None:
 
 
 @torch.no_grad()
-def project_to_cone(W_FD: torch.Tensor, W0_FD: torch.Tensor, tau: float) -> None:
+def project_to_cone(W_FD: torch.Tensor, W0_FD: torch.Tensor, tau: float) -> torch.Tensor:
     """In place: each unit row w of W whose cosine with its unit anchor u is below tau becomes the nearest
-    unit vector of the cone, tau * u + sqrt(1 - tau^2) * v, v the unit part of w orthogonal to u."""
+    unit vector of the cone, tau * u + sqrt(1 - tau^2) * v, v the unit part of w orthogonal to u.
+    Returns which rows were moved (bool [F])."""
     cos_F = (W_FD * W0_FD).sum(1)
     outside_F = cos_F < tau
     if not outside_F.any():
-        return
+        return outside_F
     w, u, c = W_FD[outside_F], W0_FD[outside_F], cos_F[outside_F].unsqueeze(1)
     v = w - c * u
     v_norm = v.norm(dim=1, keepdim=True)
@@ -92,13 +105,30 @@ def project_to_cone(W_FD: torch.Tensor, W0_FD: torch.Tensor, tau: float) -> None
         v[degenerate] = e - (e * u[degenerate]).sum(1, keepdim=True) * u[degenerate]
         v_norm = v.norm(dim=1, keepdim=True)
     W_FD[outside_F] = tau * u + (1 - tau * tau) ** 0.5 * (v / v_norm)
+    return outside_F
 
 
 @torch.no_grad()
-def constrain_decoder(sae: SAE, W0_FD: torch.Tensor) -> None:
-    """After a step: unit-norm decoder rows, inside the cone for the soft-frozen variant."""
-    if not decoder_is_trained(sae):
-        return
+def constrain_decoder(sae: SAE, W0_FD: torch.Tensor) -> torch.Tensor | None:
+    """After a step: unit-norm decoder rows (`decoder_unit_norm`), inside the cone for the soft-frozen
+    variant. Returns the rows the cone moved (bool [F]) for the soft-frozen variant, else None."""
+    if not decoder_unit_norm(sae):
+        return None
     sae.W_dec /= sae.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
     if sae.cfg.variant_kind == "soft_frozen_decoder":
-        project_to_cone(sae.W_dec, W0_FD, sae.cfg.soft_frozen_tau)
+        return project_to_cone(sae.W_dec, W0_FD, sae.cfg.soft_frozen_tau)
+    return None
+
+
+@torch.no_grad()
+def dictionary_geometry(W_FD: torch.Tensor, max_rows: int = 4096) -> dict[str, float]:
+    """How spread a dictionary's rows are: the effective rank of W (participation ratio of its squared
+    singular values, (sum s^2)^2 / sum s^4: d for rows spread evenly over R^d, 1 for rows on one line) and
+    the mean |cosine| between distinct rows (over the first `max_rows` rows: the rows are i.i.d. draws)."""
+    U_FD = W_FD.double() / W_FD.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
+    eig_D = torch.linalg.eigvalsh(U_FD.T @ U_FD).clamp_min(0)
+    sub = U_FD[:max_rows]
+    cos_FF = (sub @ sub.T).abs()
+    n = len(sub)
+    off_diag = (cos_FF.sum() - cos_FF.diagonal().sum()) / max(1, n * (n - 1))
+    return {"effective_rank": float(eig_D.sum() ** 2 / eig_D.pow(2).sum()), "mean_abs_cos": float(off_diag)}
