@@ -28,6 +28,7 @@ include: "workflow/rules/autointerp.smk"
 include: "workflow/rules/ravel.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/convergence.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -66,4 +67,5 @@ rule all:
             for split in ("activations", "heldout")
         ],
         rules.tokenizer.output if pipeline.is_toyworld(config) else [],
+        rules.table_convergence.output if pipeline.convergence_runs(config) else [],
     default_target: True

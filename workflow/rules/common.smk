@@ -1,5 +1,7 @@
 from saesanity import pipeline
 
+CONDA_ENV = "../../envs/saesanity.yaml"
+
 
 wildcard_constraints:
     dist="[a-z0-9_]+",
@@ -8,6 +10,7 @@ wildcard_constraints:
     variant="[a-z_]+(-[a-z]+)?",
     seed="[0-9]+",
     d_sae="[0-9]+",
+    run="base|[a-z_]+-[0-9.e+-]+",
 
 
 def sae_files(key_path):

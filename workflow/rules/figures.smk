@@ -117,6 +117,7 @@ rule figures:
         rules.table_validation.output,
         rules.table_lm.output,
         rules.table2.output,
+        rules.table_convergence.output if pipeline.convergence_runs(config) else [],
     output:
         report(
             directory("results/figures"),

@@ -2,6 +2,7 @@ rule train:
     """One SAE of one architecture, variant and seed, in the SAELens layout."""
     input:
         data=lambda w: pipeline.activation_store(w.source, "activations"),
+        truth=lambda w: pipeline.truth_input(w.source, [w.variant]),
     output:
         multiext("results/saes/{source}/{arch}/{variant}/seed{seed}/", "cfg.json", "sae_weights.safetensors"),
         train_log="results/saes/{source}/{arch}/{variant}/seed{seed}/train_log.csv",
@@ -11,6 +12,7 @@ rule train:
     params:
         spec=lambda w: pipeline.train_spec(config, w.source, w.arch, w.variant, w.seed),
         out=lambda w, output: os.path.dirname(output.train_log),
+        truth=lambda w, input: pipeline.truth_arg(input.truth),
     threads: config["threads"]
     log:
         "results/logs/train/{source}/{arch}/{variant}/seed{seed}.log",
@@ -22,7 +24,7 @@ rule train:
     conda:
         "../../envs/saesanity.yaml"
     shell:
-        "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data}"
+        "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data} {params.truth}"
         " --source {wildcards.source} --out {params.out} 2> {log}"
 
 
@@ -35,6 +37,7 @@ for train_pass in pipeline.train_passes(config):
             train_pass.name
         input:
             data=pipeline.activation_store(train_pass.source, "activations"),
+            truth=pipeline.truth_input(train_pass.source, [k.variant for k in train_pass.keys]),
         output:
             [
                 f"results/saes/{k.path}/{f}"
@@ -46,6 +49,7 @@ for train_pass in pipeline.train_passes(config):
             spec=pipeline.train_pass_spec(config, train_pass),
             out=[f"results/saes/{k.path}" for k in train_pass.keys],
             source=train_pass.source,
+            truth=lambda w, input: pipeline.truth_arg(input.truth),
         threads: config["threads"]
         log:
             f"results/logs/train_pass/{train_pass.path}.log",
@@ -57,5 +61,5 @@ for train_pass in pipeline.train_passes(config):
         conda:
             "../../envs/saesanity.yaml"
         shell:
-            "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data}"
+            "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data} {params.truth}"
             " --source {params.source} --out {params.out} 2> {log}"

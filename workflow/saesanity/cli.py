@@ -33,8 +33,13 @@ def cmd_train(args) -> None:
     if len(specs) != len(args.out):
         raise ConfigError(f"--spec lists {len(specs)} SAEs but --out names {len(args.out)} folders")
     jobs = [from_dict(TrainJob, s, f"train_job[{i}]") for i, s in enumerate(specs)]
+    truth_FD = None
+    if args.truth:
+        import torch
+        from saesanity.data.synthetic import read_features
+        truth_FD = torch.from_numpy(read_features(args.truth)[0])
     train_saes(jobs, ActivationStore.open(args.data), args.out, metadata={"source": args.source},
-               threads=args.threads)
+               threads=args.threads, truth_FD=truth_FD)
 
 
 def cmd_eval_core(args) -> None:
@@ -45,6 +50,16 @@ def cmd_eval_core(args) -> None:
 def cmd_eval_recovery(args) -> None:
     from saesanity.evals.synthetic import recovery_metrics
     write_json(args.out, recovery_metrics(args.sae, args.features, args.threshold))
+
+
+def cmd_convergence_eval(args) -> None:
+    from saesanity.evals.convergence import convergence_metrics
+    write_json(args.out, convergence_metrics(args.sae, args.data, args.features, args.threshold))
+
+
+def cmd_table_convergence(args) -> None:
+    from saesanity.tables import convergence_table, write_csv
+    write_csv(convergence_table(args.runs), Path(args.out))
 
 
 def cmd_consistency(args) -> None:
@@ -169,9 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "same seed and train settings (trained in one pass)")
     p.add_argument("--data", required=True, help="activation store folder")
     p.add_argument("--source", required=True, help="source name recorded in cfg.json (e.g. synthetic-constant)")
+    p.add_argument("--truth", help="features.parquet of a synthetic store: the dictionary of the *-truth ceilings")
     p.add_argument("--out", required=True, nargs="+",
                    help="SAE folder(s) (cfg.json, sae_weights.safetensors, train_log.csv), one per spec")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("convergence-eval", help="recovery and EV of one SAE at each of its checkpoints")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--data", required=True, help="held-out store")
+    p.add_argument("--features", required=True)
+    p.add_argument("--threshold", type=float, default=0.8)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_convergence_eval)
+
+    p = sub.add_parser("table-convergence", help="results/tables/convergence.csv from the runs' metrics")
+    p.add_argument("--runs", nargs="+", required=True, help="results/convergence/metrics/<dist>/<arch>/<run>.json")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_table_convergence)
 
     p = sub.add_parser("eval-core", help="EV (Eq. 5), L0 and dead fraction on a held-out store; the L0 check")
     p.add_argument("--sae", required=True)

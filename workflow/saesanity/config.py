@@ -114,7 +114,11 @@ VARIANTS = (
     "frozen_encoder-cov",
     "soft_frozen_decoder-iso",
     "soft_frozen_decoder-cov",
+    # Ceilings on synthetic data, whose true dictionary is known (saes.synthetic.ceilings).
+    "frozen_decoder-truth",
+    "frozen_both-truth",
 )
+CEILINGS = ("frozen_decoder-truth", "frozen_both-truth")
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,10 @@ class SAEConfig:
     target_l0: float
     """k for TopK/BatchTopK; the L0 the sparsity controller steers ReLU and JumpReLU to."""
     variant: str = "trained"
-    """trained, frozen_decoder-{iso,cov}, frozen_encoder-{iso,cov}, soft_frozen_decoder-{iso,cov}."""
+    """trained, frozen_decoder-{iso,cov}, frozen_encoder-{iso,cov}, soft_frozen_decoder-{iso,cov}; on
+    synthetic data the ceilings frozen_decoder-truth (the true dictionary as decoder, encoder trained) and
+    frozen_both-truth (the true dictionary as decoder and, transposed, as encoder; biases and thresholds
+    trained)."""
     seed: int = 0
     """Initialisation and data-order seed; shared by every variant of one comparison."""
     soft_frozen_tau: float = 0.8
@@ -151,7 +158,8 @@ class SAEConfig:
 
     @property
     def init(self) -> str:
-        """'iso' or 'cov': the random initialisation of arXiv 2602.14111, section 4."""
+        """'iso' or 'cov': the random initialisation of arXiv 2602.14111, section 4; 'truth': the known
+        dictionary of a synthetic data set."""
         return self.variant.split("-")[1] if "-" in self.variant else "iso"
 
 

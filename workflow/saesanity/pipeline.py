@@ -58,7 +58,26 @@ def check_config(config: dict) -> None:
                                       f"synthetic.probability_models (known: {sorted(syn['probability_models'])})")
     for name in ("synthetic", "lm"):
         _check_sae_group(config, name)
+    if config["saes"]["synthetic"].get("ceilings") and config["saes"]["synthetic"]["d_sae"] != syn["n_features"]:
+        raise PipelineConfigError(f"saes.synthetic.ceilings start from the true dictionary, one latent per feature: "
+                                  f"they need d_sae ({config['saes']['synthetic']['d_sae']}) = synthetic.n_features "
+                                  f"({syn['n_features']})")
     _check_validation_sweep(config)
+    _check_convergence(config)
+
+
+def _check_convergence(config: dict) -> None:
+    study = config["convergence"]
+    for dist in study["distributions"]:
+        if dist not in config["synthetic"]["distributions"]:
+            raise PipelineConfigError(f"convergence.distributions: {dist!r} is not in synthetic.distributions "
+                                      f"({config['synthetic']['distributions']}), whose data the study trains on")
+    for run in convergence_runs(config):
+        job = json.loads(convergence_train_spec(config, run.dist, run.arch, run.run))
+        dead_after = job["sae"]["options"].get("dead_after")
+        if dead_after is not None and dead_after >= job["train"]["n_samples"]:
+            raise PipelineConfigError(f"convergence run {run.path}: dead_after ({dead_after}) >= n_samples "
+                                      f"({job['train']['n_samples']}): AuxK would never run")
 
 
 def _check_sae_group(config: dict, name: str) -> None:
@@ -172,13 +191,24 @@ def activation_store(source: str, split: str) -> str:
 
 
 def sae_keys(config: dict, source: str) -> list[SAEKey]:
-    """The trained variant for every seed, each baseline for the baseline seeds, per architecture."""
+    """The trained variant for every seed, each baseline (and, on synthetic data, each ceiling) for the
+    baseline seeds, per architecture."""
     group = source_group(config, source)
     keys = []
     for arch in group["architectures"]:
         keys += [SAEKey(source, arch, "trained", s) for s in group["seeds"]]
-        keys += [SAEKey(source, arch, v, s) for v in group["baselines"] for s in group["baseline_seeds"]]
+        keys += [SAEKey(source, arch, v, s) for v in group["baselines"] + group.get("ceilings", [])
+                 for s in group["baseline_seeds"]]
     return keys
+
+
+def truth_input(source: str, variants) -> list[str]:
+    """The true dictionary a training job needs: features.parquet when it trains a ceiling (init 'truth')."""
+    return [f"{synthetic_dir(source)}/features.parquet"] if any(v.endswith("-truth") for v in variants) else []
+
+
+def truth_arg(truth: list[str]) -> str:
+    return f"--truth {truth[0]}" if truth else ""
 
 
 def l0_sweep_keys(config: dict, source: str) -> list[SAEKey]:
@@ -469,3 +499,75 @@ def autointerp_text_args(config: dict, corpus: str | None) -> str:
     if is_toyworld(config):
         return f"--documents {corpus}/documents.parquet"
     return f"--tokenizer {config['lm']['hf_model']}"
+
+
+# The synthetic convergence study (config `convergence`): the base recipe for every architecture, and one
+# run per other value of each axis (one factor at a time) for the axis architectures.
+CONVERGENCE_DIR = "results/convergence"
+TRAIN_AXES = ("lr", "batch_size", "decoder_lr_scale", "n_samples")
+OPTION_AXES = ("dead_after",)
+"""Axes that are architecture options (AuxK's dead-latent window: TopK and BatchTopK only)."""
+
+
+@dataclass(frozen=True)
+class ConvergenceRun:
+    dist: str
+    arch: str
+    run: str
+    """'base', or '<axis>-<value>'."""
+
+    @property
+    def path(self) -> str:
+        return f"{self.dist}/{self.arch}/{self.run}"
+
+
+def _axis_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def convergence_runs(config: dict) -> list[ConvergenceRun]:
+    study = config["convergence"]
+    runs = []
+    for dist in study["distributions"]:
+        for arch in study["architectures"]:
+            runs.append(ConvergenceRun(dist, arch, "base"))
+            axis_dists = study["axis_distributions"]
+            if arch not in study["axis_architectures"] or (axis_dists is not None and dist not in axis_dists):
+                continue
+            base = _convergence_base(config, arch)
+            for axis, values in study["axes"].items():
+                if axis in OPTION_AXES and axis not in base["options"]:
+                    continue  # an option this architecture does not have
+                current = base["options"].get(axis) if axis in OPTION_AXES else base["train"][axis]
+                runs += [ConvergenceRun(dist, arch, f"{axis}-{_axis_value(v)}") for v in values if v != current]
+    return runs
+
+
+def _convergence_base(config: dict, arch: str) -> dict:
+    """The base recipe of one architecture: saes.synthetic's train block and options under the study's."""
+    study, group = config["convergence"], config["saes"]["synthetic"]
+    options = {**arch_options(config, group, arch), **study["arch"].get(arch, {})}
+    return {"train": {**group["train"], **study["train"]}, "options": options}
+
+
+def convergence_train_spec(config: dict, dist: str, arch: str, run: str) -> str:
+    """JSON of saesanity.config.TrainJob for one run of the study: the base recipe with one axis changed,
+    and `n_checkpoints` evenly spaced checkpoints."""
+    if dist not in config["convergence"]["distributions"]:
+        raise KeyError(f"{dist!r} is not in convergence.distributions")
+    base = _convergence_base(config, arch)
+    train, options = dict(base["train"]), dict(base["options"])
+    if run != "base":
+        axis, _, value = run.partition("-")
+        if axis not in TRAIN_AXES + OPTION_AXES:
+            raise KeyError(f"convergence run {run!r}: unknown axis {axis!r}")
+        cast = int if axis in ("batch_size", "n_samples", "dead_after") else float
+        (options if axis in OPTION_AXES else train)[axis] = cast(value)
+    k = config["convergence"]["n_checkpoints"]
+    n, batch = train["n_samples"], train["batch_size"]
+    train["checkpoints"] = sorted({max(batch, n * i // (k + 1) // batch * batch) for i in range(1, k + 1)})
+    syn = config["synthetic"]
+    sae = {"arch": arch, "d_in": syn["d"], "d_sae": config["saes"]["synthetic"]["d_sae"],
+           "target_l0": config["saes"]["synthetic"]["target_l0"], "variant": "trained",
+           "seed": config["convergence"]["seed"], "options": options}
+    return canonical({"sae": sae, "train": train})

@@ -196,3 +196,21 @@ def validation_tables(files: Sequence[str], out_dir: str | Path) -> None:
     points = validation_table(files)
     write_csv(points, out_dir / "validation.csv")
     write_csv(correlation_table(points), out_dir / "validation_correlation.csv")
+
+
+def convergence_table(files: Sequence[str]) -> pd.DataFrame:
+    """One row per point of the convergence study (results/convergence/metrics/<dist>/<arch>/<run>.json):
+    the run's axis and value ('base' for the base recipe), samples seen, recovery and EV."""
+    rows = []
+    for f in files:
+        path = Path(f)
+        dist, arch, run = path.parent.parent.name, path.parent.name, path.stem
+        axis, _, value = run.partition("-")
+        m = read_json(f)
+        rows += [{"distribution": dist, "arch": arch, "run": run, "axis": axis if value else "base",
+                  "value": value, "n_frequent": m["n_frequent"], **p} for p in m["points"]]
+    cols = ["distribution", "arch", "run", "axis", "value", "samples", "final", "explained_variance", "l0",
+            "dead_fraction", "recovered_count", "recovered_fraction", "recovered_frequent", "n_frequent",
+            "mean_max_cos"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["distribution", "arch", "run", "samples"],
+                                                        kind="stable").reset_index(drop=True)

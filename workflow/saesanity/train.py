@@ -118,12 +118,12 @@ class _Run:
     `stats.scale` (1 without normalisation); whatever it saves is folded back to raw activations."""
 
     def __init__(self, job: TrainJob, stats: ActivationStats, out_dir: str | Path | None,
-                 metadata: dict | None):
+                 metadata: dict | None, truth_FD: torch.Tensor | None = None):
         self.job, self.out_dir, self.metadata, self.scale = job, out_dir, metadata, stats.scale
         scaled = stats.scaled()
         self.sample_ND, self.stats_rows = scaled.sample_ND, stats.n
         self.sae = build_sae(job.sae)
-        self.W0_FD = initialise(self.sae, scaled.mean_D, scaled.cov_DD, scaled.sample_ND)
+        self.W0_FD = initialise(self.sae, scaled.mean_D, scaled.cov_DD, scaled.sample_ND, truth_FD)
         self.init_geometry = dictionary_geometry(self.W0_FD)
         self.cone_moved_F = torch.zeros(job.sae.d_sae, dtype=torch.bool)
         self.opt = make_optimizer(self.sae, job.train)
@@ -184,11 +184,13 @@ def check_one_pass(jobs: list[TrainJob]) -> None:
 
 
 def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str | Path] | None = None,
-               metadata: dict | None = None, threads: int = 1) -> list[tuple[SAE, TrainLog]]:
+               metadata: dict | None = None, threads: int = 1,
+               truth_FD: torch.Tensor | None = None) -> list[tuple[SAE, TrainLog]]:
     """Trains several SAEs in one pass over the data: each batch is read once and every SAE steps on it in
     turn. With `out_dirs`, writes each SAE's cfg.json, sae_weights.safetensors and train_log.csv (and
     checkpoints/) into its folder. Each SAE gets the same bytes as `train_sae` alone: it sees the same
-    statistics and batches, and its steps run the same operations on its own state (same `threads`)."""
+    statistics and batches, and its steps run the same operations on its own state (same `threads`).
+    `truth_FD`: the true dictionary of a synthetic store, for the ceiling variants (init 'truth')."""
     check_one_pass(jobs)
     if out_dirs is not None and len(out_dirs) != len(jobs):
         raise ValueError(f"{len(jobs)} SAEs but {len(out_dirs)} output folders")
@@ -201,7 +203,8 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
     if n_steps == 0:
         raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
     stats = training_stats(store, tc, jobs[0].sae.seed)
-    runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata) for i, job in enumerate(jobs)]
+    runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata, truth_FD)
+            for i, job in enumerate(jobs)]
     batches = prefetched(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [jobs[0].sae.seed, _DATA_ORDER],
                                           tc.n_samples))
     desc = (f"train {jobs[0].sae.arch}/{jobs[0].sae.variant}" if len(jobs) == 1
@@ -216,7 +219,8 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
 
 
 def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None = None,
-              metadata: dict | None = None, threads: int = 1) -> tuple[SAE, TrainLog]:
+              metadata: dict | None = None, threads: int = 1,
+              truth_FD: torch.Tensor | None = None) -> tuple[SAE, TrainLog]:
     """Trains one SAE; with `out_dir`, writes cfg.json, sae_weights.safetensors and train_log.csv there.
     Bit-identical results need the same `threads` too: a matmul may sum in another order with more threads."""
-    return train_saes([job], store, None if out_dir is None else [out_dir], metadata, threads)[0]
+    return train_saes([job], store, None if out_dir is None else [out_dir], metadata, threads, truth_FD)[0]

@@ -12,6 +12,7 @@ from saesanity.atomic import atomic_path  # noqa: E402
 from saesanity.figures import (  # noqa: E402
     lm_core,
     pwmcc_validation,
+    synthetic_convergence,
     synthetic_consistency,
     synthetic_ev_recovery,
     synthetic_recovery_vs_p,
@@ -28,6 +29,8 @@ FIGURES = {
     "lm_core": lm_core.plot,
     "table2": table2_metrics.plot,
     "table2_l0_sweep": table2_l0_sweep.plot,
+    "synthetic_convergence": synthetic_convergence.plot,
+    "synthetic_convergence_axes": synthetic_convergence.plot_axes,
 }
 
 

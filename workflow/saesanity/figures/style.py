@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 ARCH_ORDER = ["relu", "topk", "batchtopk", "jumprelu"]
 ARCH_LABEL = {"relu": "ReLU/L1", "topk": "TopK", "batchtopk": "BatchTopK", "jumprelu": "JumpReLU"}
 VARIANT_ORDER = ["trained", "frozen_decoder-iso", "frozen_decoder-cov", "soft_frozen_decoder-iso",
-                 "soft_frozen_decoder-cov", "frozen_encoder-iso", "frozen_encoder-cov"]
+                 "soft_frozen_decoder-cov", "frozen_encoder-iso", "frozen_encoder-cov", "frozen_decoder-truth",
+                 "frozen_both-truth"]
 PAPER_MARKER = dict(marker="x", color="black", s=40, zorder=5, label="paper")
 
 

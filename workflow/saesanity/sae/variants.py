@@ -11,6 +11,11 @@ W_enc = W^T; b_dec = the data mean, b_enc = 0. The variant then decides what is 
                           into the cone of cosine >= tau (0.8) around its initial direction.
 init 'iso' draws rows uniformly on the unit sphere; 'cov' draws them from N(0, Sigma) with Sigma the
 covariance of the training activations, then normalises them.
+
+On synthetic data two ceilings start from the true dictionary F instead (init 'truth'; not in the paper):
+  frozen_decoder-truth    W_dec fixed at F; the encoder, biases and thresholds trained: how well an SAE can
+                          reconstruct at this L0 once its decoder is exactly right;
+  frozen_both-truth       W_dec = F and W_enc = F^T, both fixed; biases and thresholds trained.
 """
 
 from __future__ import annotations
@@ -38,12 +43,19 @@ def random_directions(n: int, d: int, init: str, generator: torch.Generator,
 
 @torch.no_grad()
 def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None,
-               sample_ND: torch.Tensor | None = None) -> torch.Tensor:
+               sample_ND: torch.Tensor | None = None, truth_FD: torch.Tensor | None = None) -> torch.Tensor:
     """Shared init for `sae.cfg.seed` (`init_seed` where set) and `sae.cfg.init`, calibrated on `sample_ND`
-    where the architecture needs it; freezes per variant. Returns the initial W_dec."""
+    where the architecture needs it; freezes per variant. Init 'truth' takes the rows of `truth_FD` (unit
+    rows, one per latent). Returns the initial W_dec."""
     cfg = sae.cfg
-    gen = torch.Generator().manual_seed(cfg.seed if cfg.init_seed is None else cfg.init_seed)
-    W_FD = random_directions(cfg.d_sae, cfg.d_in, cfg.init, gen, cov_DD)
+    if cfg.init == "truth":
+        if truth_FD is None or tuple(truth_FD.shape) != (cfg.d_sae, cfg.d_in):
+            raise ValueError(f"variant {cfg.variant} needs the true dictionary as [d_sae, d_in] = "
+                             f"[{cfg.d_sae}, {cfg.d_in}]; got {None if truth_FD is None else list(truth_FD.shape)}")
+        W_FD = (truth_FD / truth_FD.norm(dim=1, keepdim=True)).float()
+    else:
+        gen = torch.Generator().manual_seed(cfg.seed if cfg.init_seed is None else cfg.init_seed)
+        W_FD = random_directions(cfg.d_sae, cfg.d_in, cfg.init, gen, cov_DD)
     sae.W_dec.copy_(W_FD)
     sae.W_enc.copy_(W_FD.T)
     sae.b_dec.copy_(mean_D)
@@ -51,9 +63,9 @@ def initialise(sae: SAE, mean_D: torch.Tensor, cov_DD: torch.Tensor | None,
     sae.init_extra()
     if sample_ND is not None:
         sae.calibrate(sample_ND)
-    if cfg.variant_kind == "frozen_decoder":
+    if cfg.variant_kind in ("frozen_decoder", "frozen_both"):
         sae.W_dec.requires_grad_(False)
-    elif cfg.variant_kind == "frozen_encoder":
+    if cfg.variant_kind in ("frozen_encoder", "frozen_both"):
         sae.W_enc_FD.requires_grad_(False)
     return W_FD.clone()
 
