@@ -14,7 +14,7 @@ from saesanity.evals.seed_consistency import consistency_metrics
 from saesanity.evals.validation import validation_metrics
 from saesanity.pipeline import train_spec
 from saesanity.sae.io import load_sae
-from saesanity.tables import correlation_table
+from saesanity.tables import correlation_table, pearson_ci
 from saesanity.train import train_sae
 
 COUNTS = (256, 640)
@@ -105,8 +105,24 @@ def test_validation_points(two_seeds, synthetic_dir):
 
 def test_correlation_table_on_planted_points():
     gt = np.linspace(0.2, 0.9, 6)
-    points = pd.DataFrame({"distribution": ["a"] * 3 + ["b"] * 3, "gt_mcc": gt, "pw_mcc": 0.5 * gt + 0.1})
+    points = pd.DataFrame({"distribution": ["a"] * 3 + ["b"] * 3, "gt_mcc": gt, "pw_mcc": 0.5 * gt + 0.1,
+                           "gt_mcc_std": 0.01})
     corr = correlation_table(points).set_index("scope")
     assert corr.loc["all", "pearson_r"] == pytest.approx(1.0)
     assert corr.loc["a", "spearman_r"] == pytest.approx(1.0) and corr.loc["b", "n_points"] == 3
     assert corr.loc["all", "mean_pw_minus_gt"] == pytest.approx(float((0.5 * gt + 0.1 - gt).mean()))
+    assert corr.loc["a", "informative"] and "pools data sets" in corr.loc["all", "note"]
+
+
+def test_correlation_over_seed_noise_is_flagged_and_has_an_interval():
+    """12 points whose GT-MCC spans 0.017 with a seed std of 0.005 (the default build's 3200-feature
+    panel before it learned anything): a high r there is noise, and the table says so."""
+    rng = np.random.default_rng(0)
+    gt = 0.334 + rng.uniform(0, 0.017, 12)
+    points = pd.DataFrame({"distribution": "noise", "gt_mcc": gt, "pw_mcc": gt + rng.normal(0, 0.002, 12),
+                           "gt_mcc_std": 0.005})
+    row = correlation_table(points).set_index("scope").loc["noise"]
+    assert not row.informative and "seed noise" in row.note
+    assert row.pearson_ci_low < row.pearson_r < row.pearson_ci_high
+    lo, hi = pearson_ci(0.5, 28)  # Fisher z: tanh(atanh(0.5) -+ 1.96 / 5)
+    assert lo == pytest.approx(0.156, abs=1e-3) and hi == pytest.approx(0.736, abs=1e-3)
