@@ -34,3 +34,30 @@ rule eval_autointerp:
         "python -m saesanity --threads {threads} eval-autointerp --sae {params.sae} --train {input.train}"
         " --heldout {input.heldout} --spec {params.spec:q} {params.text} --out {output.autointerp} {params.concepts}"
         " --device {params.device} 2> {log}"
+
+
+rule concepts_reference:
+    """Can the concept check tell dictionaries apart? Its score for an ideal dictionary (one mean-difference
+    detector per known concept) and for a random one at the SAEs' firing budget; toy world only."""
+    input:
+        train=lambda w: pipeline.activation_store(f"{w.model}-{w.hook}", "activations"),
+        heldout=lambda w: pipeline.activation_store(f"{w.model}-{w.hook}", "heldout"),
+        corpus=rules.toyworld_corpus.output,
+    output:
+        "results/metrics/{model}-{hook}/concepts_reference.json",
+    params:
+        spec=lambda w: pipeline.concepts_reference_spec(config),
+    threads: config["threads"]
+    log:
+        "results/logs/concepts_reference/{model}-{hook}.log",
+    benchmark:
+        "results/benchmarks/concepts_reference/{model}-{hook}.tsv"
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m saesanity --threads {threads} concepts-reference --train {input.train} --heldout {input.heldout}"
+        " --documents {input.corpus}/documents.parquet --spec {params.spec:q} --source {wildcards.model}-{wildcards.hook}"
+        " --out {output} 2> {log}"

@@ -86,6 +86,7 @@ rule table2:
         ravel=lm_metric_files("ravel"),
         autointerp=lm_metric_files("autointerp"),
         concepts=lm_metric_files("concepts"),
+        concepts_reference=pipeline.concepts_reference_files(config),
     output:
         report(
             "results/tables/table2.csv",
@@ -106,7 +107,8 @@ rule table2:
         "../../envs/saesanity.yaml"
     shell:
         "python -m saesanity table2 --core {input.core} --probing {input.probing} --ravel {input.ravel}"
-        " --autointerp {input.autointerp} --concepts {input.concepts} --headline-l0 {params.headline_l0}"
+        " --autointerp {input.autointerp} --concepts {input.concepts}"
+        " --concepts-reference {input.concepts_reference} --headline-l0 {params.headline_l0}"
         " --out {output} 2> {log}"
 
 

@@ -62,6 +62,14 @@ def cmd_table_convergence(args) -> None:
     write_csv(convergence_table(args.runs), Path(args.out))
 
 
+def cmd_concepts_reference(args) -> None:
+    from saesanity.data.store import ActivationStore
+    from saesanity.evals.concept_reference import reference_records
+    spec = _json_arg(args.spec)
+    write_json(args.out, {"source": args.source, **reference_records(
+        ActivationStore.open(args.train), ActivationStore.open(args.heldout), args.documents, **spec)})
+
+
 def cmd_consistency(args) -> None:
     from saesanity.evals.seed_consistency import consistency_metrics
     cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
@@ -158,7 +166,8 @@ def cmd_table_lm(args) -> None:
 def cmd_table2(args) -> None:
     from saesanity.table2 import COLUMNS, MetricsFileError, write_table2
     try:
-        write_table2({name: getattr(args, name) for name in COLUMNS}, args.out, args.headline_l0)
+        write_table2({name: getattr(args, name) for name in COLUMNS}, args.out, args.headline_l0,
+                     args.concepts_reference)
     except MetricsFileError as err:
         sys.exit(f"saesanity table2: {err}")
 
@@ -201,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", nargs="+", required=True, help="results/convergence/metrics/<dist>/<arch>/<run>.json")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_table_convergence)
+
+    p = sub.add_parser("concepts-reference", help="the concept check of an ideal and a random dictionary")
+    p.add_argument("--train", required=True)
+    p.add_argument("--heldout", required=True)
+    p.add_argument("--documents", required=True, help="the toy world's documents.parquet")
+    p.add_argument("--spec", required=True, help="JSON: d_sae, target_l0, threshold, train_tokens, seed")
+    p.add_argument("--source", required=True, help="<model>-<hook>, recorded in the output")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_concepts_reference)
 
     p = sub.add_parser("eval-core", help="EV (Eq. 5), L0 and dead fraction on a held-out store; the L0 check")
     p.add_argument("--sae", required=True)
@@ -319,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("probing", "probing.json"), ("ravel", "ravel.json"), ("autointerp", "autointerp.json"),
                        ("concepts", "concepts.json (toy world)")):
         p.add_argument(f"--{name}", nargs="*", default=[], help=f"{what} per SAE; none: no rows for it")
+    p.add_argument("--concepts-reference", nargs="*", default=[],
+                   help="concepts_reference.json per toy-world source: the ideal and random dictionaries' rows")
     p.add_argument("--headline-l0", type=float, default=None,
                    help="the paper's numbers go beside this L0 only (the others are an L0 sweep)")
     p.add_argument("--out", required=True, help="table2.csv")

@@ -493,6 +493,21 @@ def autointerp_spec(config: dict) -> str:
     return canonical(block)
 
 
+def concepts_reference_spec(config: dict) -> str:
+    """What concepts_reference reads: the LM group's dictionary size and L0, the concept threshold, and the
+    training tokens the explainer scans (evals.autointerp)."""
+    ai, group = config["evals"]["autointerp"], config["saes"]["lm"]
+    return canonical({"d_sae": group["d_sae"], "target_l0": group["target_l0"],
+                      "threshold": ai["concept_threshold"], "train_tokens": ai["train_tokens"], "seed": ai["seed"]})
+
+
+def concepts_reference_files(config: dict) -> list[str]:
+    """concepts_reference.json of every toy-world source where the concept check runs (table2_evals)."""
+    if "concepts" not in table2_evals(config):
+        return []
+    return [f"results/metrics/{src}/concepts_reference.json" for src in lm_sources(config)]
+
+
 def autointerp_text_args(config: dict, corpus: str | None) -> str:
     """Where eval-autointerp gets token text: the toy world's documents (text and concepts) or the Hugging
     Face model's tokenizer (text only)."""

@@ -24,8 +24,13 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                 ("top_5_task_mean", "sparse_probing_top5_task_mean")],
     "ravel": [("score", "ravel")],
     "autointerp": [("score", "autointerp")],
-    "concepts": [("fraction_detected", "concepts_detected")],
+    "concepts": [("fraction_detected", "concepts_detected"),
+                 ("fraction_detected_by_kind.tag", "concepts_detected_tag"),
+                 ("fraction_detected_by_kind.value", "concepts_detected_value"),
+                 ("fraction_detected_by_kind.token", "concepts_detected_token")],
 }
+REFERENCE = "reference"
+"""The `arch` of the concept check's reference dictionaries (saesanity.evals.concept_reference)."""
 METRICS = [metric for cols in COLUMNS.values() for _, metric in cols]
 IDENTITY = ["source", "arch", "variant", "seed", "d_sae", "target_l0"]
 # target_l0 is part of the key: an L0 sweep (saes.lm.l0_sweep) gives one row group per L0.
@@ -37,10 +42,12 @@ class MetricsFileError(ValueError):
 
 
 def _value(m: dict, key: str, path: str, eval_name: str):
-    if key not in m:
-        raise MetricsFileError(f"{path}: no key {key!r} (a {eval_name}.json must hold {key!r}; "
+    """m[key], or m[a][b] for a dotted key 'a.b'."""
+    head, _, rest = key.partition(".")
+    if head not in m:
+        raise MetricsFileError(f"{path}: no key {head!r} (a {eval_name}.json must hold {key!r}; "
                                f"keys present: {sorted(m)})")
-    return m[key]
+    return _value(m[head], rest, path, eval_name) if rest else m[head]
 
 
 def _rows(eval_name: str, files: Sequence[str]) -> list[dict]:
@@ -57,14 +64,30 @@ def _rows(eval_name: str, files: Sequence[str]) -> list[dict]:
     return rows
 
 
-def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None = None) -> pd.DataFrame:
+def reference_rows(files: Sequence[str]) -> list[dict]:
+    """The concept check of the ideal and the random dictionary (concepts_reference.json), as rows of
+    arch 'reference'."""
+    rows = []
+    for f in files:
+        m = read_json(f)
+        for variant in ("ideal", "random"):
+            ident = {"source": m["source"], "arch": REFERENCE, "variant": variant, "seed": "0",
+                     "d_sae": m["d_sae"], "target_l0": m["target_l0"]}
+            for key, metric in COLUMNS["concepts"]:
+                v = _value(m[variant], key, str(f), "concepts_reference")
+                rows.append({**ident, "metric": metric, "value": float("nan") if v is None else float(v)})
+    return rows
+
+
+def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None = None,
+           concepts_reference: Sequence[str] = ()) -> pd.DataFrame:
     """Per SAE and mean over seeds (std, n_seeds) of every metric whose files are given; an evaluation with
     no files (not configured for this model) gives no rows. The paper's number sits beside the seed means,
     at the headline L0 only when one is given (the paper's Table 2 is at L0 160 of its sweep)."""
     unknown = set(metric_files) - set(COLUMNS)
     if unknown:
         raise KeyError(f"unknown evaluations {sorted(unknown)}; known: {list(COLUMNS)}")
-    rows = [r for name, files in metric_files.items() for r in _rows(name, files)]
+    rows = [r for name, files in metric_files.items() for r in _rows(name, files)] + reference_rows(concepts_reference)
     if not rows:
         raise MetricsFileError("table2: no metrics files given (core.json at least is expected)")
     def is_headline(target_l0) -> bool:
@@ -79,5 +102,6 @@ def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None 
     return table
 
 
-def write_table2(metric_files: Mapping[str, Sequence[str]], out: str | Path, headline_l0: float | None = None) -> None:
-    write_csv(table2(metric_files, headline_l0), Path(out))
+def write_table2(metric_files: Mapping[str, Sequence[str]], out: str | Path, headline_l0: float | None = None,
+                 concepts_reference: Sequence[str] = ()) -> None:
+    write_csv(table2(metric_files, headline_l0, concepts_reference), Path(out))

@@ -164,7 +164,7 @@ def evaluate_autointerp(sae: SAE, train: ActivationStore, heldout: ActivationSto
     if concepts:
         if not labels.has_concepts:
             raise GroundTruthError("the concept check needs concept tags (the toy world's documents.parquet)")
-        names, c_NK = concept_matrix(labels.row_concepts(h_index, np.arange(len(h_index))))
+        names, c_NK = concept_matrix(labels.row_concepts(h_index, np.arange(len(h_index)), tokens=True))
         concept_record = concept_f1(names, c_NK, h_firing.rows, h_firing.latents, d_sae, cfg.concept_threshold)
 
     interpreter = make_interpreter(_contexts(labels, t_index, bg_rows, cfg))

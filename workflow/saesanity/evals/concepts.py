@@ -1,6 +1,8 @@
 """Ground-truth concept check (beyond arXiv 2602.14111, possible because the toy world's concepts are
 known): per held-out token, each concept's presence against each latent's firing (z > 0). A concept is
-detected when some latent reaches F1 >= threshold, F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (fires + support)."""
+detected when some latent reaches F1 >= threshold, F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (fires + support).
+Concepts are of three kinds: a word's tag (`topic:travel`), its value (`entity:city=paris`) and the token
+itself (`token=paris`); saesanity.evals.concept_reference shows which of them a dictionary can detect."""
 
 from __future__ import annotations
 
@@ -9,15 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from saesanity.evals.contexts import TOKEN
+
 
 def concept_matrix(row_concepts: Sequence[frozenset[str]]) -> tuple[list[str], np.ndarray]:
     """The concepts that occur, sorted, and the [N, K] presence matrix of the rows."""
     names = sorted(frozenset().union(*row_concepts)) if row_concepts else []
-    col = {c: k for k, c in enumerate(names)}
-    c_NK = np.zeros((len(row_concepts), len(names)), dtype=bool)
-    for n, concepts in enumerate(row_concepts):
-        c_NK[n, [col[c] for c in concepts]] = True
-    return names, c_NK
+    return names, presence(row_concepts, names)
 
 
 def concept_f1(names: Sequence[str], c_NK: np.ndarray, fired_rows: np.ndarray, fired_latents: np.ndarray,
@@ -40,9 +40,19 @@ def concept_f1(names: Sequence[str], c_NK: np.ndarray, fired_rows: np.ndarray, f
                      "support": int(support)})
     detected = [r["f1"] >= threshold for r in rows]
     by_kind = {}
-    for kind, is_kind in (("tag", lambda c: "=" not in c), ("value", lambda c: "=" in c)):
+    for kind, is_kind in (("tag", lambda c: "=" not in c), ("value", lambda c: "=" in c and not c.startswith(TOKEN)),
+                          ("token", lambda c: c.startswith(TOKEN))):
         sel = [d for d, r in zip(detected, rows) if is_kind(r["concept"])]
         by_kind[kind] = float(np.mean(sel)) if sel else None
     return {"fraction_detected": float(np.mean(detected)) if rows else None, "threshold": threshold,
             "n_concepts": len(rows), "n_detected": int(sum(detected)), "n_tokens": n,
             "fraction_detected_by_kind": by_kind, "concepts": rows}
+
+
+def presence(row_concepts: Sequence[frozenset[str]], names: Sequence[str]) -> np.ndarray:
+    """The [N, K] presence matrix of the rows for the given concept names (others ignored)."""
+    col = {c: k for k, c in enumerate(names)}
+    c_NK = np.zeros((len(row_concepts), len(names)), dtype=bool)
+    for n, concepts in enumerate(row_concepts):
+        c_NK[n, [col[c] for c in concepts if c in col]] = True
+    return c_NK

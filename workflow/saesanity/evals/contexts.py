@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 from saesanity.data.store import ActivationStore, StoreError
 
 NONE = "none"
+TOKEN = "token="
+"""Prefix of the token-identity concepts of the concept check."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,15 @@ class TokenLabels:
             return self._words[int(index.doc[r])][int(index.pos[r]) - 1]
         return self._tokenizer.decode([int(index.token_id[r])])
 
-    def row_concepts(self, index: StoreIndex, rows: np.ndarray) -> list[frozenset[str]]:
+    def row_concepts(self, index: StoreIndex, rows: np.ndarray, tokens: bool = False) -> list[frozenset[str]]:
+        """Each row's concepts; with `tokens`, also its token's identity, `token=<word>` (the concept check:
+        a residual stream surely carries which token it is at)."""
         if self._concepts is None:
             raise ValueError("these tokens have no concept tags")
-        return [self._concepts[int(index.doc[r])][int(index.pos[r]) - 1] for r in rows]
+        concepts = [self._concepts[int(index.doc[r])][int(index.pos[r]) - 1] for r in rows]
+        if not tokens:
+            return concepts
+        return [c | {f"{TOKEN}{self._word(index, r)}"} for c, r in zip(concepts, rows)]
 
     def context(self, index: StoreIndex, start: int, end: int, acts: np.ndarray | None = None) -> Context:
         rows = range(start, end)

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-ARCH_ORDER = ["relu", "topk", "batchtopk", "jumprelu"]
-ARCH_LABEL = {"relu": "ReLU/L1", "topk": "TopK", "batchtopk": "BatchTopK", "jumprelu": "JumpReLU"}
+ARCH_ORDER = ["relu", "topk", "batchtopk", "jumprelu", "reference"]
+ARCH_LABEL = {"relu": "ReLU/L1", "topk": "TopK", "batchtopk": "BatchTopK", "jumprelu": "JumpReLU",
+              "reference": "reference"}
 VARIANT_ORDER = ["trained", "frozen_decoder-iso", "frozen_decoder-cov", "soft_frozen_decoder-iso",
                  "soft_frozen_decoder-cov", "frozen_encoder-iso", "frozen_encoder-cov", "frozen_decoder-truth",
-                 "frozen_both-truth"]
+                 "frozen_both-truth", "ideal", "random"]
 PAPER_MARKER = dict(marker="x", color="black", s=40, zorder=5, label="paper")
 
 
