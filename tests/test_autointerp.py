@@ -18,12 +18,12 @@ import yaml
 
 from saesanity.config import ConfigError
 from saesanity.data.store import ShardWriter
-from saesanity.evals.autointerp import autointerp_metrics, encode_firing, evaluate_autointerp
-from saesanity.evals.autointerp_config import AutoInterpConfig, OpenAIConfig, autointerp_config
-from saesanity.evals.contexts import TokenLabels
-from saesanity.evals.explainers import (GroundTruthError, GroundTruthInterpreter, LLMInterpreter,
+from saesanity.evals.autointerp.detection import autointerp_metrics, encode_firing, evaluate_autointerp
+from saesanity.evals.autointerp.config import AutoInterpConfig, OpenAIConfig, autointerp_config
+from saesanity.evals.autointerp.contexts import TokenLabels
+from saesanity.evals.autointerp.explainers import (GroundTruthError, GroundTruthInterpreter, LLMInterpreter,
                                         parse_explanation, parse_judgements)
-from saesanity.evals.openai_client import ChatClient, OpenAIError
+from saesanity.evals.autointerp.openai_client import ChatClient, OpenAIError
 from saesanity.pipeline import PipelineConfigError, autointerp_spec
 
 CONCEPT_A, CONCEPT_B, CONCEPT_C = "topic:alpha", "sentiment:beta", "register:gamma"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from saesanity.evals.consistency import exact_mcc, mcc, shared_fraction
-from saesanity.evals.sparse_matching import candidate_search, non_candidate_bound, bf16_error, sparse_mcc
+from saesanity.evals.consistency.mcc import exact_mcc, mcc, shared_fraction
+from saesanity.evals.consistency.sparse_matching import candidate_search, non_candidate_bound, bf16_error, sparse_mcc
 from saesanity.train import train_sae
 
 from conftest import make_job

@@ -47,13 +47,13 @@ def cmd_eval_recovery(args) -> None:
 
 
 def cmd_consistency(args) -> None:
-    from saesanity.evals.seed_consistency import consistency_metrics
+    from saesanity.evals.consistency import consistency_metrics
     cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
     write_json(args.out, consistency_metrics(args.saes, cfg))
 
 
 def cmd_validation(args) -> None:
-    from saesanity.evals.validation import validation_metrics
+    from saesanity.evals.consistency import validation_metrics
     cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
     write_json(args.out, {"experiment": args.experiment, **validation_metrics(args.saes, args.features, cfg)})
 
@@ -99,20 +99,18 @@ def cmd_eval_lm_loss(args) -> None:
 
 
 def cmd_probing_prep(args) -> None:
-    from saesanity.evals.probing_jobs import PrepJob, prepare_probing
+    from saesanity.evals.probing import PrepJob, prepare_probing
     prepare_probing(PrepJob.from_spec(_json_arg(args.spec)), args.out)
 
 
 def cmd_eval_probing(args) -> None:
-    from saesanity.evals.probing_jobs import probing_metrics
+    from saesanity.evals.probing import probing_metrics
     spec = _json_arg(args.spec)
     write_json(args.out, probing_metrics(args.sae, args.prep, spec["ks"], spec.get("device", "cpu")))
 
 
 def cmd_eval_autointerp(args) -> None:
-    from saesanity.evals.autointerp import autointerp_metrics
-    from saesanity.evals.autointerp_config import autointerp_config
-    from saesanity.evals.openai_client import OpenAIError
+    from saesanity.evals.autointerp import OpenAIError, autointerp_config, autointerp_metrics
     try:
         record, concepts = autointerp_metrics(args.sae, args.train, args.heldout,
                                               autointerp_config(_json_arg(args.spec)), documents=args.documents,

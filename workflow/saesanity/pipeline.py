@@ -414,7 +414,7 @@ def probing_dir(model: str, hook: str) -> str:
 
 
 def probing_prep_spec(config: dict, model: str, hook: str) -> str:
-    """JSON of saesanity.evals.probing_jobs.PrepJob: the model (context evals.probing.n_ctx), the hook, and
+    """JSON of saesanity.evals.probing.jobs.PrepJob: the model (context evals.probing.n_ctx), the hook, and
     what decides the tasks' documents (not ks: changing ks reruns only the per-SAE jobs)."""
     if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
         raise KeyError(f"no probing preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
@@ -447,7 +447,7 @@ def autointerp_files(config: dict) -> tuple[str, ...]:
 
 
 def autointerp_spec(config: dict) -> str:
-    """JSON of the evals.autointerp block (saesanity.evals.autointerp_config.AutoInterpConfig)."""
+    """JSON of the evals.autointerp block (saesanity.evals.autointerp.config.AutoInterpConfig)."""
     block = config["evals"]["autointerp"]
     if not is_toyworld(config) and block["backend"] == "ground_truth":
         raise PipelineConfigError("evals.autointerp.backend is 'ground_truth', which needs the toy world's "

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from saesanity.data.store import ActivationStore
 from saesanity.data.synthetic import read_features
-from saesanity.evals.consistency import mcc
+from saesanity.evals.consistency.mcc import mcc
 from saesanity.evals.core import evaluate_core
 from saesanity.evals.recovery import RECOVERY_THRESHOLD, max_cosine, recovered_fraction
-from saesanity.evals.seed_consistency import sae_identity
+from saesanity.evals.identity import sae_identity
 from saesanity.sae.io import load_sae
 
 

@@ -6,7 +6,7 @@ between the true dictionary and a learned one. With dictionaries of different si
 smaller one.
 
 `mcc` picks the method by size. Up to `exact_max_latents` latents: the Hungarian algorithm on the dense
-matrix (exact; cubic time, quadratic memory). Above: the sparse matching of `saesanity.evals.sparse_matching`
+matrix (exact; cubic time, quadratic memory). Above: the sparse matching of `saesanity.evals.consistency.sparse_matching`
 (candidate pairs from one blocked pass, min-weight matching on them), which returns an upper bound on the
 optimum with the matching, so that the gap to the exact answer is known without computing it.
 """
@@ -36,7 +36,7 @@ class Matching:
     cosines: np.ndarray
     """Matched cosines, one per matched pair."""
     method: str = "exact"
-    """'exact' (Hungarian on the dense matrix) or 'sparse' (saesanity.evals.sparse_matching)."""
+    """'exact' (Hungarian on the dense matrix) or 'sparse' (saesanity.evals.consistency.sparse_matching)."""
     upper_bound: float = float("nan")
     """A certificate: no matching has a higher MCC. Equal to `mcc` for the exact method."""
 
@@ -61,7 +61,7 @@ def mcc(A_FD: np.ndarray, B_GD: np.ndarray, exact_max_latents: int = MAX_EXACT_L
     rows, else the sparse matching with `candidates` candidates per row and per column."""
     if max(len(A_FD), len(B_GD)) <= exact_max_latents:
         return exact_mcc(A_FD, B_GD)
-    from saesanity.evals.sparse_matching import sparse_mcc
+    from saesanity.evals.consistency.sparse_matching import sparse_mcc
     return sparse_mcc(A_FD, B_GD, candidates=candidates)
 
 

@@ -14,8 +14,8 @@ import pandas as pd
 from saesanity.checkpoints import CHECKPOINTS
 from saesanity.config import ConsistencyConfig
 from saesanity.data.synthetic import read_features
-from saesanity.evals.consistency import mcc, pairwise_mcc
-from saesanity.evals.seed_consistency import sae_identity
+from saesanity.evals.consistency.mcc import mcc, pairwise_mcc
+from saesanity.evals.identity import sae_identity
 from saesanity.sae.io import load_sae
 
 

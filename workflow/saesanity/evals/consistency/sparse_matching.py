@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from saesanity.evals.consistency import MAX_EXACT_LATENTS, Matching
+from saesanity.evals.consistency.mcc import MAX_EXACT_LATENTS, Matching
 
 # bfloat16 keeps 8 significant bits: a stored value is within one unit in the last place, 2^-7 relative.
 _BF16_ULP = 2.0 ** -7
