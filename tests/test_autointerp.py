@@ -24,7 +24,7 @@ from saesanity.evals.autointerp.contexts import TokenLabels
 from saesanity.evals.autointerp.explainers import (GroundTruthError, GroundTruthInterpreter, LLMInterpreter,
                                         parse_explanation, parse_judgements)
 from saesanity.evals.autointerp.openai_client import ChatClient, OpenAIError
-from saesanity.pipeline import PipelineConfigError, autointerp_spec
+from saesanity.pipeline import checks
 
 CONCEPT_A, CONCEPT_B, CONCEPT_C = "topic:alpha", "sentiment:beta", "register:gamma"
 A_WORDS, B_WORDS = ["apple", "apricot"], ["bold", "brave"]
@@ -155,8 +155,8 @@ def test_ground_truth_backend_refuses_tokens_without_concepts(planted, tmp_path)
         autointerp_metrics(tmp_path, planted.root / "train", planted.root / "heldout", AutoInterpConfig(),
                            documents=None, tokenizer="gpt2")
     config = {"lm": {"kind": "hf"}, "evals": {"autointerp": {"backend": "ground_truth"}}}
-    with pytest.raises(PipelineConfigError, match="evals.autointerp.backend"):
-        autointerp_spec(config)
+    with pytest.raises(checks.PipelineConfigError, match="evals.autointerp.backend"):
+        checks._check_autointerp(config)
 
 
 def test_config_errors_name_the_key():

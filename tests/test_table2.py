@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saesanity import pipeline
+from saesanity.pipeline import checks, jobs, paths, specs
 from saesanity.atomic import write_json
 from saesanity.cli import main
 from saesanity.figures import table2_l0_sweep, table2_metrics
@@ -48,8 +48,8 @@ def write_planted(root: Path, l0s=(16,), trained_seeds=(0, 1, 2)) -> dict[str, l
     for l0 in l0s:
         for arch in ARCHS:
             sweep = None if l0 == l0s[0] else l0
-            keys = [pipeline.SAEKey(SOURCE, arch, "trained", s, sweep) for s in trained_seeds]
-            keys += [pipeline.SAEKey(SOURCE, arch, v, 0, sweep) for v in BASELINES]
+            keys = [jobs.SAEKey(SOURCE, arch, "trained", s, sweep) for s in trained_seeds]
+            keys += [jobs.SAEKey(SOURCE, arch, v, 0, sweep) for v in BASELINES]
             for k in keys:
                 for name, metrics in planted(arch, k.variant, k.seed, l0).items():
                     path = root / k.path / f"{name}.json"
@@ -158,29 +158,29 @@ def lm_config(**lm_group) -> dict:
 
 
 def test_l0_sweep_keys_carry_the_l0_in_the_arch_segment_and_headline_paths_stay():
-    assert pipeline.l0_sweep_keys(lm_config(), SOURCE) == []
+    assert jobs.l0_sweep_keys(lm_config(), SOURCE) == []
     cfg = lm_config(l0_sweep=[8, 16, 32])
-    headline = pipeline.sae_keys(cfg, SOURCE)
-    sweep = pipeline.l0_sweep_keys(cfg, SOURCE)
+    headline = jobs.sae_keys(cfg, SOURCE)
+    sweep = jobs.l0_sweep_keys(cfg, SOURCE)
     assert [k.path for k in headline][:2] == [f"{SOURCE}/topk/trained/seed0", f"{SOURCE}/topk/trained/seed1"]
     assert len(sweep) == 2 * len(headline)  # 8 and 32: the headline L0 16 is not trained twice
     assert f"{SOURCE}/topk-l0_8/trained/seed1" in {k.path for k in sweep}
     assert f"{SOURCE}/jumprelu-l0_32/soft_frozen_decoder-iso/seed0" in {k.path for k in sweep}
-    assert pipeline.split_arch_dir("topk-l0_8") == ("topk", 8) and pipeline.split_arch_dir("topk") == ("topk", None)
+    assert paths.split_arch_dir("topk-l0_8") == ("topk", 8) and paths.split_arch_dir("topk") == ("topk", None)
     # The train rule's spec from the path segment: the L0 changes, nothing else.
-    spec = json.loads(pipeline.train_spec(cfg, SOURCE, "topk-l0_8", "trained", 1))
-    head = json.loads(pipeline.train_spec(cfg, SOURCE, "topk", "trained", 1))
+    spec = json.loads(specs.train_spec(cfg, SOURCE, "topk-l0_8", "trained", 1))
+    head = json.loads(specs.train_spec(cfg, SOURCE, "topk", "trained", 1))
     assert spec["sae"]["target_l0"] == 8 and spec["sae"]["arch"] == "topk" and head["sae"]["target_l0"] == 16
     assert {**spec["sae"], "target_l0": 16} == head["sae"]
     with pytest.raises(KeyError, match="not in its group's l0_sweep"):
-        pipeline.train_spec(cfg, SOURCE, "topk-l0_64", "trained", 0)
-    with pytest.raises(pipeline.PipelineConfigError, match=r"saes.lm.l0_sweep \(512\) exceeds d_sae"):
-        pipeline._check_sae_group(lm_config(l0_sweep=[8, 512]), "lm")
+        specs.train_spec(cfg, SOURCE, "topk-l0_64", "trained", 0)
+    with pytest.raises(checks.PipelineConfigError, match=r"saes.lm.l0_sweep \(512\) exceeds d_sae"):
+        checks._check_sae_group(lm_config(l0_sweep=[8, 512]), "lm")
 
 
 def test_table2_reads_only_configured_evaluations():
     cfg = lm_config()
-    assert pipeline.table2_evals(cfg) == ["core"]
-    assert pipeline.table2_evals({**cfg, "evals": {"probing": {}, "ravel": {}, "autointerp": {}}}) == list(EVALS)
+    assert jobs.table2_evals(cfg) == ["core"]
+    assert jobs.table2_evals({**cfg, "evals": {"probing": {}, "ravel": {}, "autointerp": {}}}) == list(EVALS)
     hf = {**cfg, "lm": {**cfg["lm"], "kind": "hf"}, "evals": {"probing": {}, "autointerp": {}}}
-    assert pipeline.table2_evals(hf) == ["core", "probing", "autointerp"]
+    assert jobs.table2_evals(hf) == ["core", "probing", "autointerp"]

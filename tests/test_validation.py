@@ -12,7 +12,7 @@ from conftest import make_job
 from saesanity.config import ConfigError, ConsistencyConfig, TrainConfig
 from saesanity.evals.consistency.seeds import consistency_metrics
 from saesanity.evals.consistency.validation import validation_metrics
-from saesanity.pipeline import train_spec
+from saesanity.pipeline.specs import train_spec
 from saesanity.sae.io import load_sae
 from saesanity.tables import correlation_table
 from saesanity.train import train_sae

@@ -12,7 +12,7 @@ import pandas as pd
 from saesanity.atomic import atomic_path, read_json
 from saesanity.data.synthetic import read_features, read_settings
 from saesanity.paper import synthetic_paper_value, synthetic_setting_matches
-from saesanity.pipeline import SYNTHETIC_PREFIX
+from saesanity.pipeline.paths import SYNTHETIC_PREFIX
 
 PER_SAE = {"core": ["explained_variance", "l0", "dead_fraction"],
            "recovery": ["recovered_fraction", "recovered_count", "gt_mcc"]}
