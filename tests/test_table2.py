@@ -15,7 +15,7 @@ from saesanity.atomic import write_json
 from saesanity.cli import main
 from saesanity.figures import table2_l0_sweep, table2_metrics
 from saesanity.figures.style import save
-from saesanity.table2 import MetricsFileError, table2, write_table2
+from saesanity.tables.table2 import MetricsFileError, table2, write_table2
 
 SOURCE = "toyworld-blocks.1.hook_resid_pre"
 ARCHS = ["batchtopk", "jumprelu", "relu"]

@@ -14,7 +14,7 @@ from saesanity.evals.consistency.seeds import consistency_metrics
 from saesanity.evals.consistency.validation import validation_metrics
 from saesanity.pipeline.specs import train_spec
 from saesanity.sae.io import load_sae
-from saesanity.tables import correlation_table
+from saesanity.tables.validation import correlation_table
 from saesanity.train import train_sae
 
 COUNTS = (256, 640)

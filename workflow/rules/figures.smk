@@ -26,7 +26,8 @@ rule table_synthetic:
         CONDA_ENV
     shell:
         "python -m saesanity table-synthetic --core {input.core} --recovery {input.recovery}"
-        " --consistency {input.consistency} --features {input.features} --out-dir results/tables 2> {log}"
+        " --consistency {input.consistency} --features {input.features}"
+        " --out {output.synthetic} --features-out {output.features} 2> {log}"
 
 
 rule table_lm:
@@ -58,7 +59,8 @@ rule table_lm:
         CONDA_ENV
     shell:
         "python -m saesanity table-lm --core {input.core} --lm-loss {input.lm_loss}"
-        " --consistency {input.consistency} --lm-metrics {input.lm_metrics} --out-dir results/tables 2> {log}"
+        " --consistency {input.consistency} --lm-metrics {input.lm_metrics}"
+        " --out {output.core} --model-out {output.model} 2> {log}"
 
 
 rule table2:
@@ -117,4 +119,4 @@ rule figures:
     conda:
         CONDA_ENV
     shell:
-        "python -m saesanity figures --tables results/tables --out {output} 2> {log}"
+        "python -m saesanity figures --tables {input} --out {output} 2> {log}"

@@ -122,4 +122,5 @@ rule table_validation:
     conda:
         CONDA_ENV
     shell:
-        "python -m saesanity table-validation --points {input} --out-dir results/tables 2> {log}"
+        "python -m saesanity table-validation --points {input} --out {output.points}"
+        " --correlation-out {output.correlation} 2> {log}"

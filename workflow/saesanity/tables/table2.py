@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from saesanity.atomic import read_json
 from saesanity.paper import table2_paper_value
-from saesanity.tables import with_paper_values, with_seed_aggregates, write_csv
+from saesanity.tables.tidy import MetricsFileError, metric_rows, with_paper_values, with_seed_aggregates, write_csv
 
 # Per evaluation (its <eval>.json under results/metrics/.../seed<seed>/): (key in the file, metric in the table).
 # The metric names of the paper's four columns are those of saesanity.paper.TABLE2_METRICS.
@@ -23,32 +22,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "concepts": [("fraction_detected", "concepts_detected")],
 }
 METRICS = [metric for cols in COLUMNS.values() for _, metric in cols]
-IDENTITY = ["source", "arch", "variant", "seed", "d_sae", "target_l0"]
 # target_l0 is part of the key: an L0 sweep (saes.lm.l0_sweep) gives one row group per L0.
 KEY = ["source", "arch", "variant", "target_l0"]
-
-
-class MetricsFileError(ValueError):
-    """A metrics JSON lacks a key the table reads; the message names the file and the key."""
-
-
-def _value(m: dict, key: str, path: str, eval_name: str):
-    if key not in m:
-        raise MetricsFileError(f"{path}: no key {key!r} (a {eval_name}.json must hold {key!r}; "
-                               f"keys present: {sorted(m)})")
-    return m[key]
-
-
-def _rows(eval_name: str, files: Sequence[str]) -> list[dict]:
-    rows = []
-    for f in files:
-        m = read_json(f)
-        ident = {k: _value(m, k, str(f), eval_name) for k in IDENTITY}
-        ident["seed"] = str(ident["seed"])
-        for key, metric in COLUMNS[eval_name]:
-            v = _value(m, key, str(f), eval_name)
-            rows.append({**ident, "metric": metric, "value": float("nan") if v is None else float(v)})
-    return rows
 
 
 def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None = None) -> pd.DataFrame:
@@ -58,7 +33,7 @@ def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None 
     unknown = set(metric_files) - set(COLUMNS)
     if unknown:
         raise KeyError(f"unknown evaluations {sorted(unknown)}; known: {list(COLUMNS)}")
-    rows = [r for name, files in metric_files.items() for r in _rows(name, files)]
+    rows = [r for name, files in metric_files.items() for r in metric_rows(name, files, COLUMNS[name])]
     if not rows:
         raise MetricsFileError("table2: no metrics files given (core.json at least is expected)")
     def is_headline(target_l0) -> bool:
