@@ -25,7 +25,7 @@ from saesanity.lm.model import LanguageModel, pad_batch
 class HarvestConfig:
     """How much to harvest and how to write it."""
 
-    n_tokens: int = 400_000
+    n_tokens: int = 409_600
     """Stop after the document that reaches this many rows (BOS excluded)."""
     batch_docs: int = 64
     """Documents per forward pass."""
