@@ -1,4 +1,4 @@
-# Shared by every rule file: the package's pipeline modules (paths, job lists, specs), the wildcard
+# Included first by the Snakefile: the package's pipeline modules (paths, job lists, specs), the wildcard
 # constraints, the conda environment, and input helpers.
 from saesanity.pipeline import checks, jobs, paths, specs, targets
 
