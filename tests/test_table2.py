@@ -15,7 +15,7 @@ from saesanity.atomic import write_json
 from saesanity.cli import main
 from saesanity.figures import table2_l0_sweep, table2_metrics
 from saesanity.figures.style import save
-from saesanity.tables.table2 import MetricsFileError, table2, write_table2
+from saesanity.tables.table2 import COLUMNS, MetricsFileError, table2, write_table2
 
 SOURCE = "toyworld-blocks.1.hook_resid_pre"
 ARCHS = ["batchtopk", "jumprelu", "relu"]
@@ -184,3 +184,4 @@ def test_table2_reads_only_configured_evaluations():
     assert jobs.table2_evals({**cfg, "evals": {"probing": {}, "ravel": {}, "autointerp": {}}}) == list(EVALS)
     hf = {**cfg, "lm": {**cfg["lm"], "kind": "hf"}, "evals": {"probing": {}, "autointerp": {}}}
     assert jobs.table2_evals(hf) == ["core", "probing", "autointerp"]
+    assert jobs.TABLE2_EVALS == tuple(COLUMNS)  # the files the rule gathers are the ones the table reads

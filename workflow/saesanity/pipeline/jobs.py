@@ -163,6 +163,10 @@ def sweep_keys(config: dict) -> list[dict]:
             for d_sae in sweep["d_sae"] for arch in sweep["architectures"] for seed in sweep["seeds"]]
 
 
+TABLE2_EVALS = ("core", "probing", "ravel", "autointerp", "concepts")
+"""Every evaluation table2.csv can read, one <name>.json per SAE (saesanity.tables.table2.COLUMNS's keys)."""
+
+
 def table2_evals(config: dict) -> list[str]:
     """The evaluations whose per-SAE JSON table2.csv reads (saesanity.tables.table2.COLUMNS): core always;
     probing, RAVEL and AutoInterp where their `evals.<name>` block is in the config; the ground-truth concept

@@ -3,12 +3,12 @@ the job enumeration (jobs.py) and the path templates (paths.py)."""
 
 from __future__ import annotations
 
-from saesanity.pipeline.jobs import (consistency_keys, is_toyworld, lm_headline_keys, lm_sae_keys, lm_sources,
-                                     synthetic_sae_keys, synthetic_sources, sweep_keys, table2_evals)
-from saesanity.pipeline.paths import (FIGURES, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER, activation_store,
-                                      features_file, files_in, group_key, metrics_file, sae_files, sweep_metrics_file,
-                                      sweep_sae_dir, synthetic_store)
-from saesanity.pipeline.specs import TOYWORLD
+from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, is_toyworld, lm_headline_keys,
+                                     lm_sae_keys, lm_sources, synthetic_sae_keys, synthetic_sources, sweep_keys,
+                                     table2_evals)
+from saesanity.pipeline.paths import (FIGURES, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER, activation_store, features_file,
+                                      files_in, group_key, metrics_file, sae_files, sweep_metrics_file, sweep_sae_dir,
+                                      synthetic_store)
 
 
 def _group_metrics(config: dict, sources: list[str], name: str) -> list[str]:
@@ -47,7 +47,7 @@ def table2_inputs(config: dict) -> dict[str, list[str]]:
     configured for this model (jobs.table2_evals)."""
     evals = table2_evals(config)
     return {name: [metrics_file(k.path, name) for k in lm_sae_keys(config)] if name in evals else []
-            for name in ("core", "probing", "ravel", "autointerp", "concepts")}
+            for name in TABLE2_EVALS}
 
 
 def toyworld_corpus(config: dict) -> list[str]:
