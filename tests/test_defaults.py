@@ -18,6 +18,7 @@ from saesanity.evals.consistency.matching import MAX_EXACT_LATENTS
 from saesanity.evals.consistency.mcc import SHARED_THRESHOLD
 from saesanity.evals.probing.jobs import ProbingConfig
 from saesanity.evals.ravel.editing import RavelConfig
+from saesanity.evals.ravel.mdbm import MaskTraining
 from saesanity.evals.recovery import RECOVERY_THRESHOLD
 from saesanity.lm.harvest import HarvestConfig
 from saesanity.lm.model import ModelSpec, ToyModelConfig
@@ -106,6 +107,9 @@ def test_defaults_outside_blocks_agree():
     consistency = dataclass_defaults(ConsistencyConfig)
     assert consistency["exact_max_latents"] == MAX_EXACT_LATENTS
     assert consistency["shared_threshold"] == SHARED_THRESHOLD
+    # evals.ravel's mask settings are handed to mdbm.MaskTraining, which has its own defaults.
+    ravel, mask = dataclass_defaults(RavelConfig), dataclass_defaults(MaskTraining)
+    assert {k: ravel[k] for k in mask} == mask
     lm = schema_defaults("properties.lm")
     spec = dataclass_defaults(ModelSpec)
     assert {k: lm[k] for k in ("device", "dtype", "n_ctx")} == {k: spec[k] for k in ("device", "dtype", "n_ctx")}
