@@ -1,4 +1,4 @@
-"""MCC at scale: the sparse matching (saesanity.evals.sparse_matching) against the exact Hungarian one.
+"""MCC at scale: the sparse matching (saesanity.evals.consistency.sparse_matching) against the exact Hungarian one.
 
 Cases (each measured in a fresh subprocess, so that its peak resident memory is its own):
 - sparse (first: the headline): two dictionaries of --latents rows of dimension --d, either independent random (the hard case:
@@ -48,8 +48,8 @@ def peak_rss_gb() -> float:
 
 
 def run_case(method: str, kind: str, n: int, d: int, candidates: int) -> dict:
-    from saesanity.evals.consistency import exact_mcc
-    from saesanity.evals.sparse_matching import sparse_mcc
+    from saesanity.evals.consistency.mcc import exact_mcc
+    from saesanity.evals.consistency.sparse_matching import sparse_mcc
     A, B = dictionaries(kind, n, d)
     t0 = time.perf_counter()
     if method == "exact":

@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from saesanity import pipeline
+from saesanity.pipeline import jobs, paths
+from saesanity.pipeline.specs import train_spec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,12 +54,12 @@ def main() -> int:
     args = p.parse_args()
     config = yaml.safe_load(args.config.read_text())
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
-    keys = [k for k in pipeline.sae_keys(config, args.source)
+    keys = [k for k in jobs.sae_keys(config, args.source)
             if k.seed == args.seed and args.arch in (None, k.arch)]
     if not keys:
         sys.exit(f"no SAE of {args.source} with seed {args.seed}" + (f" and arch {args.arch}" if args.arch else ""))
-    specs = [pipeline.train_spec(config, k.source, k.arch, k.variant, k.seed) for k in keys]
-    data = args.root / pipeline.activation_store(args.source, "activations")
+    specs = [train_spec(config, k.source, k.arch, k.variant, k.seed) for k in keys]
+    data = args.root / paths.activation_store(args.source, "activations")
     with tempfile.TemporaryDirectory() as tmp:
         alone = [Path(tmp, "alone", k.path) for k in keys]
         together = [Path(tmp, "together", k.path) for k in keys]

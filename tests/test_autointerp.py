@@ -18,13 +18,13 @@ import yaml
 
 from saesanity.config import ConfigError
 from saesanity.data.store import ShardWriter
-from saesanity.evals.autointerp import autointerp_metrics, encode_firing, evaluate_autointerp
-from saesanity.evals.autointerp_config import AutoInterpConfig, OpenAIConfig, autointerp_config
-from saesanity.evals.contexts import TokenLabels
-from saesanity.evals.explainers import (GroundTruthError, GroundTruthInterpreter, LLMInterpreter,
+from saesanity.evals.autointerp.detection import autointerp_metrics, encode_firing, evaluate_autointerp
+from saesanity.evals.autointerp.config import AutoInterpConfig, OpenAIConfig, autointerp_config
+from saesanity.evals.autointerp.contexts import TokenLabels
+from saesanity.evals.autointerp.explainers import (GroundTruthError, GroundTruthInterpreter, LLMInterpreter,
                                         parse_explanation, parse_judgements)
-from saesanity.evals.openai_client import ChatClient, OpenAIError
-from saesanity.pipeline import PipelineConfigError, autointerp_spec
+from saesanity.evals.autointerp.openai_client import ChatClient, OpenAIError
+from saesanity.pipeline import checks
 
 CONCEPT_A, CONCEPT_B, CONCEPT_C = "topic:alpha", "sentiment:beta", "register:gamma"
 A_WORDS, B_WORDS = ["apple", "apricot"], ["bold", "brave"]
@@ -155,8 +155,8 @@ def test_ground_truth_backend_refuses_tokens_without_concepts(planted, tmp_path)
         autointerp_metrics(tmp_path, planted.root / "train", planted.root / "heldout", AutoInterpConfig(),
                            documents=None, tokenizer="gpt2")
     config = {"lm": {"kind": "hf"}, "evals": {"autointerp": {"backend": "ground_truth"}}}
-    with pytest.raises(PipelineConfigError, match="evals.autointerp.backend"):
-        autointerp_spec(config)
+    with pytest.raises(checks.PipelineConfigError, match="evals.autointerp.backend"):
+        checks._check_autointerp(config)
 
 
 def test_config_errors_name_the_key():

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from saesanity.evals.consistency import exact_mcc, mcc, shared_fraction
-from saesanity.evals.sparse_matching import candidate_search, non_candidate_bound, bf16_error, sparse_mcc
+from saesanity.evals.consistency import sparse_matching
+from saesanity.evals.consistency.mcc import exact_mcc, mcc, shared_fraction
+from saesanity.evals.consistency.sparse_matching import (bf16_error, candidate_search, greedy_complete,
+                                                         non_candidate_bound, sparse_mcc)
 from saesanity.train import train_sae
 
 from conftest import make_job
@@ -65,6 +67,24 @@ def test_fallback_completes_the_matching_when_candidates_have_none():
     B = rng.standard_normal((70, 16))
     e, s = exact_mcc(A, B), sparse_mcc(A, B, candidates=1, **SMALL)
     _assert_valid(s, e, 60)
+
+
+def test_exact_max_latents_bounds_the_fallback_too(monkeypatch):
+    # consistency.exact_max_latents bounds every dense Hungarian step: the fallback's residue included.
+    rng = np.random.default_rng(0)
+    A = torch.nn.functional.normalize(torch.from_numpy(rng.standard_normal((6, 4))).float(), dim=1)
+    B = torch.nn.functional.normalize(torch.from_numpy(rng.standard_normal((6, 4))).float(), dim=1)
+    none = np.array([], np.int64)
+    rows, cols = greedy_complete(6, 6, none, none, np.array([]), A, B, exact_max_latents=5)
+    np.testing.assert_array_equal(cols, np.arange(6))  # residue above the limit: paired in order, no Hungarian
+    _, cols = greedy_complete(6, 6, none, none, np.array([]), A, B, exact_max_latents=6)
+    assert (A[rows] * B[cols]).sum().item() == pytest.approx(exact_mcc(A.numpy(), B.numpy()).mcc * 6, abs=1e-5)
+    seen = []
+    real = sparse_matching.greedy_complete
+    monkeypatch.setattr(sparse_matching, "greedy_complete", lambda *a: seen.append(a[-1]) or real(*a))
+    u = rng.standard_normal(16)
+    mcc(u + 0.01 * rng.standard_normal((60, 16)), rng.standard_normal((70, 16)), exact_max_latents=50, candidates=1)
+    assert seen == [50]
 
 
 def test_non_candidate_bound_holds_for_every_pair():

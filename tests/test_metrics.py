@@ -8,7 +8,7 @@ import torch
 from conftest import write_store
 
 from saesanity.config import SAEConfig
-from saesanity.evals.consistency import mcc, pairwise_mcc
+from saesanity.evals.consistency.mcc import mcc, pairwise_mcc
 from saesanity.evals.core import CoreAccumulator, evaluate_core
 from saesanity.evals.recovery import max_cosine, recovered_fraction, unit_rows
 from saesanity.sae.registry import build_sae

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 from saesanity.data.store import ShardWriter
-from saesanity.evals.probing import (build_tasks, dense_probe, mean_pool, pooled_by_dataset, rank_latents,
+from saesanity.evals.probing.probes import (build_tasks, dense_probe, mean_pool, pooled_by_dataset, rank_latents,
                                      sparse_probe, summarise, token_batches)
-from saesanity.evals.probing_data import ProbingDataset, load_labelled
+from saesanity.evals.probing.data import ProbingDataset, load_labelled
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -175,7 +175,7 @@ def test_registry_reads_local_files_in_the_hub_format(tmp_path):
 
 
 def test_offline_hub_data_set_names_itself_and_the_local_alternative(tmp_path):
-    script = ("from saesanity.evals.probing_data import ProbingDataset, load_labelled\n"
+    script = ("from saesanity.evals.probing.data import ProbingDataset, load_labelled\n"
               "from saesanity.lm.model import ModelNotAvailable\n"
               "try:\n    load_labelled(ProbingDataset('ag_news'), 10)\n"
               "except ModelNotAvailable as err:\n    print('MESSAGE', err)\n")
@@ -192,7 +192,7 @@ def hf_probing(hf_checkpoint, toy_corpus, tmp_path_factory):
     (the toy world's documents, label = one of four topics), a random ReLU SAE, both jobs run twice."""
     from saesanity.config import SAEConfig
     from saesanity.data.toyworld import read_documents
-    from saesanity.evals.probing_jobs import PrepJob, prepare_probing, probing_metrics
+    from saesanity.evals.probing.jobs import PrepJob, prepare_probing, probing_metrics
     from saesanity.sae.io import save_sae
     from saesanity.sae.registry import build_sae
     root = tmp_path_factory.mktemp("probing")

@@ -14,9 +14,9 @@ import torch
 import yaml
 from saesanity.config import ConfigError, from_dict
 from saesanity.data.toyworld import entity_rows, load_world, prompt_rows
-from saesanity.evals.mdbm import Examples, MaskTraining, accuracy, edit_delta, hard_mask, pair_score, train_mask
-from saesanity.evals.ravel import ExampleBuilder, PromptModel, RavelConfig
-from saesanity.evals.ravel_data import RavelDataError, load_ravel, load_toyworld, ravel_file_names
+from saesanity.evals.ravel.mdbm import Examples, MaskTraining, accuracy, edit_delta, hard_mask, pair_score, train_mask
+from saesanity.evals.ravel.editing import ExampleBuilder, PromptModel, RavelConfig
+from saesanity.evals.ravel.data import RavelDataError, load_ravel, load_toyworld, ravel_file_names
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""What reruns when (README: "What reruns when"), on the tiny preset after a full run, and what a killed job leaves."""
+"""What reruns when (docs/reproducibility.md), on the tiny preset after a full run, and what a killed job leaves."""
 
 from __future__ import annotations
 

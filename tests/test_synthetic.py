@@ -1,4 +1,4 @@
-"""The synthetic ground truth of arXiv 2602.14111, section 3, and its on-disk contract (DESIGN.md)."""
+"""The synthetic ground truth of arXiv 2602.14111, section 3, and its on-disk contract (docs/design.md)."""
 
 from __future__ import annotations
 

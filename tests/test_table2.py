@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saesanity import pipeline
+from saesanity.pipeline import checks, jobs, paths, specs
 from saesanity.atomic import write_json
 from saesanity.cli import main
 from saesanity.figures import table2_l0_sweep, table2_metrics
 from saesanity.figures.style import save
-from saesanity.table2 import MetricsFileError, table2, write_table2
+from saesanity.tables.table2 import COLUMNS, METRICS, MetricsFileError, table2, write_table2
 
 SOURCE = "toyworld-blocks.1.hook_resid_pre"
 ARCHS = ["batchtopk", "jumprelu", "relu"]
@@ -33,11 +33,12 @@ def planted(arch: str, variant: str, seed: int, target_l0: int) -> dict[str, dic
     return {
         "core": {**ident, "explained_variance": base, "l0": target_l0 + 0.5 * seed, "dead_fraction": 0.0},
         "probing": {**ident, "top_1": base - 0.1, "top_2": base - 0.05, "top_5": base, "dense": 0.95, "n_tasks": 3,
-                    "tasks": []},
+                    "top_1_task_mean": base - 0.11, "top_5_task_mean": base - 0.01, "tasks": []},
         "ravel": {**ident, "score": base - 0.2, "cause": base, "isolation": base, "pairs": []},
         "autointerp": {**ident, "score": base + 0.05, "n_scored": 100, "n_live": 200, "frac_above_0.7": 0.5,
                        "backend": "ground_truth", "latents": []},
-        "concepts": {**ident, "fraction_detected": base - 0.3, "threshold": 0.8, "n_concepts": 40, "concepts": []},
+        "concepts": {**ident, "fraction_detected": base - 0.3, "threshold": 0.8, "n_concepts": 40, "concepts": [],
+                     "fraction_detected_by_kind": {"tag": base - 0.2, "value": base - 0.4, "token": base - 0.3}},
     }
 
 
@@ -48,8 +49,8 @@ def write_planted(root: Path, l0s=(16,), trained_seeds=(0, 1, 2)) -> dict[str, l
     for l0 in l0s:
         for arch in ARCHS:
             sweep = None if l0 == l0s[0] else l0
-            keys = [pipeline.SAEKey(SOURCE, arch, "trained", s, sweep) for s in trained_seeds]
-            keys += [pipeline.SAEKey(SOURCE, arch, v, 0, sweep) for v in BASELINES]
+            keys = [jobs.SAEKey(SOURCE, arch, "trained", s, sweep) for s in trained_seeds]
+            keys += [jobs.SAEKey(SOURCE, arch, v, 0, sweep) for v in BASELINES]
             for k in keys:
                 for name, metrics in planted(arch, k.variant, k.seed, l0).items():
                     path = root / k.path / f"{name}.json"
@@ -83,9 +84,11 @@ def test_seed_means_spread_and_the_papers_numbers(tmp_path):
     # Per-SAE rows carry their own value and no paper number.
     one = table[(table.seed == "2") & (table.arch == "relu") & (table.metric == "concepts_detected")]
     assert len(one) == 1 and one.value.iloc[0] == pytest.approx(0.536) and one.paper_value.isna().all()
-    assert set(table.metric) == {"explained_variance", "l0", "sparse_probing_top1", "sparse_probing_top5", "ravel",
-                                 "autointerp", "concepts_detected"}
-    assert len(table) == 7 * len(ARCHS) * ((3 + 5) + (1 + 5))  # per SAE, and a mean per arch x variant
+    assert set(table.metric) == set(METRICS) == {
+        "explained_variance", "l0", "sparse_probing_top1", "sparse_probing_top5", "sparse_probing_top1_task_mean",
+        "sparse_probing_top5_task_mean", "ravel", "autointerp", "concepts_detected", "concepts_detected_tag",
+        "concepts_detected_value", "concepts_detected_token"}
+    assert len(table) == len(METRICS) * len(ARCHS) * ((3 + 5) + (1 + 5))  # per SAE, and a mean per arch x variant
 
 
 def test_an_evaluation_without_files_gives_no_rows(tmp_path):
@@ -135,14 +138,14 @@ def test_figures_one_panel_per_metric_and_the_sweep_only_with_a_sweep(tmp_path):
         write_table2(write_planted(tmp_path / f"{name}-metrics", l0s=l0s), tables / "table2.csv", headline_l0=16)
         fig = table2_metrics.plot(tables)
         titled = [ax for ax in fig.axes if ax.get_title()]
-        assert len(titled) == 7  # one panel per metric
+        assert len(titled) == len(table2_metrics.METRIC_LABEL) == 8  # one panel per headline metric
         save(fig, tables / "table2")
         assert (tables / "table2.png").stat().st_size > 0 and (tables / "table2.pdf").stat().st_size > 0
         sweep = table2_l0_sweep.plot(tables)
         if name == "headline":
             assert sweep is None
         else:
-            assert len(sweep.axes) == 7 * len(ARCHS)  # metric x architecture
+            assert len(sweep.axes) == len(table2_metrics.METRIC_LABEL) * len(ARCHS)  # metric x architecture
             assert sorted(sweep.axes[0].lines[0].get_xdata()) == [8, 16, 32]
             save(sweep, tables / "table2_l0_sweep")
             assert (tables / "table2_l0_sweep.png").stat().st_size > 0
@@ -158,29 +161,30 @@ def lm_config(**lm_group) -> dict:
 
 
 def test_l0_sweep_keys_carry_the_l0_in_the_arch_segment_and_headline_paths_stay():
-    assert pipeline.l0_sweep_keys(lm_config(), SOURCE) == []
+    assert jobs.l0_sweep_keys(lm_config(), SOURCE) == []
     cfg = lm_config(l0_sweep=[8, 16, 32])
-    headline = pipeline.sae_keys(cfg, SOURCE)
-    sweep = pipeline.l0_sweep_keys(cfg, SOURCE)
+    headline = jobs.sae_keys(cfg, SOURCE)
+    sweep = jobs.l0_sweep_keys(cfg, SOURCE)
     assert [k.path for k in headline][:2] == [f"{SOURCE}/topk/trained/seed0", f"{SOURCE}/topk/trained/seed1"]
     assert len(sweep) == 2 * len(headline)  # 8 and 32: the headline L0 16 is not trained twice
     assert f"{SOURCE}/topk-l0_8/trained/seed1" in {k.path for k in sweep}
     assert f"{SOURCE}/jumprelu-l0_32/soft_frozen_decoder-iso/seed0" in {k.path for k in sweep}
-    assert pipeline.split_arch_dir("topk-l0_8") == ("topk", 8) and pipeline.split_arch_dir("topk") == ("topk", None)
+    assert paths.split_arch_dir("topk-l0_8") == ("topk", 8) and paths.split_arch_dir("topk") == ("topk", None)
     # The train rule's spec from the path segment: the L0 changes, nothing else.
-    spec = json.loads(pipeline.train_spec(cfg, SOURCE, "topk-l0_8", "trained", 1))
-    head = json.loads(pipeline.train_spec(cfg, SOURCE, "topk", "trained", 1))
+    spec = json.loads(specs.train_spec(cfg, SOURCE, "topk-l0_8", "trained", 1))
+    head = json.loads(specs.train_spec(cfg, SOURCE, "topk", "trained", 1))
     assert spec["sae"]["target_l0"] == 8 and spec["sae"]["arch"] == "topk" and head["sae"]["target_l0"] == 16
     assert {**spec["sae"], "target_l0": 16} == head["sae"]
     with pytest.raises(KeyError, match="not in its group's l0_sweep"):
-        pipeline.train_spec(cfg, SOURCE, "topk-l0_64", "trained", 0)
-    with pytest.raises(pipeline.PipelineConfigError, match=r"saes.lm.l0_sweep \(512\) exceeds d_sae"):
-        pipeline._check_sae_group(lm_config(l0_sweep=[8, 512]), "lm")
+        specs.train_spec(cfg, SOURCE, "topk-l0_64", "trained", 0)
+    with pytest.raises(checks.PipelineConfigError, match=r"saes.lm.l0_sweep \(512\) exceeds d_sae"):
+        checks._check_sae_group(lm_config(l0_sweep=[8, 512]), "lm")
 
 
 def test_table2_reads_only_configured_evaluations():
     cfg = lm_config()
-    assert pipeline.table2_evals(cfg) == ["core"]
-    assert pipeline.table2_evals({**cfg, "evals": {"probing": {}, "ravel": {}, "autointerp": {}}}) == list(EVALS)
+    assert jobs.table2_evals(cfg) == ["core"]
+    assert jobs.table2_evals({**cfg, "evals": {"probing": {}, "ravel": {}, "autointerp": {}}}) == list(EVALS)
     hf = {**cfg, "lm": {**cfg["lm"], "kind": "hf"}, "evals": {"probing": {}, "autointerp": {}}}
-    assert pipeline.table2_evals(hf) == ["core", "probing", "autointerp"]
+    assert jobs.table2_evals(hf) == ["core", "probing", "autointerp"]
+    assert jobs.TABLE2_EVALS == tuple(COLUMNS)  # the files the rule gathers are the ones the table reads

@@ -10,11 +10,11 @@ import pytest
 from conftest import make_job
 
 from saesanity.config import ConfigError, ConsistencyConfig, TrainConfig
-from saesanity.evals.seed_consistency import consistency_metrics
-from saesanity.evals.validation import validation_metrics
-from saesanity.pipeline import train_spec
+from saesanity.evals.consistency.seeds import consistency_metrics
+from saesanity.evals.consistency.validation import validation_metrics
+from saesanity.pipeline.specs import train_spec
 from saesanity.sae.io import load_sae
-from saesanity.tables import correlation_table, pearson_ci
+from saesanity.tables.validation import correlation_table, pearson_ci
 from saesanity.train import train_sae
 
 COUNTS = (256, 640)

@@ -1,5 +1,8 @@
-from saesanity import pipeline
+# Included first by the Snakefile: the package's pipeline modules (paths, job lists, specs), the wildcard
+# constraints, the conda environment, and input helpers.
+from saesanity.pipeline import checks, jobs, paths, specs, targets
 
+# Every rule runs in this environment under --sdm conda (the path is relative to this folder).
 CONDA_ENV = "../../envs/saesanity.yaml"
 
 
@@ -11,48 +14,29 @@ wildcard_constraints:
     seed="[0-9]+",
     d_sae="[0-9]+",
     run="base|[a-z_]+-[0-9.e+-]+",
+    model="[a-z0-9_.]+(-[a-z0-9_.]+)*",
+    hook="[a-z0-9_.]+",
 
 
-def sae_files(key_path):
-    return multiext(f"results/saes/{key_path}/", "cfg.json", "sae_weights.safetensors")
+def sae_input(key=paths.SAE_KEY):
+    """What a per-SAE evaluation reads of its SAE: cfg.json and sae_weights.safetensors."""
+    return paths.sae_files(key, paths.SAE_LOADABLE)
 
 
-def synthetic_sae_keys():
-    return [k for src in pipeline.synthetic_sources(config) for k in pipeline.sae_keys(config, src)]
+def sae_folder(wildcards, input):
+    """params.sae of a per-SAE evaluation: the folder of its input `sae`."""
+    return os.path.dirname(input.sae[0])
+
+
+def lm_model_input():
+    """The toy-world model folder a job needs; a Hugging Face model comes from its cache instead."""
+    return [specs.toy_model_dir(config)] if jobs.is_toyworld(config) else []
 
 
 def validation_inputs(seed_dirs, dist):
     """Inputs of a PW-MCC validation job: the seeds' final weights and checkpoints, and the true features."""
     return {
-        "saes": [f"{d}/sae_weights.safetensors" for d in seed_dirs],
-        "checkpoints": [f"{d}/checkpoints" for d in seed_dirs],
-        "features": f"results/synthetic/{dist}/features.parquet",
+        "saes": [f"{d}/{paths.WEIGHTS}" for d in seed_dirs],
+        "checkpoints": [f"{d}/{paths.CHECKPOINTS}" for d in seed_dirs],
+        "features": paths.features_file(dist),
     }
-wildcard_constraints:
-    model="[a-z0-9_.]+(-[a-z0-9_.]+)*",
-    hook="[a-z0-9_.]+",
-
-
-def lm_headline_keys():
-    """The language-model SAEs at the headline L0 (saes.lm.target_l0)."""
-    return [k for src in pipeline.lm_sources(config) for k in pipeline.sae_keys(config, src)]
-
-
-def lm_sae_keys():
-    """Every language-model SAE: the headline ones and the points of saes.lm.l0_sweep."""
-    return lm_headline_keys() + [
-        k for src in pipeline.lm_sources(config) for k in pipeline.l0_sweep_keys(config, src)
-    ]
-
-
-def lm_metric_files(name):
-    """<name>.json of every language-model SAE, or [] where that evaluation is not configured for this
-    model (pipeline.table2_evals): the inputs of table2.csv."""
-    if name not in pipeline.table2_evals(config):
-        return []
-    return [f"results/metrics/{k.path}/{name}.json" for k in lm_sae_keys()]
-
-
-def lm_model_input():
-    """The toy-world model folder a job needs; a Hugging Face model comes from its cache instead."""
-    return [pipeline.toy_model_dir(config)] if pipeline.is_toyworld(config) else []

@@ -3,18 +3,18 @@ rule consistency:
     (arXiv 2501.16615) and matched cosines; any source (synthetic or <model>-<hook>)."""
     input:
         lambda w: [
-            f"results/saes/{w.source}/{w.arch}/{w.variant}/seed{s}/sae_weights.safetensors"
-            for s in pipeline.variant_seeds(config, w.source, w.variant)
+            paths.sae_file(paths.sae_key(w.source, w.arch, w.variant, s), paths.WEIGHTS)
+            for s in jobs.variant_seeds(config, w.source, w.variant)
         ],
     output:
-        "results/metrics/{source}/{arch}/{variant}/consistency.json",
+        paths.metrics_file(paths.SAE_GROUP, "consistency"),
     params:
         saes=lambda w, input: [os.path.dirname(f) for f in input],
-        spec=pipeline.canonical(config["consistency"]),
+        spec=specs.canonical(config["consistency"]),
     log:
-        "results/logs/consistency/{source}/{arch}/{variant}.log",
+        paths.log_file("consistency", paths.SAE_GROUP),
     benchmark:
-        "results/benchmarks/consistency/{source}/{arch}/{variant}.tsv"
+        paths.benchmark_file("consistency", paths.SAE_GROUP)
     threads: config["threads"]
     resources:
         # The exact matching at 16,384 latents peaks at 4.6 GB, the sparse one of two 131k x 2304
@@ -22,7 +22,7 @@ rule consistency:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} consistency --saes {params.saes} --spec {params.spec:q}"
         " --out {output} 2> {log}"

@@ -5,19 +5,19 @@
 rule convergence_train:
     """One run of the study: an SAE with evenly spaced checkpoints, in the SAELens layout."""
     input:
-        data="results/synthetic/{dist}/activations",
+        data=paths.synthetic_store("{dist}", "activations"),
     output:
-        multiext("results/convergence/saes/{dist}/{arch}/{run}/", "cfg.json", "sae_weights.safetensors"),
-        train_log="results/convergence/saes/{dist}/{arch}/{run}/train_log.csv",
-        checkpoints=directory("results/convergence/saes/{dist}/{arch}/{run}/checkpoints"),
+        paths.files_in(paths.convergence_sae_dir(), paths.SAE_LOADABLE),
+        train_log=f"{paths.convergence_sae_dir()}/{paths.TRAIN_LOG}",
+        checkpoints=directory(f"{paths.convergence_sae_dir()}/{paths.CHECKPOINTS}"),
     params:
-        spec=lambda w: pipeline.convergence_train_spec(config, w.dist, w.arch, w.run),
+        spec=lambda w: specs.convergence_train_spec(config, w.dist, w.arch, w.run),
         out=lambda w, output: os.path.dirname(output.train_log),
     threads: config["threads"]
     log:
-        "results/logs/convergence_train/{dist}/{arch}/{run}.log",
+        paths.log_file("convergence_train", paths.CONVERGENCE_KEY),
     benchmark:
-        "results/benchmarks/convergence_train/{dist}/{arch}/{run}.tsv"
+        paths.benchmark_file("convergence_train", paths.CONVERGENCE_KEY)
     resources:
         mem_mb=4000,
         runtime=600,
@@ -31,20 +31,20 @@ rule convergence_train:
 rule convergence_eval:
     """Recovery (Eq. 6) and EV (Eq. 5) of one run at each checkpoint and at the end."""
     input:
-        sae="results/convergence/saes/{dist}/{arch}/{run}/sae_weights.safetensors",
-        checkpoints="results/convergence/saes/{dist}/{arch}/{run}/checkpoints",
-        heldout="results/synthetic/{dist}/heldout",
-        features="results/synthetic/{dist}/features.parquet",
+        sae=f"{paths.convergence_sae_dir()}/{paths.WEIGHTS}",
+        checkpoints=f"{paths.convergence_sae_dir()}/{paths.CHECKPOINTS}",
+        heldout=paths.synthetic_store("{dist}", "heldout"),
+        features=paths.features_file("{dist}"),
     output:
-        "results/convergence/metrics/{dist}/{arch}/{run}.json",
+        paths.convergence_metrics_file(),
     params:
         sae=lambda w, input: os.path.dirname(input.sae),
         threshold=config["recovery_threshold"],
     threads: config["threads"]
     log:
-        "results/logs/convergence_eval/{dist}/{arch}/{run}.log",
+        paths.log_file("convergence_eval", paths.CONVERGENCE_KEY),
     benchmark:
-        "results/benchmarks/convergence_eval/{dist}/{arch}/{run}.tsv"
+        paths.benchmark_file("convergence_eval", paths.CONVERGENCE_KEY)
     resources:
         mem_mb=2000,
         runtime=30,
@@ -58,18 +58,18 @@ rule convergence_eval:
 rule table_convergence:
     """One row per (run, checkpoint): samples seen, recovery and EV."""
     input:
-        [f"results/convergence/metrics/{r.path}.json" for r in pipeline.convergence_runs(config)],
+        targets.convergence_table_inputs(config),
     output:
         report(
-            "results/tables/convergence.csv",
+            paths.table_file("convergence"),
             caption="../report/table_convergence.rst",
             category="Tables",
             labels={"table": "convergence"},
         ),
     log:
-        "results/logs/tables/convergence.log",
+        paths.log_file("tables", "convergence"),
     benchmark:
-        "results/benchmarks/tables/convergence.tsv"
+        paths.benchmark_file("tables", "convergence")
     resources:
         mem_mb=2000,
         runtime=10,

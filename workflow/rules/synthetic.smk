@@ -1,19 +1,20 @@
 rule synthetic:
     """Ground-truth features and activation shards (arXiv 2602.14111, sec. 3)."""
     output:
-        features="results/synthetic/{dist}/features.parquet",
-        train=directory("results/synthetic/{dist}/activations"),
-        heldout=directory("results/synthetic/{dist}/heldout"),
+        features=paths.features_file("{dist}"),
+        train=directory(paths.synthetic_store("{dist}", "activations")),
+        heldout=directory(paths.synthetic_store("{dist}", "heldout")),
     params:
-        spec=lambda w: pipeline.synthetic_spec(config, w.dist),
+        spec=lambda w: specs.synthetic_spec(config, w.dist),
+        out=lambda w, output: os.path.dirname(output.features),
     log:
-        "results/logs/synthetic/{dist}.log",
+        paths.log_file("synthetic", "{dist}"),
     benchmark:
-        "results/benchmarks/synthetic/{dist}.tsv"
+        paths.benchmark_file("synthetic", "{dist}")
     resources:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
-        "python -m saesanity synthetic --spec {params.spec:q} --out results/synthetic/{wildcards.dist} 2> {log}"
+        "python -m saesanity synthetic --spec {params.spec:q} --out {params.out} 2> {log}"

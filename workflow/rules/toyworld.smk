@@ -1,18 +1,18 @@
 rule toyworld_corpus:
     """Documents with known labels and concept tags, attribute prompts, entities (saesanity/data/toyworld.yaml)."""
     output:
-        directory(f"{pipeline.TOYWORLD_DIR}/corpus"),
+        directory(paths.TOYWORLD_CORPUS),
     params:
-        spec=pipeline.toyworld_spec(config),
+        spec=specs.toyworld_spec(config),
     log:
-        "results/logs/toyworld/corpus.log",
+        paths.log_file("toyworld", "corpus"),
     benchmark:
-        "results/benchmarks/toyworld/corpus.tsv"
+        paths.benchmark_file("toyworld", "corpus")
     resources:
         mem_mb=4000,
         runtime=10,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity toyworld --spec {params.spec:q} --out {output} 2> {log}"
 
@@ -22,16 +22,16 @@ rule tokenizer:
     input:
         rules.toyworld_corpus.output,
     output:
-        directory(f"{pipeline.TOYWORLD_DIR}/tokenizer"),
+        directory(paths.TOYWORLD_TOKENIZER),
     log:
-        "results/logs/toyworld/tokenizer.log",
+        paths.log_file("toyworld", "tokenizer"),
     benchmark:
-        "results/benchmarks/toyworld/tokenizer.tsv"
+        paths.benchmark_file("toyworld", "tokenizer")
     resources:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity tokenizer --corpus {input} --out {output} 2> {log}"
 
@@ -42,20 +42,20 @@ rule train_lm:
         corpus=rules.toyworld_corpus.output,
         tokenizer=rules.tokenizer.output,
     output:
-        model=directory(pipeline.toy_model_dir(config)),
-        metrics=f"results/metrics/{config['lm']['name']}/lm.json",
+        model=directory(specs.toy_model_dir(config)),
+        metrics=paths.metrics_file(config["lm"]["name"], "lm"),
     params:
-        spec=pipeline.train_lm_spec(config),
+        spec=specs.train_lm_spec(config),
     threads: config["threads"]
     log:
-        "results/logs/train_lm.log",
+        paths.log_file("train_lm"),
     benchmark:
-        "results/benchmarks/train_lm.tsv"
+        paths.benchmark_file("train_lm")
     resources:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} train-lm --spec {params.spec:q} --corpus {input.corpus}"
         " --tokenizer {input.tokenizer} --out {output.model} --metrics {output.metrics} 2> {log}"

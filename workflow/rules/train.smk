@@ -1,28 +1,28 @@
 rule train:
     """One SAE of one architecture, variant and seed, in the SAELens layout."""
     input:
-        data=lambda w: pipeline.activation_store(w.source, "activations"),
-        truth=lambda w: pipeline.truth_input(w.source, [w.variant]),
+        data=lambda w: paths.activation_store(w.source, "activations"),
+        truth=lambda w: targets.truth_input(w.source, [w.variant]),
     output:
-        multiext("results/saes/{source}/{arch}/{variant}/seed{seed}/", "cfg.json", "sae_weights.safetensors"),
-        train_log="results/saes/{source}/{arch}/{variant}/seed{seed}/train_log.csv",
-        checkpoints=directory("results/saes/{source}/{arch}/{variant}/seed{seed}/checkpoints"),
+        paths.sae_files(names=paths.SAE_LOADABLE),
+        train_log=paths.sae_file(paths.SAE_KEY, paths.TRAIN_LOG),
+        checkpoints=directory(paths.checkpoints_dir()),
     wildcard_constraints:
-        source=pipeline.per_sae_source_pattern(config),
+        source=jobs.per_sae_source_pattern(config),
     params:
-        spec=lambda w: pipeline.train_spec(config, w.source, w.arch, w.variant, w.seed),
+        spec=lambda w: specs.train_spec(config, w.source, w.arch, w.variant, w.seed),
         out=lambda w, output: os.path.dirname(output.train_log),
-        truth=lambda w, input: pipeline.truth_arg(input.truth),
+        truth=lambda w, input: specs.truth_arg(input.truth),
     threads: config["threads"]
     log:
-        "results/logs/train/{source}/{arch}/{variant}/seed{seed}.log",
+        paths.log_file("train", paths.SAE_KEY),
     benchmark:
-        "results/benchmarks/train/{source}/{arch}/{variant}/seed{seed}.tsv"
+        paths.benchmark_file("train", paths.SAE_KEY)
     resources:
         mem_mb=4000,
         runtime=120,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data} {params.truth}"
         " --source {wildcards.source} --out {params.out} 2> {log}"
@@ -30,36 +30,32 @@ rule train:
 
 # saes.<group>.one_pass: the SAEs of one seed (or one architecture and seed) trained by one job, in one pass
 # over the data; the outputs are the same files, with the same bytes, as the `train` rule's.
-for train_pass in pipeline.train_passes(config):
+for train_pass in jobs.train_passes(config):
 
     rule:
         name:
             train_pass.name
         input:
-            data=pipeline.activation_store(train_pass.source, "activations"),
-            truth=pipeline.truth_input(train_pass.source, [k.variant for k in train_pass.keys]),
+            data=paths.activation_store(train_pass.source, "activations"),
+            truth=targets.truth_input(train_pass.source, [k.variant for k in train_pass.keys]),
         output:
-            [
-                f"results/saes/{k.path}/{f}"
-                for k in train_pass.keys
-                for f in ("cfg.json", "sae_weights.safetensors", "train_log.csv")
-            ],
-            [directory(f"results/saes/{k.path}/checkpoints") for k in train_pass.keys],
+            [f for k in train_pass.keys for f in paths.sae_files(k.path)],
+            [directory(paths.checkpoints_dir(k.path)) for k in train_pass.keys],
         params:
-            spec=pipeline.train_pass_spec(config, train_pass),
-            out=[f"results/saes/{k.path}" for k in train_pass.keys],
+            spec=specs.train_pass_spec(config, train_pass),
+            out=[paths.sae_dir(k.path) for k in train_pass.keys],
             source=train_pass.source,
-            truth=lambda w, input: pipeline.truth_arg(input.truth),
+            truth=lambda w, input: specs.truth_arg(input.truth),
         threads: config["threads"]
         log:
-            f"results/logs/train_pass/{train_pass.path}.log",
+            paths.log_file("train_pass", train_pass.path),
         benchmark:
-            f"results/benchmarks/train_pass/{train_pass.path}.tsv"
+            paths.benchmark_file("train_pass", train_pass.path)
         resources:
             mem_mb=4000,
             runtime=120 * len(train_pass.keys),
         conda:
-            "../../envs/saesanity.yaml"
+            CONDA_ENV
         shell:
             "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data} {params.truth}"
             " --source {params.source} --out {params.out} 2> {log}"

@@ -1,29 +1,31 @@
 # PW-MCC against ground-truth MCC (arXiv 2505.20254): does consistency across seeds track ground truth?
 # Points: every checkpoint (and the final SAE) of the trained synthetic SAEs, and a sweep of dictionary
 # sizes on small data sets with known features (the model organism of arXiv 2505.20254 by default).
+SWEEP_SAE = paths.sweep_sae_dir("{dist}", "{d_sae}", "{arch}", "{seed}")
+SWEEP_GROUP = paths.sweep_key("{dist}", "{d_sae}", "{arch}")
 
 
 rule train_sweep:
     """One SAE of the dictionary-size sweep (trained variant), in the SAELens layout, with checkpoints."""
     input:
-        data="results/synthetic/{dist}/activations",
+        data=paths.synthetic_store("{dist}", "activations"),
     output:
-        multiext("results/validation/saes/{dist}/d{d_sae}/{arch}/seed{seed}/", "cfg.json", "sae_weights.safetensors"),
-        train_log="results/validation/saes/{dist}/d{d_sae}/{arch}/seed{seed}/train_log.csv",
-        checkpoints=directory("results/validation/saes/{dist}/d{d_sae}/{arch}/seed{seed}/checkpoints"),
+        paths.files_in(SWEEP_SAE, paths.SAE_LOADABLE),
+        train_log=f"{SWEEP_SAE}/{paths.TRAIN_LOG}",
+        checkpoints=directory(f"{SWEEP_SAE}/{paths.CHECKPOINTS}"),
     params:
-        spec=lambda w: pipeline.sweep_train_spec(config, w.dist, w.d_sae, w.arch, w.seed),
+        spec=lambda w: specs.sweep_train_spec(config, w.dist, w.d_sae, w.arch, w.seed),
         out=lambda w, output: os.path.dirname(output.train_log),
     threads: config["threads"]
     log:
-        "results/logs/train_sweep/{dist}/d{d_sae}/{arch}/seed{seed}.log",
+        paths.log_file("train_sweep", f"{SWEEP_GROUP}/seed{{seed}}"),
     benchmark:
-        "results/benchmarks/train_sweep/{dist}/d{d_sae}/{arch}/seed{seed}.tsv"
+        paths.benchmark_file("train_sweep", f"{SWEEP_GROUP}/seed{{seed}}")
     resources:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data}"
         " --source synthetic-{wildcards.dist} --out {params.out} 2> {log}"
@@ -35,27 +37,27 @@ rule validation_synthetic:
         unpack(
             lambda w: validation_inputs(
                 [
-                    f"results/saes/{w.source}/{w.arch}/trained/seed{s}"
-                    for s in pipeline.variant_seeds(config, w.source, "trained")
+                    paths.sae_dir(paths.sae_key(w.source, w.arch, "trained", s))
+                    for s in jobs.variant_seeds(config, w.source, "trained")
                 ],
-                w.source.removeprefix(pipeline.SYNTHETIC_PREFIX),
+                paths.synthetic_dist(w.source),
             )
         ),
     output:
-        "results/metrics/{source}/{arch}/trained/validation.json",
+        paths.metrics_file(paths.group_key("{source}", "{arch}", "trained"), "validation"),
     params:
         experiment="checkpoints",
         saes=lambda w, input: [os.path.dirname(f) for f in input.saes],
-        spec=pipeline.canonical(config["consistency"]),
+        spec=specs.canonical(config["consistency"]),
     log:
-        "results/logs/validation/{source}/{arch}.log",
+        paths.log_file("validation", "{source}/{arch}"),
     benchmark:
-        "results/benchmarks/validation/{source}/{arch}.tsv"
+        paths.benchmark_file("validation", "{source}/{arch}")
     resources:
         mem_mb=2000,
         runtime=20,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity validation --saes {params.saes} --features {input.features}"
         " --spec {params.spec:q} --experiment {params.experiment} --out {output} 2> {log}"
@@ -67,27 +69,27 @@ rule validation_sweep:
         unpack(
             lambda w: validation_inputs(
                 [
-                    f"{pipeline.sweep_dir(w.dist, w.d_sae, w.arch)}/seed{s}"
+                    paths.sweep_sae_dir(w.dist, w.d_sae, w.arch, s)
                     for s in config["validation"]["sweep"]["seeds"]
                 ],
                 w.dist,
             )
         ),
     output:
-        "results/validation/metrics/{dist}/d{d_sae}/{arch}.json",
+        paths.sweep_metrics_file("{dist}", "{d_sae}", "{arch}"),
     params:
         experiment="sizes",
         saes=lambda w, input: [os.path.dirname(f) for f in input.saes],
-        spec=pipeline.canonical(config["consistency"]),
+        spec=specs.canonical(config["consistency"]),
     log:
-        "results/logs/validation_sweep/{dist}/d{d_sae}/{arch}.log",
+        paths.log_file("validation_sweep", SWEEP_GROUP),
     benchmark:
-        "results/benchmarks/validation_sweep/{dist}/d{d_sae}/{arch}.tsv"
+        paths.benchmark_file("validation_sweep", SWEEP_GROUP)
     resources:
         mem_mb=2000,
         runtime=20,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
         "python -m saesanity validation --saes {params.saes} --features {input.features}"
         " --spec {params.spec:q} --experiment {params.experiment} --out {output} 2> {log}"
@@ -96,39 +98,29 @@ rule validation_sweep:
 rule table_validation:
     """One row per point (group and training stage): GT-MCC and PW-MCC; and their correlation."""
     input:
-        [
-            f"results/metrics/{src}/{arch}/trained/validation.json"
-            for src in pipeline.synthetic_sources(config)
-            for arch in config["saes"]["synthetic"]["architectures"]
-            if len(config["saes"]["synthetic"]["seeds"]) >= 2
-        ]
-        + sorted(
-            {
-                f"results/validation/metrics/{k['dist']}/d{k['d_sae']}/{k['arch']}.json"
-                for k in pipeline.sweep_keys(config)
-            }
-        ),
+        targets.validation_table_inputs(config),
     output:
-        report(
-            "results/tables/validation.csv",
+        points=report(
+            paths.table_file("validation"),
             caption="../report/table_validation.rst",
             category="Tables",
             labels={"table": "validation"},
         ),
-        report(
-            "results/tables/validation_correlation.csv",
+        correlation=report(
+            paths.table_file("validation_correlation"),
             caption="../report/table_validation_correlation.rst",
             category="Tables",
             labels={"table": "validation_correlation"},
         ),
     log:
-        "results/logs/tables/validation.log",
+        paths.log_file("tables", "validation"),
     benchmark:
-        "results/benchmarks/tables/validation.tsv"
+        paths.benchmark_file("tables", "validation")
     resources:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/saesanity.yaml"
+        CONDA_ENV
     shell:
-        "python -m saesanity table-validation --points {input} --out-dir results/tables 2> {log}"
+        "python -m saesanity table-validation --points {input} --out {output.points}"
+        " --correlation-out {output.correlation} 2> {log}"

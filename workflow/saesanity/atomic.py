@@ -1,5 +1,5 @@
 """Atomic outputs: a job writes to a temporary name beside the target and renames at the end, so a killed
-job never leaves a file or folder that looks finished (DESIGN.md, Principles)."""
+job never leaves a file or folder that looks finished (docs/design.md, Principles)."""
 
 from __future__ import annotations
 

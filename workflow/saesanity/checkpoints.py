@@ -12,8 +12,7 @@ from pathlib import Path
 from saesanity.atomic import atomic_path
 from saesanity.sae.base import SAE
 from saesanity.sae.io import save_sae
-
-CHECKPOINTS = "checkpoints"
+from saesanity.sae.layout import CHECKPOINTS
 
 
 class Checkpoints:

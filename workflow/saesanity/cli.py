@@ -58,38 +58,39 @@ def cmd_convergence_eval(args) -> None:
 
 
 def cmd_table_convergence(args) -> None:
-    from saesanity.tables import convergence_table, write_csv
+    from saesanity.tables.convergence import convergence_table
+    from saesanity.tables.tidy import write_csv
     write_csv(convergence_table(args.runs), Path(args.out))
 
 
 def cmd_concepts_reference(args) -> None:
     from saesanity.data.store import ActivationStore
-    from saesanity.evals.concept_reference import reference_records
+    from saesanity.evals.autointerp.reference import reference_records
     spec = _json_arg(args.spec)
     write_json(args.out, {"source": args.source, **reference_records(
         ActivationStore.open(args.train), ActivationStore.open(args.heldout), args.documents, **spec)})
 
 
 def cmd_consistency(args) -> None:
-    from saesanity.evals.seed_consistency import consistency_metrics
+    from saesanity.evals.consistency import consistency_metrics
     cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
     write_json(args.out, consistency_metrics(args.saes, cfg))
 
 
 def cmd_validation(args) -> None:
-    from saesanity.evals.validation import validation_metrics
+    from saesanity.evals.consistency import validation_metrics
     cfg = from_dict(ConsistencyConfig, _json_arg(args.spec), "consistency")
     write_json(args.out, {"experiment": args.experiment, **validation_metrics(args.saes, args.features, cfg)})
 
 
 def cmd_table_validation(args) -> None:
-    from saesanity.tables import validation_tables
-    validation_tables(args.points, args.out_dir)
+    from saesanity.tables.validation import validation_tables
+    validation_tables(args.points, args.out, args.correlation_out)
 
 
 def cmd_table_synthetic(args) -> None:
-    from saesanity.tables import synthetic_tables
-    synthetic_tables(args.core, args.recovery, args.consistency, args.features, args.out_dir)
+    from saesanity.tables.synthetic import synthetic_tables
+    synthetic_tables(args.core, args.recovery, args.consistency, args.features, args.out, args.features_out)
 
 
 def cmd_toyworld(args) -> None:
@@ -123,20 +124,18 @@ def cmd_eval_lm_loss(args) -> None:
 
 
 def cmd_probing_prep(args) -> None:
-    from saesanity.evals.probing_jobs import PrepJob, prepare_probing
+    from saesanity.evals.probing import PrepJob, prepare_probing
     prepare_probing(PrepJob.from_spec(_json_arg(args.spec)), args.out)
 
 
 def cmd_eval_probing(args) -> None:
-    from saesanity.evals.probing_jobs import probing_metrics
+    from saesanity.evals.probing import probing_metrics
     spec = _json_arg(args.spec)
     write_json(args.out, probing_metrics(args.sae, args.prep, spec["ks"], spec.get("device", "cpu")))
 
 
 def cmd_eval_autointerp(args) -> None:
-    from saesanity.evals.autointerp import autointerp_metrics
-    from saesanity.evals.autointerp_config import autointerp_config
-    from saesanity.evals.openai_client import OpenAIError
+    from saesanity.evals.autointerp import OpenAIError, autointerp_config, autointerp_metrics
     try:
         record, concepts = autointerp_metrics(args.sae, args.train, args.heldout,
                                               autointerp_config(_json_arg(args.spec)), documents=args.documents,
@@ -159,12 +158,12 @@ def cmd_eval_ravel(args) -> None:
 
 
 def cmd_table_lm(args) -> None:
-    from saesanity.lm_tables import lm_tables
-    lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out_dir)
+    from saesanity.tables.lm import lm_tables
+    lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out, args.model_out)
 
 
 def cmd_table2(args) -> None:
-    from saesanity.table2 import COLUMNS, MetricsFileError, write_table2
+    from saesanity.tables.table2 import COLUMNS, MetricsFileError, write_table2
     try:
         write_table2({name: getattr(args, name) for name in COLUMNS}, args.out, args.headline_l0,
                      args.concepts_reference)
@@ -174,7 +173,10 @@ def cmd_table2(args) -> None:
 
 def cmd_figures(args) -> None:
     from saesanity.figures import make_figures
-    make_figures(Path(args.tables), Path(args.out))
+    folders = {Path(t).parent for t in args.tables}
+    if len(folders) != 1:
+        raise ConfigError(f"--tables: the tables must be in one folder, got {sorted(map(str, folders))}")
+    make_figures(folders.pop(), Path(args.out), {Path(t).stem for t in args.tables})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table-validation", help="table of the validation experiment and its correlations")
     p.add_argument("--points", nargs="*", default=[], help="validation JSON files")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out", required=True, help="validation.csv")
+    p.add_argument("--correlation-out", required=True, help="validation_correlation.csv")
     p.set_defaults(func=cmd_table_validation)
 
     p = sub.add_parser("table-synthetic", help="tidy tables of the synthetic experiment")
@@ -258,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recovery", nargs="+", required=True)
     p.add_argument("--consistency", nargs="*", default=[])
     p.add_argument("--features", nargs="+", required=True, help="features.parquet per distribution")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out", required=True, help="synthetic.csv")
+    p.add_argument("--features-out", required=True, help="synthetic_features.csv")
     p.set_defaults(func=cmd_table_synthetic)
 
     p = sub.add_parser("toyworld", help="generate the toy-world corpus (documents, prompts, entities)")
@@ -329,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm-loss", nargs="+", required=True)
     p.add_argument("--consistency", nargs="*", default=[], help="consistency.json of variants with >= 2 seeds")
     p.add_argument("--lm-metrics", nargs="*", default=[], help="train_lm metrics JSON (toy world only)")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out", required=True, help="lm_core.csv")
+    p.add_argument("--model-out", required=True, help="lm_model.csv")
     p.set_defaults(func=cmd_table_lm)
 
     p = sub.add_parser("table2", help="arXiv 2602.14111 Table 2 (+ AutoInterp, concepts, L0) per LM SAE")
@@ -345,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_table2)
 
     p = sub.add_parser("figures", help="every figure, from the tables")
-    p.add_argument("--tables", required=True)
+    p.add_argument("--tables", nargs="+", required=True, help="the tables' CSV files (one folder)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_figures)
     return parser

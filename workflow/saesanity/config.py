@@ -213,7 +213,7 @@ class ConsistencyConfig:
 
     exact_max_latents: int = 16_384
     """Largest dictionary matched by the exact Hungarian algorithm; above, the sparse matching with a
-    certificate (saesanity.evals.sparse_matching)."""
+    certificate (saesanity.evals.consistency.sparse_matching)."""
     candidates: int = 8
     """Sparse matching: candidates kept per row and per column of the cosine matrix."""
     shared_threshold: float = 0.7

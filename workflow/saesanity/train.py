@@ -24,6 +24,7 @@ from saesanity.data.prefetch import prefetched
 from saesanity.data.store import ActivationStore, shuffled_batches
 from saesanity.sae.base import SAE, TrainOutput
 from saesanity.sae.io import save_sae
+from saesanity.sae.layout import TRAIN_LOG
 from saesanity.sae.registry import build_sae
 from saesanity.sae.variants import (constrain_decoder, decoder_unit_norm, dictionary_geometry, initialise,
                                     remove_parallel_grad)
@@ -166,7 +167,7 @@ class _Run:
         if self.out_dir is not None:
             out_dir = Path(self.out_dir)
             self.checkpoints.close()
-            self.log.write(out_dir / "train_log.csv")
+            self.log.write(out_dir / TRAIN_LOG)
             save_sae(self.sae, out_dir, self.metadata, summary)
 
 

@@ -1,4 +1,4 @@
-"""Activation shards in Parquet (DESIGN.md, Contracts).
+"""Activation shards in Parquet (docs/design.md, Contracts).
 
 A store is a folder of `shard-00000.parquet`, ... each with a column `act` (fixed-size list of float16 or
 float32) and optionally more columns, plus `meta.json` (d, dtype, count, and whatever the producer adds).

@@ -11,7 +11,7 @@ from saesanity.data.store import ActivationStore
 from saesanity.data.synthetic import read_features
 from saesanity.evals.core import evaluate_core
 from saesanity.evals.recovery import RECOVERY_THRESHOLD, max_cosine
-from saesanity.evals.validation import checkpoint_counts, final_samples
+from saesanity.evals.consistency.validation import checkpoint_counts, final_samples
 from saesanity.sae.io import load_sae
 
 FREQUENT = 0.01

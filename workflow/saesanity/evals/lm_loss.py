@@ -72,7 +72,7 @@ def lm_loss_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, heldout: s
                     batch_docs: int = 64) -> dict:
     """The record of one SAE: its identity, the hook, and spliced_loss on the first `n_docs` held-out
     documents of the harvested store `heldout`."""
-    from saesanity.evals.synthetic import sae_identity
+    from saesanity.evals.identity import sae_identity
     from saesanity.sae.io import load_sae
     store = ActivationStore.open(heldout)
     if store.meta.get("hook") != hook:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-
 from saesanity.data.store import ActivationStore
 from saesanity.data.synthetic import read_features
-from saesanity.evals.consistency import mcc
+from saesanity.evals.consistency.mcc import mcc
 from saesanity.evals.core import evaluate_core
+from saesanity.evals.identity import sae_identity
 from saesanity.evals.l0_match import L0Match, check_l0
 from saesanity.evals.recovery import RECOVERY_THRESHOLD, max_cosine, recovered_fraction
-from saesanity.evals.seed_consistency import sae_identity
 from saesanity.sae.io import load_sae, read_training
 
 

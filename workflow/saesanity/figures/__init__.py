@@ -32,14 +32,20 @@ FIGURES = {
     "synthetic_convergence": synthetic_convergence.plot,
     "synthetic_convergence_axes": synthetic_convergence.plot_axes,
 }
+OPTIONAL = {"synthetic_convergence": "convergence", "synthetic_convergence_axes": "convergence"}
+"""Figures drawn only when their table is among the inputs (a study the config may not have)."""
 
 
-def make_figures(tables: Path, out: Path) -> None:
+def make_figures(tables: Path, out: Path, given: set[str] | None = None) -> None:
     """Writes <name>.png and <name>.pdf for every figure the tables hold data for (a plot returns None
-    otherwise: the L0 sweep without a sweep); the folder appears only when all are done."""
+    otherwise: the L0 sweep without a sweep); the folder appears only when all are done. `given`: the stems
+    of the tables passed as inputs; an OPTIONAL figure whose table is not among them is not drawn, even if
+    an older file lies in the folder."""
     with atomic_path(out) as tmp:
         tmp.mkdir()
         for name, plot in FIGURES.items():
+            if name in OPTIONAL and given is not None and OPTIONAL[name] not in given:
+                continue
             fig = plot(tables)
             if fig is not None:
                 save(fig, tmp / name)

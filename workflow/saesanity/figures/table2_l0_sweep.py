@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 
 from saesanity.figures.style import ARCH_LABEL, ARCH_ORDER, PAPER_MARKER, VARIANT_ORDER, ordered
 from saesanity.figures.table2_metrics import METRIC_LABEL, panels, table2_means
+from saesanity.tables.table2 import REFERENCE
 
 
 def has_sweep(df) -> bool:
@@ -21,6 +22,7 @@ def plot(tables: Path):
     df = table2_means(tables)
     if not has_sweep(df):
         return None
+    df = df[df.arch != REFERENCE]  # the concept check's references have one L0: no line to draw
     archs = ordered(df.arch.unique(), ARCH_ORDER)
     variants = ordered(df.variant.unique(), VARIANT_ORDER)
     rows = panels(df)

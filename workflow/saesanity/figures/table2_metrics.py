@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from saesanity.figures.style import ARCH_ORDER, VARIANT_ORDER, ordered, variant_bars
-from saesanity.table2 import REFERENCE
+from saesanity.tables.table2 import REFERENCE
 
 METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "sparse_probing_top1": "sparse probing top-1",
                 "sparse_probing_top5": "sparse probing top-5", "ravel": "RAVEL score",

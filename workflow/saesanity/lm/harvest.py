@@ -1,7 +1,7 @@
 """Harvesting: a language model's activations at one hook, over a stream of documents, into an activation
-store (DESIGN.md contracts: columns `act`, `doc`, `pos`, `token_id`; meta.json with model, hook, d, dtype,
-count). The BOS position is left out (its activation is a constant outlier that carries no text); padding
-never reaches the store. Documents are read, run and written in batches, so memory is one batch of
+store (docs/design.md, Contracts: columns `act`, `doc`, `pos`, `token_id`; meta.json with model, hook, d,
+dtype, count). The BOS position is left out (its activation is a constant outlier that carries no text);
+padding never reaches the store. Documents are read, run and written in batches, so memory is one batch of
 documents plus one shard of rows, whatever the corpus size; the store appears only when complete.
 """
 
@@ -25,7 +25,7 @@ from saesanity.lm.model import LanguageModel, pad_batch
 class HarvestConfig:
     """How much to harvest and how to write it."""
 
-    n_tokens: int = 400_000
+    n_tokens: int = 409_600
     """Stop after the document that reaches this many rows (BOS excluded)."""
     batch_docs: int = 64
     """Documents per forward pass."""

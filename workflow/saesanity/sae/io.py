@@ -16,9 +16,9 @@ from safetensors.torch import load_file, save_file
 from saesanity.atomic import atomic_path
 from saesanity.config import SAEConfig, from_dict
 from saesanity.sae.base import SAE
+from saesanity.sae.layout import CFG, WEIGHTS
 from saesanity.sae.registry import build_sae
 
-CFG, WEIGHTS = "cfg.json", "sae_weights.safetensors"
 # The SAELens cfg.json format version we write (the layout of sae_lens >= 6).
 SAELENS_FORMAT = "6.0.0"
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from saesanity.checkpoints import CHECKPOINTS
 from saesanity.config import ConsistencyConfig
 from saesanity.data.synthetic import read_features
-from saesanity.evals.consistency import mcc, pairwise_mcc
-from saesanity.evals.seed_consistency import sae_identity
+from saesanity.evals.consistency.mcc import mcc, pairwise_mcc
+from saesanity.evals.identity import sae_identity
 from saesanity.sae.io import load_sae
+from saesanity.sae.layout import CHECKPOINTS, TRAIN_LOG
 
 
 def checkpoint_counts(sae_dir: Path) -> set[int]:
@@ -26,7 +26,7 @@ def checkpoint_counts(sae_dir: Path) -> set[int]:
 
 def final_samples(sae_dir: Path) -> int:
     """Samples seen by the final SAE: the last row of its train_log.csv."""
-    return int(pd.read_csv(sae_dir / "train_log.csv")["samples"].iloc[-1])
+    return int(pd.read_csv(sae_dir / TRAIN_LOG)["samples"].iloc[-1])
 
 
 def validation_point(folders: Sequence[Path], f_FD: np.ndarray, cfg: ConsistencyConfig) -> dict:

@@ -1,7 +1,7 @@
 """RAVEL-style causal editing of one SAE with MDBM (arXiv 2602.14111, sec. 5; RAVEL, arXiv 2402.17700).
 
 For each configured attribute pair (A, B) of one entity type a binary mask over the SAE's latents is learned
-per attribute (saesanity.evals.mdbm) on prompts from the training templates, and scored with the hard mask
+per attribute (saesanity.evals.ravel.mdbm) on prompts from the training templates, and scored with the hard mask
 on prompts from the held-out templates:
 - cause_A: patching the masked latents of a source entity into a base prompt of A makes the model output the
   source's value of A (only pairs whose values of A differ);
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from saesanity.config import _check
-from saesanity.evals.mdbm import Examples, MaskTraining, accuracy, hard_mask, pair_score, train_mask
-from saesanity.evals.ravel_data import AttributeData, load_ravel, load_toyworld
+from saesanity.evals.ravel.mdbm import Examples, MaskTraining, accuracy, hard_mask, pair_score, train_mask
+from saesanity.evals.ravel.data import AttributeData, load_ravel, load_toyworld
 from saesanity.lm.model import LanguageModel, ModelSpec, load_model, pad_batch
 
 TRAIN, HELDOUT = "train", "heldout"
@@ -66,7 +66,7 @@ class RavelConfig:
     temperature_start: float = 1.0
     temperature_end: float = 1e-4
     sparsity: float = 0.01
-    """Weight of the mean mask value in the mask's loss (saesanity.evals.mdbm.MaskTraining)."""
+    """Weight of the mean mask value in the mask's loss (saesanity.evals.ravel.mdbm.MaskTraining)."""
     forward_batch: int = 256
     """Prompts per forward pass when not training."""
     seed: int = 0
@@ -301,8 +301,8 @@ def _mean(values: list[float | None]) -> float | None:
 
 def ravel_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, cfg: RavelConfig,
                   corpus: str | Path | None = None) -> dict[str, Any]:
-    """The ravel.json record of one SAE (GUIDE contract): identity, score, cause, isolation, pairs, masks."""
-    from saesanity.evals.synthetic import sae_identity
+    """The ravel.json record of one SAE (docs/design.md, Contracts): identity, score, cause, isolation, pairs, masks."""
+    from saesanity.evals.identity import sae_identity
     from saesanity.sae.io import load_sae
     data = load_attribute_data(cfg, corpus)
     # Only the mask is trained: the model's own weights need no gradient.

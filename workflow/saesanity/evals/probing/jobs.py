@@ -1,4 +1,4 @@
-"""The two sparse-probing jobs (saesanity.evals.probing has the protocol):
+"""The two sparse-probing jobs (saesanity.evals.probing.probes has the protocol):
 
 - `prepare_probing` (once per model and hook): reads the labelled data sets, draws every task's balanced
   train and test documents, runs the language model over the documents some task uses (harvest: BOS left
@@ -22,9 +22,9 @@ import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
 from saesanity.config import _check, from_dict
-from saesanity.evals.probing import (Task, build_tasks, dense_probe, pooled_by_dataset, sparse_probe, summarise,
+from saesanity.evals.probing.probes import (Task, build_tasks, dense_probe, pooled_by_dataset, sparse_probe, summarise,
                                      token_batches)
-from saesanity.evals.probing_data import ProbingDataset, load_labelled
+from saesanity.evals.probing.data import ProbingDataset, load_labelled
 from saesanity.lm.model import ModelSpec
 
 TOKENS, TASKS, PREP = "tokens", "tasks.parquet", "prep.json"
@@ -132,7 +132,7 @@ def probing_metrics(sae_dir: str | Path, prep_dir: str | Path, ks: list[int], de
     """probing.json of one SAE: identity, top_<k> and dense means over tasks, and every task's record."""
     import torch
 
-    from saesanity.evals.seed_consistency import sae_identity
+    from saesanity.evals.identity import sae_identity
     from saesanity.lm.model import resolve_device
     from saesanity.sae.io import load_sae
     prep_dir = Path(prep_dir)

@@ -4,7 +4,7 @@ latent fires in it, given only the explanation. One interface, two back-ends:
 
 - GroundTruthInterpreter: the toy world's known concepts. The explanation is the concept that best
   separates the top contexts from random ones; the judge answers whether a context contains it.
-- LLMInterpreter: any OpenAI-compatible chat endpoint (saesanity.evals.openai_client), with prompts in the
+- LLMInterpreter: any OpenAI-compatible chat endpoint (saesanity.evals.autointerp.openai_client), with prompts in the
   spirit of Paulo et al.'s detection scoring."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from saesanity.config import ConfigError
-from saesanity.evals.contexts import Context
+from saesanity.evals.autointerp.contexts import Context
 
 NO_CONCEPT = "none"
 

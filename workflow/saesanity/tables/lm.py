@@ -10,20 +10,18 @@ import pandas as pd
 
 from saesanity.atomic import read_json
 from saesanity.paper import table2_paper_value
-from saesanity.tables import CORE, metric_rows, with_paper_values, with_seed_aggregates, write_csv
+from saesanity.tables.tidy import (CORE, consistency_rows, metric_rows, with_paper_values, with_seed_aggregates,
+                                   write_csv)
 
 PER_SAE = {"core": CORE, "lm_loss": ["ce_loss_recovered", "kl_div_score", "ce_clean", "ce_sae", "ce_zero"]}
 KEY = ["source", "arch", "variant"]
 
 
-def _rows(files: Sequence[str], metrics: list[str]) -> list[dict]:
-    return metric_rows(files, metrics, lambda m: {k: m[k] for k in KEY})
-
-
 def lm_core_table(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequence[str] = ()) -> pd.DataFrame:
     """Per SAE and mean over seeds; PW-MCC and shared latents (seed 'all') where a variant has >= 2 seeds."""
-    per_sae = pd.DataFrame(_rows(core, PER_SAE["core"]) + _rows(lm_loss, PER_SAE["lm_loss"]))
-    table = with_seed_aggregates(per_sae, consistency, KEY)
+    per_sae = pd.DataFrame([r for name, files in (("core", core), ("lm_loss", lm_loss))
+                            for r in metric_rows(name, files, [(m, m) for m in PER_SAE[name]])])
+    table = with_seed_aggregates(per_sae, consistency_rows(consistency), KEY)
     return with_paper_values(table, KEY, lambda r: table2_paper_value(r.arch, r.variant, r.metric))
 
 
@@ -43,7 +41,7 @@ def lm_model_table(metrics_files: Sequence[str]) -> pd.DataFrame:
 
 
 def lm_tables(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequence[str], lm_metrics: Sequence[str],
-              out_dir: str | Path) -> None:
-    out_dir = Path(out_dir)
-    write_csv(lm_core_table(core, lm_loss, consistency), out_dir / "lm_core.csv")
-    write_csv(lm_model_table(lm_metrics), out_dir / "lm_model.csv")
+              out: str | Path, model_out: str | Path) -> None:
+    """lm_core.csv (`out`) and lm_model.csv (`model_out`)."""
+    write_csv(lm_core_table(core, lm_loss, consistency), Path(out))
+    write_csv(lm_model_table(lm_metrics), Path(model_out))

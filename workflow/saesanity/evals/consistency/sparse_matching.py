@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from saesanity.evals.consistency import MAX_EXACT_LATENTS, Matching
+from saesanity.evals.consistency.matching import MAX_EXACT_LATENTS, Matching
 
 # bfloat16 keeps 8 significant bits: a stored value is within one unit in the last place, 2^-7 relative.
 _BF16_ULP = 2.0 ** -7
@@ -90,9 +90,11 @@ def rescore(A_FD: torch.Tensor, B_GD: torch.Tensor, rows: np.ndarray, cols: np.n
 
 
 def greedy_complete(n: int, m: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
-                    A_FD: torch.Tensor, B_GD: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+                    A_FD: torch.Tensor, B_GD: torch.Tensor,
+                    exact_max_latents: int = MAX_EXACT_LATENTS) -> tuple[np.ndarray, np.ndarray]:
     """A matching of all n rows (n <= m): greedy on the candidate pairs by decreasing cosine, then the
-    Hungarian algorithm on the dense cosines of the rows and columns left over."""
+    Hungarian algorithm on the dense cosines of the rows and columns left over (when at most
+    `exact_max_latents` rows are left)."""
     row_used, col_used = np.zeros(n, bool), np.zeros(m, bool)
     out_r, out_c = [], []
     for e in np.argsort(-vals, kind="stable"):
@@ -103,7 +105,7 @@ def greedy_complete(n: int, m: int, rows: np.ndarray, cols: np.ndarray, vals: np
             out_c.append(c)
     left_r, left_c = np.flatnonzero(~row_used), np.flatnonzero(~col_used)
     if len(left_r):
-        if len(left_r) <= MAX_EXACT_LATENTS:
+        if len(left_r) <= exact_max_latents:
             C = (A_FD[torch.from_numpy(left_r)] @ B_GD[torch.from_numpy(left_c)].T).double().numpy()
             rr, cc = linear_sum_assignment(C, maximize=True)
         else:  # a residue this large means k is far too small for the data; the certificate will show it
@@ -144,8 +146,10 @@ def dual_bound(n: int, m: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndar
 
 
 def sparse_mcc(A_FD: np.ndarray, B_GD: np.ndarray, candidates: int = 8, block_rows: int = 4096,
-               block_cols: int = 16384, dual_steps: int = 100) -> Matching:
-    """MCC by a min-weight matching on candidate pairs, with an upper bound on the optimum (module doc)."""
+               block_cols: int = 16384, dual_steps: int = 100,
+               exact_max_latents: int = MAX_EXACT_LATENTS) -> Matching:
+    """MCC by a min-weight matching on candidate pairs, with an upper bound on the optimum (module doc).
+    `exact_max_latents` (consistency.exact_max_latents) bounds the dense Hungarian step on the residue."""
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
     A, B = _unit_rows_f32(A_FD), _unit_rows_f32(B_GD)
@@ -171,7 +175,7 @@ def sparse_mcc(A_FD: np.ndarray, B_GD: np.ndarray, candidates: int = 8, block_ro
     try:
         mr, mc = min_weight_full_bipartite_matching(graph)
     except ValueError:  # no full matching among the candidates: add a complete one to the graph
-        gr, gc = greedy_complete(n, m, rows, cols, vals, A, B)
+        gr, gc = greedy_complete(n, m, rows, cols, vals, A, B, exact_max_latents)
         extra = np.setdiff1d(gr * m + gc, key)
         key = np.concatenate([key, extra])
         order = np.argsort(key, kind="stable")

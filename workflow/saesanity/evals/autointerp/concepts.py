@@ -2,7 +2,7 @@
 known): per held-out token, each concept's presence against each latent's firing (z > 0). A concept is
 detected when some latent reaches F1 >= threshold, F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (fires + support).
 Concepts are of three kinds: a word's tag (`topic:travel`), its value (`entity:city=paris`) and the token
-itself (`token=paris`); saesanity.evals.concept_reference shows which of them a dictionary can detect."""
+itself (`token=paris`); saesanity.evals.autointerp.reference shows which of them a dictionary can detect."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from saesanity.evals.contexts import TOKEN
+from saesanity.evals.autointerp.contexts import TOKEN
 
 
 def concept_matrix(row_concepts: Sequence[frozenset[str]]) -> tuple[list[str], np.ndarray]:

@@ -6,44 +6,23 @@ between the true dictionary and a learned one. With dictionaries of different si
 smaller one.
 
 `mcc` picks the method by size. Up to `exact_max_latents` latents: the Hungarian algorithm on the dense
-matrix (exact; cubic time, quadratic memory). Above: the sparse matching of `saesanity.evals.sparse_matching`
-(candidate pairs from one blocked pass, min-weight matching on them), which returns an upper bound on the
-optimum with the matching, so that the gap to the exact answer is known without computing it.
+matrix (exact; cubic time, quadratic memory). Above: the sparse matching of
+`saesanity.evals.consistency.sparse_matching` (candidate pairs from one blocked pass, min-weight matching on
+them), which returns an upper bound on the optimum with the matching, so that the gap to the exact answer is
+known without computing it.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from saesanity.evals.consistency.matching import MAX_EXACT_LATENTS, Matching
+from saesanity.evals.consistency.sparse_matching import sparse_mcc
 from saesanity.evals.recovery import cosine_matrix
-
-# The exact matching of two 131k-latent SAEs took 8 h and over 300 GB of RAM (arXiv 2501.16615); at 16,384
-# latents it takes minutes and 2 GB (benchmarks/mcc_scale.py). Above this the sparse matching is used.
-MAX_EXACT_LATENTS = 16_384
-
-
-@dataclass(frozen=True)
-class Matching:
-    mcc: float
-    rows: np.ndarray
-    """Matched latents of the first dictionary (all of them when it is the smaller one)."""
-    cols: np.ndarray
-    cosines: np.ndarray
-    """Matched cosines, one per matched pair."""
-    method: str = "exact"
-    """'exact' (Hungarian on the dense matrix) or 'sparse' (saesanity.evals.sparse_matching)."""
-    upper_bound: float = float("nan")
-    """A certificate: no matching has a higher MCC. Equal to `mcc` for the exact method."""
-
-    @property
-    def gap(self) -> float:
-        """How far the MCC may be below the optimum (0 for the exact method)."""
-        return self.upper_bound - self.mcc
 
 
 def exact_mcc(A_FD: np.ndarray, B_GD: np.ndarray) -> Matching:
@@ -61,8 +40,7 @@ def mcc(A_FD: np.ndarray, B_GD: np.ndarray, exact_max_latents: int = MAX_EXACT_L
     rows, else the sparse matching with `candidates` candidates per row and per column."""
     if max(len(A_FD), len(B_GD)) <= exact_max_latents:
         return exact_mcc(A_FD, B_GD)
-    from saesanity.evals.sparse_matching import sparse_mcc
-    return sparse_mcc(A_FD, B_GD, candidates=candidates)
+    return sparse_mcc(A_FD, B_GD, candidates=candidates, exact_max_latents=exact_max_latents)
 
 
 def pairwise_mcc(dictionaries: Sequence[np.ndarray], **mcc_kw) -> tuple[float, list[Matching]]:

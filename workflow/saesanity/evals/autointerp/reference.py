@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from saesanity.data.store import ActivationStore
-from saesanity.evals.concepts import concept_f1, concept_matrix, presence
-from saesanity.evals.contexts import StoreIndex, TokenLabels
+from saesanity.evals.autointerp.concepts import concept_f1, concept_matrix, presence
+from saesanity.evals.autointerp.contexts import StoreIndex, TokenLabels
 
 
 RIDGE = 1e-3

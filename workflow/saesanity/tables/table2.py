@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from saesanity.atomic import read_json
+
 from saesanity.paper import table2_paper_value
-from saesanity.tables import caveat, with_paper_values, with_seed_aggregates, write_csv
+from saesanity.tables.tidy import (MetricsFileError, metric_rows, value_of, with_paper_values, with_seed_aggregates,
+                                   write_csv)
 
 # Per evaluation (its <eval>.json under results/metrics/.../seed<seed>/): (key in the file, metric in the table).
 # The metric names of the paper's four columns are those of saesanity.paper.TABLE2_METRICS.
@@ -30,38 +32,10 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                  ("fraction_detected_by_kind.token", "concepts_detected_token")],
 }
 REFERENCE = "reference"
-"""The `arch` of the concept check's reference dictionaries (saesanity.evals.concept_reference)."""
+"""The `arch` of the concept check's reference dictionaries (saesanity.evals.autointerp.reference)."""
 METRICS = [metric for cols in COLUMNS.values() for _, metric in cols]
-IDENTITY = ["source", "arch", "variant", "seed", "d_sae", "target_l0"]
 # target_l0 is part of the key: an L0 sweep (saes.lm.l0_sweep) gives one row group per L0.
 KEY = ["source", "arch", "variant", "target_l0"]
-
-
-class MetricsFileError(ValueError):
-    """A metrics JSON lacks a key the table reads; the message names the file and the key."""
-
-
-def _value(m: dict, key: str, path: str, eval_name: str):
-    """m[key], or m[a][b] for a dotted key 'a.b'."""
-    head, _, rest = key.partition(".")
-    if head not in m:
-        raise MetricsFileError(f"{path}: no key {head!r} (a {eval_name}.json must hold {key!r}; "
-                               f"keys present: {sorted(m)})")
-    return _value(m[head], rest, path, eval_name) if rest else m[head]
-
-
-def _rows(eval_name: str, files: Sequence[str]) -> list[dict]:
-    rows = []
-    for f in files:
-        m = read_json(f)
-        ident = {k: _value(m, k, str(f), eval_name) for k in IDENTITY}
-        ident["seed"] = str(ident["seed"])
-        if eval_name == "core":
-            ident["caveat"] = caveat(m)
-        for key, metric in COLUMNS[eval_name]:
-            v = _value(m, key, str(f), eval_name)
-            rows.append({**ident, "metric": metric, "value": float("nan") if v is None else float(v)})
-    return rows
 
 
 def reference_rows(files: Sequence[str]) -> list[dict]:
@@ -74,7 +48,7 @@ def reference_rows(files: Sequence[str]) -> list[dict]:
             ident = {"source": m["source"], "arch": REFERENCE, "variant": variant, "seed": "0",
                      "d_sae": m["d_sae"], "target_l0": m["target_l0"]}
             for key, metric in COLUMNS["concepts"]:
-                v = _value(m[variant], key, str(f), "concepts_reference")
+                v = value_of(m[variant], key, str(f), "concepts_reference")
                 rows.append({**ident, "metric": metric, "value": float("nan") if v is None else float(v)})
     return rows
 
@@ -87,7 +61,8 @@ def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None 
     unknown = set(metric_files) - set(COLUMNS)
     if unknown:
         raise KeyError(f"unknown evaluations {sorted(unknown)}; known: {list(COLUMNS)}")
-    rows = [r for name, files in metric_files.items() for r in _rows(name, files)] + reference_rows(concepts_reference)
+    rows = [r for name, files in metric_files.items() for r in metric_rows(name, files, COLUMNS[name])]
+    rows += reference_rows(concepts_reference)
     if not rows:
         raise MetricsFileError("table2: no metrics files given (core.json at least is expected)")
     def is_headline(target_l0) -> bool:

@@ -4,25 +4,15 @@ model's activations): PW-MCC of the decoders (arXiv 2505.20254), the shared-late
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from saesanity.config import ConsistencyConfig
-from saesanity.evals.consistency import pairwise_mcc, shared_fraction
-from saesanity.sae.io import CFG, load_sae
-
-
-def sae_identity(folder: str | Path) -> dict:
-    """source, arch, variant, seed, target L0, d_sae and initialisation seed of a saved SAE (cfg.json)."""
-    raw = json.loads((Path(folder) / CFG).read_text())
-    ours = raw["saesanity"]
-    init_seed = ours.get("init_seed")
-    return {"source": raw["metadata"].get("source", ""), "arch": ours["arch"], "variant": ours["variant"],
-            "seed": ours["seed"], "target_l0": ours["target_l0"], "d_sae": ours["d_sae"],
-            "init_seed": ours["seed"] if init_seed is None else init_seed}
+from saesanity.evals.consistency.mcc import pairwise_mcc, shared_fraction
+from saesanity.evals.identity import sae_identity
+from saesanity.sae.io import load_sae
 
 
 def init_sharing(init_seeds: Sequence[int]) -> str:

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from saesanity.data.store import ActivationStore, StoreError
-from saesanity.evals.autointerp_config import AutoInterpConfig
-from saesanity.evals.concepts import concept_f1, concept_matrix
-from saesanity.evals.contexts import Context, StoreIndex, TokenLabels
+from saesanity.evals.autointerp.config import AutoInterpConfig
+from saesanity.evals.autointerp.concepts import concept_f1, concept_matrix
+from saesanity.evals.autointerp.contexts import Context, StoreIndex, TokenLabels
 from saesanity.evals.core import DEAD_FREQUENCY
-from saesanity.evals.explainers import GroundTruthError, GroundTruthInterpreter, Interpreter, LLMInterpreter
+from saesanity.evals.autointerp.explainers import GroundTruthError, GroundTruthInterpreter, Interpreter, LLMInterpreter
 from saesanity.sae.base import SAE
 
 ABOVE = 0.7
@@ -195,7 +195,7 @@ def autointerp_metrics(sae_dir: str | Path, train: str | Path, heldout: str | Pa
     """The records of one SAE: autointerp.json and (with `concepts`) concepts.json. Token text and
     concepts come from the toy world's `documents` (documents.parquet) or, for a Hugging Face model,
     text only from its `tokenizer`. The SAE encodes on `device` (lm.device: 'auto', 'cpu', 'cuda', ...)."""
-    from saesanity.evals.seed_consistency import sae_identity
+    from saesanity.evals.identity import sae_identity
     from saesanity.lm.model import resolve_device
     from saesanity.sae.io import load_sae
     if documents is None and (cfg.backend == "ground_truth" or concepts):
@@ -212,7 +212,7 @@ def autointerp_metrics(sae_dir: str | Path, train: str | Path, heldout: str | Pa
     # Built first, so that a missing key or model fails before any encoding.
     llm = None
     if cfg.backend == "openai":
-        from saesanity.evals.openai_client import ChatClient
+        from saesanity.evals.autointerp.openai_client import ChatClient
         llm = LLMInterpreter(ChatClient(cfg.openai), cfg.openai.judge_batch)
 
     def make_interpreter(background: list[Context]) -> Interpreter:

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from saesanity.atomic import atomic_path
-from saesanity.evals.autointerp_config import OpenAIConfig
+from saesanity.evals.autointerp.config import OpenAIConfig
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 

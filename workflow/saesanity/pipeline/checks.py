@@ -1,0 +1,115 @@
+"""Cross-key checks of the config that the JSON schema cannot express; the Snakefile runs them before any
+job is scheduled, so a bad config stops the run with the key named."""
+
+from __future__ import annotations
+
+import json
+
+from saesanity.config import SyntheticConfig, from_dict
+from saesanity.pipeline.jobs import arch_options, convergence_runs, is_toyworld
+from saesanity.pipeline.paths import SYNTHETIC_PREFIX
+from saesanity.pipeline.specs import convergence_train_spec, synthetic_spec
+
+
+class PipelineConfigError(ValueError):
+    """The config is valid against the schema but inconsistent; the message names the key."""
+
+
+def check_config(config: dict) -> None:
+    """Cross-key checks the JSON schema cannot express; run by the Snakefile before any job."""
+    _check_lm_config(config)
+    syn = config["synthetic"]
+    for dist in syn["distributions"]:
+        if dist not in syn["probability_models"]:
+            raise PipelineConfigError(f"synthetic.distributions: {dist!r} is not defined in "
+                                      f"synthetic.probability_models (known: {sorted(syn['probability_models'])})")
+    for name in ("synthetic", "lm"):
+        _check_sae_group(config, name)
+    if config["saes"]["synthetic"].get("ceilings") and config["saes"]["synthetic"]["d_sae"] != syn["n_features"]:
+        raise PipelineConfigError(f"saes.synthetic.ceilings start from the true dictionary, one latent per feature: "
+                                  f"they need d_sae ({config['saes']['synthetic']['d_sae']}) = synthetic.n_features "
+                                  f"({syn['n_features']})")
+    _check_validation_sweep(config)
+    _check_autointerp(config)
+    _check_convergence(config)
+
+
+def _check_convergence(config: dict) -> None:
+    study = config["convergence"]
+    for dist in study["distributions"]:
+        if dist not in config["synthetic"]["distributions"]:
+            raise PipelineConfigError(f"convergence.distributions: {dist!r} is not in synthetic.distributions "
+                                      f"({config['synthetic']['distributions']}), whose data the study trains on")
+    for run in convergence_runs(config):
+        job = json.loads(convergence_train_spec(config, run.dist, run.arch, run.run))
+        dead_after = job["sae"]["options"].get("dead_after")
+        if dead_after is not None and dead_after >= job["train"]["n_samples"]:
+            raise PipelineConfigError(f"convergence run {run.path}: dead_after ({dead_after}) >= n_samples "
+                                      f"({job['train']['n_samples']}): AuxK would never run")
+
+
+def _check_sae_group(config: dict, name: str) -> None:
+    group = config["saes"][name]
+    for key, l0 in [("target_l0", group["target_l0"])] + [("l0_sweep", l0) for l0 in group.get("l0_sweep", [])]:
+        if l0 > group["d_sae"]:
+            raise PipelineConfigError(f"saes.{name}.{key} ({l0}) exceeds d_sae ({group['d_sae']})")
+    if group.get("l0_sweep") and group.get("one_pass", "none") != "none":
+        # A pass holds the SAEs of one seed at the group's target L0; sweep points have no pass to join.
+        raise PipelineConfigError(f"saes.{name}.l0_sweep needs saes.{name}.one_pass: none "
+                                  f"(got {group['one_pass']!r}); one-pass training does not cover sweep points")
+    if group["train"]["n_samples"] < group["train"]["batch_size"]:
+        raise PipelineConfigError(f"saes.{name}.train.n_samples is smaller than one batch (batch_size)")
+    for arch in ("topk", "batchtopk"):
+        dead_after = arch_options(config, group, arch)["dead_after"]
+        if arch in group["architectures"] and dead_after >= group["train"]["n_samples"]:
+            raise PipelineConfigError(
+                f"arch.{arch}.dead_after ({dead_after}) >= saes.{name}.train.n_samples "
+                f"({group['train']['n_samples']}): no latent could ever count as dead, so AuxK would never run")
+
+
+def _check_validation_sweep(config: dict) -> None:
+    syn = config["synthetic"]
+    sweep = config["validation"]["sweep"]
+    for arch in ("topk", "batchtopk"):
+        dead_after = sweep["arch"].get(arch, {}).get("dead_after")
+        if arch in sweep["architectures"] and dead_after is not None and dead_after >= sweep["train"]["n_samples"]:
+            raise PipelineConfigError(
+                f"validation.sweep.arch.{arch}.dead_after ({dead_after}) >= its train.n_samples "
+                f"({sweep['train']['n_samples']}): no latent could ever count as dead, so AuxK would never run")
+    for name in sweep["distributions"]:
+        if name not in sweep["data"]:
+            raise PipelineConfigError(f"validation.sweep.distributions: {name!r} is not defined in "
+                                      f"validation.sweep.data (known: {sorted(sweep['data'])})")
+        # Both are generated into results/synthetic/<name>: one name, one data set.
+        if name in syn["distributions"] and _synthetic_config(config, name) != _synthetic_config(config, name, True):
+            raise PipelineConfigError(f"validation.sweep.data.{name} differs from synthetic.distributions' {name!r}; "
+                                      "rename one (both are generated into results/synthetic/<name>)")
+    if sweep["distributions"] and sweep["target_l0"] > min(sweep["d_sae"]):
+        raise PipelineConfigError(f"validation.sweep.target_l0 ({sweep['target_l0']}) exceeds the smallest "
+                                  f"d_sae ({min(sweep['d_sae'])})")
+
+
+def _check_lm_config(config: dict) -> None:
+    lm = config["lm"]
+    if not is_toyworld(config):
+        for key in ("hf_model", "d_model"):
+            if lm.get(key) is None:
+                raise PipelineConfigError(f"lm.{key} is required when lm.kind is 'hf'")
+        if lm.get("text", {}).get("path") is None:
+            raise PipelineConfigError("lm.text.path is required when lm.kind is 'hf' (e.g. Skylion007/openwebtext)")
+    if lm["name"].startswith(SYNTHETIC_PREFIX):
+        raise PipelineConfigError(f"lm.name {lm['name']!r} starts with {SYNTHETIC_PREFIX!r}, "
+                                  "the prefix of the synthetic sources")
+    for hook in lm["hooks"]:
+        if "-" in hook or "/" in hook:
+            raise PipelineConfigError(f"lm.hooks: {hook!r} contains '-' or '/'; sources are '<model>-<hook>'")
+
+
+def _check_autointerp(config: dict) -> None:
+    if not is_toyworld(config) and config["evals"]["autointerp"]["backend"] == "ground_truth":
+        raise PipelineConfigError("evals.autointerp.backend is 'ground_truth', which needs the toy world's "
+                                  f"concept tags; lm.kind is {config['lm']['kind']!r}: use backend 'openai'")
+
+
+def _synthetic_config(config: dict, dist: str, from_sweep: bool = False):
+    return from_dict(SyntheticConfig, json.loads(synthetic_spec(config, dist, from_sweep)), dist)

@@ -1,0 +1,243 @@
+"""Which jobs the config asks for: the sources, the SAEs on each (headline, L0 sweep, validation sweep), the
+one-pass training groups, the seed groups of PW-MCC and the evaluations table2.csv reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from saesanity.pipeline.paths import L0_TAG, SYNTHETIC_PREFIX, convergence_key, sae_key
+
+TOYWORLD = "toyworld"
+
+
+@dataclass(frozen=True)
+class SAEKey:
+    source: str
+    arch: str
+    variant: str
+    seed: int
+    target_l0: int | None = None  # set for a point of saes.<group>.l0_sweep, None for the headline L0
+
+    @property
+    def arch_dir(self) -> str:
+        return self.arch if self.target_l0 is None else f"{self.arch}{L0_TAG}{self.target_l0}"
+
+    @property
+    def path(self) -> str:
+        return sae_key(self.source, self.arch_dir, self.variant, self.seed)
+
+
+def is_toyworld(config: dict) -> bool:
+    return config["lm"]["kind"] == TOYWORLD
+
+
+def synthetic_sources(config: dict) -> list[str]:
+    return [SYNTHETIC_PREFIX + dist for dist in config["synthetic"]["distributions"]]
+
+
+def lm_sources(config: dict) -> list[str]:
+    """`<model>-<hook>` for every hook the language model is harvested at (docs/design.md, Contracts)."""
+    return [f"{config['lm']['name']}-{hook}" for hook in config["lm"]["hooks"]]
+
+
+def source_group(config: dict, source: str) -> dict:
+    """The `saes.<group>` block that configures SAEs on `source`."""
+    if source.startswith(SYNTHETIC_PREFIX):
+        return config["saes"]["synthetic"]
+    if source in lm_sources(config):
+        return config["saes"]["lm"]
+    raise KeyError(f"unknown source {source!r}; known: {synthetic_sources(config) + lm_sources(config)}")
+
+
+def arch_options(config: dict, group: dict, arch: str) -> dict:
+    """An architecture's options for SAEs of one group: the top-level `arch.<arch>`, overridden by the
+    group's own `arch.<arch>` (e.g. a longer dead-latent window for a longer training run)."""
+    return {**config["arch"].get(arch, {}), **group.get("arch", {}).get(arch, {})}
+
+
+def lm_d_model(config: dict) -> int:
+    """Width of the hooked activations: the toy model's d_model, or lm.d_model for a Hugging Face model."""
+    if is_toyworld(config):
+        return config["toyworld"]["model"]["d_model"]
+    return config["lm"]["d_model"]
+
+
+def source_d_in(config: dict, source: str) -> int:
+    if source.startswith(SYNTHETIC_PREFIX):
+        return config["synthetic"]["d"]
+    return lm_d_model(config)
+
+
+def sae_keys(config: dict, source: str) -> list[SAEKey]:
+    """The trained variant for every seed, each baseline (and, on synthetic data, each ceiling) for the
+    baseline seeds, per architecture."""
+    group = source_group(config, source)
+    keys = []
+    for arch in group["architectures"]:
+        keys += [SAEKey(source, arch, "trained", s) for s in group["seeds"]]
+        keys += [SAEKey(source, arch, v, s) for v in group["baselines"] + group.get("ceilings", [])
+                 for s in group["baseline_seeds"]]
+    return keys
+
+
+def l0_sweep_keys(config: dict, source: str) -> list[SAEKey]:
+    """The same SAEs as `sae_keys` at every L0 of `saes.<group>.l0_sweep` other than the group's target_l0
+    (whose SAEs are the headline ones)."""
+    group = source_group(config, source)
+    return [SAEKey(k.source, k.arch, k.variant, k.seed, l0) for l0 in group.get("l0_sweep", [])
+            if l0 != group["target_l0"] for k in sae_keys(config, source)]
+
+
+def synthetic_sae_keys(config: dict) -> list[SAEKey]:
+    return [k for src in synthetic_sources(config) for k in sae_keys(config, src)]
+
+
+def lm_headline_keys(config: dict) -> list[SAEKey]:
+    """The language-model SAEs at the headline L0 (saes.lm.target_l0)."""
+    return [k for src in lm_sources(config) for k in sae_keys(config, src)]
+
+
+def lm_sae_keys(config: dict) -> list[SAEKey]:
+    """Every language-model SAE: the headline ones and the points of saes.lm.l0_sweep."""
+    return lm_headline_keys(config) + [k for src in lm_sources(config) for k in l0_sweep_keys(config, src)]
+
+
+@dataclass(frozen=True)
+class TrainPass:
+    """SAEs trained by one job in one pass over the data (`saes.<group>.one_pass`)."""
+
+    source: str
+    seed: int
+    arch: str | None
+    """None when the pass holds every architecture of the seed."""
+    keys: tuple[SAEKey, ...]
+
+    @property
+    def name(self) -> str:
+        """Rule name: unique per pass, letters, digits and underscores only."""
+        parts = [self.source, self.arch, f"seed{self.seed}"] if self.arch else [self.source, f"seed{self.seed}"]
+        return "train_pass_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p) for p in parts)
+
+    @property
+    def path(self) -> str:
+        """For the pass's log and benchmark files."""
+        return f"{self.source}/{self.arch}/seed{self.seed}" if self.arch else f"{self.source}/seed{self.seed}"
+
+
+def train_passes(config: dict) -> list[TrainPass]:
+    """The one-pass training jobs of every group with `one_pass` other than none. SAEs of one seed share the
+    data order (the seed and the group's train block set it), so each pass holds SAEs of one seed."""
+    passes = []
+    for source in synthetic_sources(config) + lm_sources(config):
+        by = source_group(config, source).get("one_pass", "none")
+        if by == "none":
+            continue
+        groups: dict[tuple[int, str | None], list[SAEKey]] = {}
+        for k in sae_keys(config, source):
+            groups.setdefault((k.seed, k.arch if by == "arch_seed" else None), []).append(k)
+        passes += [TrainPass(source, seed, arch, tuple(ks)) for (seed, arch), ks in groups.items()]
+    return passes
+
+
+def per_sae_sources(config: dict) -> list[str]:
+    """Sources whose SAEs are trained one job per SAE (the `train` rule)."""
+    return [s for s in synthetic_sources(config) + lm_sources(config)
+            if source_group(config, s).get("one_pass", "none") == "none"]
+
+
+def per_sae_source_pattern(config: dict) -> str:
+    """Wildcard constraint of the `train` rule: the sources of `per_sae_sources`, so that it never competes
+    with a pass rule for an SAE folder (a pattern that matches nothing when every group trains in passes)."""
+    return "|".join(re.escape(s) for s in per_sae_sources(config)) or "(?!)"
+
+
+def variant_seeds(config: dict, source: str, variant: str) -> list[int]:
+    group = source_group(config, source)
+    return group["seeds"] if variant == "trained" else group["baseline_seeds"]
+
+
+def consistency_keys(config: dict, source: str) -> list[tuple[str, str]]:
+    """(arch, variant) pairs that have at least two seeds, so PW-MCC is defined."""
+    group = source_group(config, source)
+    variants = ["trained"] + list(group["baselines"])
+    return [(a, v) for a in group["architectures"] for v in variants if len(variant_seeds(config, source, v)) >= 2]
+
+
+def sweep_keys(config: dict) -> list[dict]:
+    """Every SAE of the validation sweep: data set, dictionary size, architecture and seed."""
+    sweep = config["validation"]["sweep"]
+    return [{"dist": dist, "d_sae": d_sae, "arch": arch, "seed": seed} for dist in sweep["distributions"]
+            for d_sae in sweep["d_sae"] for arch in sweep["architectures"] for seed in sweep["seeds"]]
+
+
+TABLE2_EVALS = ("core", "probing", "ravel", "autointerp", "concepts")
+"""Every evaluation table2.csv can read, one <name>.json per SAE (saesanity.tables.table2.COLUMNS's keys)."""
+
+
+def table2_evals(config: dict) -> list[str]:
+    """The evaluations whose per-SAE JSON table2.csv reads (saesanity.tables.table2.COLUMNS): core always;
+    probing, RAVEL and AutoInterp where their `evals.<name>` block is in the config; the ground-truth concept
+    check (settings in evals.autointerp) on the toy world only, the one model whose concepts are known."""
+    evals = config.get("evals", {})
+    names = ["core"] + [name for name in ("probing", "ravel", "autointerp") if name in evals]
+    if "autointerp" in evals and is_toyworld(config):
+        names.append("concepts")
+    return names
+
+
+AUTOINTERP_FILES = ("autointerp", "concepts")
+
+
+def autointerp_files(config: dict) -> tuple[str, ...]:
+    """The metrics one eval_autointerp job writes: the concept check (concepts.json) needs the toy world's
+    concept tags, so a Hugging Face model gets autointerp.json only."""
+    return AUTOINTERP_FILES if is_toyworld(config) else AUTOINTERP_FILES[:1]
+
+
+# The synthetic convergence study (config `convergence`): the base recipe for every architecture, and one
+# run per other value of each axis (one factor at a time) for the axis architectures and distributions.
+TRAIN_AXES = ("lr", "batch_size", "decoder_lr_scale", "n_samples")
+OPTION_AXES = ("dead_after",)
+"""Axes that are architecture options (AuxK's dead-latent window: TopK and BatchTopK only)."""
+
+
+@dataclass(frozen=True)
+class ConvergenceRun:
+    dist: str
+    arch: str
+    run: str
+    """'base', or '<axis>-<value>'."""
+
+    @property
+    def path(self) -> str:
+        return convergence_key(self.dist, self.arch, self.run)
+
+
+def _axis_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def convergence_base(config: dict, arch: str) -> dict:
+    """The base recipe of one architecture: saes.synthetic's train block and options under the study's."""
+    study, group = config["convergence"], config["saes"]["synthetic"]
+    options = {**arch_options(config, group, arch), **study["arch"].get(arch, {})}
+    return {"train": {**group["train"], **study["train"]}, "options": options}
+
+
+def convergence_runs(config: dict) -> list[ConvergenceRun]:
+    study = config["convergence"]
+    runs = []
+    for dist in study["distributions"]:
+        for arch in study["architectures"]:
+            runs.append(ConvergenceRun(dist, arch, "base"))
+            axis_dists = study["axis_distributions"]
+            if arch not in study["axis_architectures"] or (axis_dists is not None and dist not in axis_dists):
+                continue
+            base = convergence_base(config, arch)
+            for axis, values in study["axes"].items():
+                if axis in OPTION_AXES and axis not in base["options"]:
+                    continue  # an option this architecture does not have
+                current = base["options"].get(axis) if axis in OPTION_AXES else base["train"][axis]
+                runs += [ConvergenceRun(dist, arch, f"{axis}-{_axis_value(v)}") for v in values if v != current]
+    return runs

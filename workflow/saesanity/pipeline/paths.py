@@ -1,0 +1,179 @@
+"""Every output path of the workflow, defined once. The rules (workflow/rules/*.smk) and the package build
+their paths here: a function called with Snakemake wildcards ("{source}", ...) gives the rule's template,
+called with values it gives one file. The layout is docs/design.md's Contracts."""
+
+from __future__ import annotations
+
+from saesanity.sae.layout import CFG, CHECKPOINTS, TRAIN_LOG, WEIGHTS
+
+RESULTS = "results"
+SYNTHETIC_PREFIX = "synthetic-"
+"""Sources are `synthetic-<dist>` or `<model>-<hook>`."""
+# An L0-sweep point's folder carries its L0 in the architecture segment (`batchtopk-l0_80`), so the per-SAE
+# rules' {source}/{arch}/{variant}/seed{seed} paths hold it unchanged and the headline SAEs keep their paths.
+L0_TAG = "-l0_"
+
+SAE_KEY = "{source}/{arch}/{variant}/seed{seed}"
+"""One SAE below results/saes and results/metrics (SAEKey.path fills it)."""
+SAE_GROUP = "{source}/{arch}/{variant}"
+"""The seeds of one SAE configuration (consistency.json, validation.json)."""
+SWEEP_GROUP = "{dist}/d{d_sae}/{arch}"
+"""One group of seeds of the validation sweep, below results/validation/saes and results/validation/metrics."""
+SAE_LOADABLE = (CFG, WEIGHTS)
+"""What loading an SAE reads: the inputs of every per-SAE evaluation."""
+SAE_FILES = (CFG, WEIGHTS, TRAIN_LOG)
+"""What training writes into an SAE folder, besides checkpoints/."""
+
+TOYWORLD_DIR = f"{RESULTS}/toyworld"
+TOYWORLD_CORPUS = f"{TOYWORLD_DIR}/corpus"
+TOYWORLD_TOKENIZER = f"{TOYWORLD_DIR}/tokenizer"
+FIGURES = f"{RESULTS}/figures"
+
+
+def sae_key(source: str, arch_dir: str, variant: str, seed: int | str) -> str:
+    return SAE_KEY.format(source=source, arch=arch_dir, variant=variant, seed=seed)
+
+
+def group_key(source: str, arch_dir: str, variant: str) -> str:
+    return SAE_GROUP.format(source=source, arch=arch_dir, variant=variant)
+
+
+def sae_dir(key: str = SAE_KEY) -> str:
+    """results/saes/<source>/<arch>/<variant>/seed<seed>: an SAE in the SAELens layout plus train_log.csv."""
+    return f"{RESULTS}/saes/{key}"
+
+
+def files_in(folder: str, names: tuple[str, ...] = SAE_FILES) -> list[str]:
+    return [f"{folder}/{name}" for name in names]
+
+
+def sae_file(key: str, name: str) -> str:
+    return f"{sae_dir(key)}/{name}"
+
+
+def sae_files(key: str = SAE_KEY, names: tuple[str, ...] = SAE_FILES) -> list[str]:
+    return files_in(sae_dir(key), names)
+
+
+def checkpoints_dir(key: str = SAE_KEY) -> str:
+    return f"{sae_dir(key)}/{CHECKPOINTS}"
+
+
+def metrics_file(key: str, name: str) -> str:
+    """results/metrics/<key>/<name>.json: one evaluation of one SAE (key: SAE_KEY), of the seeds of one
+    configuration (SAE_GROUP), or of the language model (its name)."""
+    return f"{RESULTS}/metrics/{key}/{name}.json"
+
+
+def synthetic_data_dir(dist: str) -> str:
+    """results/synthetic/<dist>: features.parquet, activations/, heldout/."""
+    return f"{RESULTS}/synthetic/{dist}"
+
+
+def synthetic_store(dist: str, split: str) -> str:
+    """results/synthetic/<dist>/activations (training) or heldout (evaluation)."""
+    return f"{synthetic_data_dir(dist)}/{split}"
+
+
+def features_file(dist: str) -> str:
+    return f"{synthetic_data_dir(dist)}/features.parquet"
+
+
+def synthetic_dist(source: str) -> str:
+    """The data set (probability model or sweep data set) of a synthetic source `synthetic-<dist>`."""
+    if not source.startswith(SYNTHETIC_PREFIX):
+        raise KeyError(f"{source!r} is not a synthetic source")
+    return source.removeprefix(SYNTHETIC_PREFIX)
+
+
+def split_lm_source(source: str) -> tuple[str, str]:
+    """(model, hook) of `<model>-<hook>`; model names may hold '-' (pythia-70m), hook names never do."""
+    model, sep, hook = source.rpartition("-")
+    if not sep or not model or not hook:
+        raise KeyError(f"{source!r} is not a language-model source '<model>-<hook>'")
+    return model, hook
+
+
+def split_arch_dir(arch_dir: str) -> tuple[str, int | None]:
+    """(architecture, L0 of the sweep point or None) of a path's architecture segment."""
+    arch, sep, l0 = arch_dir.partition(L0_TAG)
+    if not sep:
+        return arch, None
+    if not l0.isdigit():
+        raise KeyError(f"{arch_dir!r}: the L0 after {L0_TAG!r} must be an integer")
+    return arch, int(l0)
+
+
+def activation_store(source: str, split: str) -> str:
+    """The store an SAE on `source` trains on (split 'activations') or is evaluated on ('heldout')."""
+    if source.startswith(SYNTHETIC_PREFIX):
+        return synthetic_store(synthetic_dist(source), split)
+    return lm_store(*split_lm_source(source), split)
+
+
+def lm_store(model: str, hook: str, split: str) -> str:
+    """A language model's activations at one hook: results/activations/{model}/{hook} (the training store)
+    and results/activations/{model}/heldout/{hook} (a sibling, so the two are separate rule outputs)."""
+    if split == "activations":
+        return f"{RESULTS}/activations/{model}/{hook}"
+    if split == "heldout":
+        return f"{RESULTS}/activations/{model}/heldout/{hook}"
+    raise KeyError(f"unknown split {split!r}")
+
+
+def model_dir(name: str) -> str:
+    """The toy-world model trained by the pipeline (model.safetensors, config.json, tokenizer/)."""
+    return f"{RESULTS}/models/{name}"
+
+
+def probing_dir(model: str, hook: str) -> str:
+    """The sparse-probing preparation of one model and hook (tokens/, tasks.parquet, prep.json)."""
+    return f"{RESULTS}/evals/probing/{model}/{hook}"
+
+
+def sweep_key(dist: str, d_sae: int | str, arch: str) -> str:
+    """One group of the validation sweep (data set, dictionary size, architecture)."""
+    return SWEEP_GROUP.format(dist=dist, d_sae=d_sae, arch=arch)
+
+
+def sweep_dir(dist: str, d_sae: int | str, arch: str) -> str:
+    """Folder of the seeds of one sweep group (seed<seed>/ below it, each in the SAELens layout)."""
+    return f"{RESULTS}/validation/saes/{sweep_key(dist, d_sae, arch)}"
+
+
+def sweep_sae_dir(dist: str, d_sae: int | str, arch: str, seed: int | str) -> str:
+    return f"{sweep_dir(dist, d_sae, arch)}/seed{seed}"
+
+
+def sweep_metrics_file(dist: str, d_sae: int | str, arch: str) -> str:
+    return f"{RESULTS}/validation/metrics/{sweep_key(dist, d_sae, arch)}.json"
+
+
+CONVERGENCE_KEY = "{dist}/{arch}/{run}"
+"""One run of the synthetic convergence study, below results/convergence/saes and results/convergence/metrics."""
+
+
+def convergence_key(dist: str, arch: str, run: str) -> str:
+    return CONVERGENCE_KEY.format(dist=dist, arch=arch, run=run)
+
+
+def convergence_sae_dir(key: str = CONVERGENCE_KEY) -> str:
+    return f"{RESULTS}/convergence/saes/{key}"
+
+
+def convergence_metrics_file(key: str = CONVERGENCE_KEY) -> str:
+    return f"{RESULTS}/convergence/metrics/{key}.json"
+
+
+def table_file(name: str) -> str:
+    return f"{RESULTS}/tables/{name}.csv"
+
+
+def log_file(stage: str, key: str | None = None) -> str:
+    """results/logs/<stage>[/<key>].log: a job's stderr (the CLI command it ran heads it)."""
+    return f"{RESULTS}/logs/{stage}.log" if key is None else f"{RESULTS}/logs/{stage}/{key}.log"
+
+
+def benchmark_file(stage: str, key: str | None = None) -> str:
+    """results/benchmarks/<stage>[/<key>].tsv: a job's time and memory (Snakemake's benchmark:)."""
+    return f"{RESULTS}/benchmarks/{stage}.tsv" if key is None else f"{RESULTS}/benchmarks/{stage}/{key}.tsv"

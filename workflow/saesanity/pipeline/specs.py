@@ -1,0 +1,197 @@
+"""Each job's spec: the exact slice of the config one job depends on, as canonical JSON, passed as the rule's
+params. The CLI turns it into a typed dataclass; a changed setting makes stale only the jobs that read it
+(and their dependants)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPass, arch_options, convergence_base,
+                                     is_toyworld, source_d_in, source_group)
+from saesanity.pipeline.paths import L0_TAG, TOYWORLD_CORPUS, model_dir, split_arch_dir, split_lm_source
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def synthetic_spec(config: dict, dist: str, from_sweep: bool | None = None) -> str:
+    """JSON of saesanity.config.SyntheticConfig for one probability model, or for one data set of the
+    validation sweep (validation.sweep.data, which sets the generator's fields itself)."""
+    sweep_data = config["validation"]["sweep"]["data"]
+    if from_sweep or (from_sweep is None and dist in sweep_data and dist not in config["synthetic"]["distributions"]):
+        return canonical(sweep_data[dist])
+    syn = config["synthetic"]
+    models = syn["probability_models"]
+    if dist not in models:
+        raise KeyError(f"synthetic.probability_models has no {dist!r}; known: {sorted(models)}")
+    spec = {k: v for k, v in syn.items() if k not in ("distributions", "probability_models")}
+    spec["probability"] = models[dist]
+    return canonical(spec)
+
+
+def sweep_train_spec(config: dict, dist: str, d_sae: int, arch: str, seed: int) -> str:
+    """JSON of saesanity.config.TrainJob for one SAE of the validation sweep (trained variant only)."""
+    sweep = config["validation"]["sweep"]
+    sae = {"arch": arch, "d_in": sweep["data"][dist]["d"], "d_sae": int(d_sae), "target_l0": sweep["target_l0"],
+           "variant": "trained", "seed": int(seed), "options": sweep["arch"].get(arch, {})}
+    return canonical({"sae": sae, "train": sweep["train"]})
+
+
+def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) -> str:
+    """JSON of saesanity.config.TrainJob: this architecture's options only, and the Soft-Frozen cone only
+    for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone. `arch` is
+    the path segment: an L0-sweep point's (`batchtopk-l0_80`) sets target_l0."""
+    group = source_group(config, source)
+    arch, sweep_l0 = split_arch_dir(arch)
+    if sweep_l0 is not None and sweep_l0 not in group.get("l0_sweep", []):
+        raise KeyError(f"L0 {sweep_l0} of {source}/{arch}{L0_TAG}{sweep_l0} is not in its group's l0_sweep")
+    sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": group["d_sae"],
+           "target_l0": group["target_l0"] if sweep_l0 is None else sweep_l0, "variant": variant,
+           "seed": int(seed), "options": arch_options(config, group, arch)}
+    if variant.startswith("soft_frozen"):
+        sae["soft_frozen_tau"] = config["soft_frozen_tau"]
+    if variant != "trained" and group.get("baseline_init") == "shared":
+        # The init of the first baseline seed for every seed; the seed still sets the data order.
+        sae["init_seed"] = group["baseline_seeds"][0]
+    return canonical({"sae": sae, "train": group["train"]})
+
+
+def l0_match_spec(config: dict, source: str, arch_dir: str) -> str:
+    """JSON of saesanity.evals.l0_match.L0Match for an SAE on `source`: the group's tolerance and the
+    architecture's exemption reason, if any."""
+    block = source_group(config, source)["l0_match"]
+    arch, _ = split_arch_dir(arch_dir)
+    return canonical({"tolerance": block["tolerance"], "exempt": block["exempt"].get(arch)})
+
+
+def truth_arg(truth: list[str]) -> str:
+    """The train command's --truth (the ceilings' true dictionary), given the job's truth input."""
+    return f"--truth {truth[0]}" if truth else ""
+
+
+def convergence_train_spec(config: dict, dist: str, arch: str, run: str) -> str:
+    """JSON of saesanity.config.TrainJob for one run of the study: the base recipe with one axis changed,
+    and `n_checkpoints` evenly spaced checkpoints."""
+    if dist not in config["convergence"]["distributions"]:
+        raise KeyError(f"{dist!r} is not in convergence.distributions")
+    base = convergence_base(config, arch)
+    train, options = dict(base["train"]), dict(base["options"])
+    if run != "base":
+        axis, _, value = run.partition("-")
+        if axis not in TRAIN_AXES + OPTION_AXES:
+            raise KeyError(f"convergence run {run!r}: unknown axis {axis!r}")
+        cast = int if axis in ("batch_size", "n_samples", "dead_after") else float
+        (options if axis in OPTION_AXES else train)[axis] = cast(value)
+    k = config["convergence"]["n_checkpoints"]
+    n, batch = train["n_samples"], train["batch_size"]
+    train["checkpoints"] = sorted({max(batch, n * i // (k + 1) // batch * batch) for i in range(1, k + 1)})
+    group = config["saes"]["synthetic"]
+    sae = {"arch": arch, "d_in": config["synthetic"]["d"], "d_sae": group["d_sae"], "target_l0": group["target_l0"],
+           "variant": "trained", "seed": config["convergence"]["seed"], "options": options}
+    return canonical({"sae": sae, "train": train})
+
+
+def concepts_reference_spec(config: dict) -> str:
+    """What concepts_reference reads: the LM group's dictionary size and L0, the concept threshold, and the
+    training tokens the explainer scans (evals.autointerp)."""
+    ai, group = config["evals"]["autointerp"], config["saes"]["lm"]
+    return canonical({"d_sae": group["d_sae"], "target_l0": group["target_l0"],
+                      "threshold": ai["concept_threshold"], "train_tokens": ai["train_tokens"], "seed": ai["seed"]})
+
+
+def train_pass_spec(config: dict, train_pass: TrainPass) -> str:
+    """JSON list of the pass's TrainJobs, in the order of its output folders."""
+    return "[" + ",".join(train_spec(config, k.source, k.arch, k.variant, k.seed) for k in train_pass.keys) + "]"
+
+
+def toy_model_dir(config: dict) -> str:
+    return model_dir(config["lm"]["name"])
+
+
+def lm_model_spec(config: dict) -> dict:
+    """saesanity.lm.model.ModelSpec of the configured language model."""
+    lm = config["lm"]
+    path = toy_model_dir(config) if is_toyworld(config) else lm["hf_model"]
+    return {"kind": lm["kind"], "path": path, "device": lm["device"], "dtype": lm["dtype"], "n_ctx": lm["n_ctx"]}
+
+
+def toyworld_spec(config: dict) -> str:
+    return canonical(config["toyworld"]["corpus"])
+
+
+def train_lm_spec(config: dict) -> str:
+    tw = config["toyworld"]
+    return canonical({"model": tw["model"], "train": tw["train"], "device": config["lm"]["device"]})
+
+
+def harvest_spec(config: dict, model: str, hook: str) -> str:
+    """JSON of saesanity.lm.jobs.HarvestJob for one hook."""
+    lm = config["lm"]
+    if model != lm["name"] or hook not in lm["hooks"]:
+        raise KeyError(f"no harvest of {model}/{hook}: the config has lm.name {lm['name']!r}, "
+                       f"lm.hooks {lm['hooks']}")
+    h = lm["harvest"]
+    train = {"n_tokens": h["n_tokens"], "batch_docs": h["batch_docs"], "shard_rows": h["shard_rows"],
+             "dtype": h["dtype"]}
+    heldout = {**train, "n_tokens": h["n_heldout_tokens"]}
+    if is_toyworld(config):
+        text = {"kind": TOYWORLD, "path": TOYWORLD_CORPUS, "split": "train"}
+        heldout_text = {**text, "split": "heldout"}
+    else:
+        text = {"kind": "hf", **{k: v for k, v in lm["text"].items() if v is not None}}
+        heldout_text = None
+    return canonical({"model": lm_model_spec(config), "hook": hook, "text": text, "heldout_text": heldout_text,
+                      "train": train, "heldout": heldout})
+
+
+def lm_loss_spec(config: dict, source: str) -> str:
+    _, hook = split_lm_source(source)
+    ev = config["lm"]["eval"]
+    return canonical({"model": lm_model_spec(config), "hook": hook, "n_docs": ev["n_docs"],
+                      "batch_docs": ev["batch_docs"]})
+
+
+def ravel_spec(config: dict, source: str) -> str:
+    """JSON for eval-ravel: the model, the SAE's hook and evals.ravel."""
+    _, hook = split_lm_source(source)
+    return canonical({"model": lm_model_spec(config), "hook": hook, "ravel": config["evals"]["ravel"]})
+
+
+def probing_prep_spec(config: dict, model: str, hook: str) -> str:
+    """JSON of saesanity.evals.probing.PrepJob: the model (context evals.probing.n_ctx), the hook, and what
+    decides the tasks' documents (not ks: changing ks reruns only the per-SAE jobs)."""
+    if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
+        raise KeyError(f"no probing preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
+                       f"lm.hooks {config['lm']['hooks']}")
+    probing = config["evals"]["probing"]
+    model_spec = lm_model_spec(config)
+    if probing["n_ctx"] is not None:
+        model_spec["n_ctx"] = probing["n_ctx"]
+    datasets = [{k: v for k, v in d.items() if v is not None} for d in probing["datasets"]]
+    for d in datasets:
+        if d["name"] == TOYWORLD:
+            d.setdefault("path", TOYWORLD_CORPUS)
+    return canonical({"model": model_spec, "hook": hook,
+                      "probing": {"datasets": datasets, "n_train": probing["n_train"], "n_test": probing["n_test"],
+                                  "seed": probing["seed"], "batch_docs": probing["batch_docs"],
+                                  "dtype": probing["dtype"]}})
+
+
+def probing_eval_spec(config: dict) -> str:
+    return canonical({"ks": config["evals"]["probing"]["ks"], "device": config["lm"]["device"]})
+
+
+def autointerp_spec(config: dict) -> str:
+    """JSON of the evals.autointerp block (saesanity.evals.autointerp.config.AutoInterpConfig); check_config
+    has refused the ground-truth back-end without the toy world."""
+    return canonical(config["evals"]["autointerp"])
+
+
+def autointerp_text_args(config: dict, corpus: str | None) -> str:
+    """Where eval-autointerp gets token text: the toy world's documents (text and concepts) or the Hugging
+    Face model's tokenizer (text only)."""
+    if is_toyworld(config):
+        return f"--documents {corpus}/documents.parquet"
+    return f"--tokenizer {config['lm']['hf_model']}"

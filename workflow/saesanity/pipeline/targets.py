@@ -1,0 +1,104 @@
+"""The file lists of the rules that gather many jobs (the tables) and of the default target `all`, built from
+the job enumeration (jobs.py) and the path templates (paths.py)."""
+
+from __future__ import annotations
+
+from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, convergence_runs, is_toyworld,
+                                     lm_headline_keys, lm_sae_keys, lm_sources, synthetic_sae_keys, synthetic_sources,
+                                     sweep_keys, table2_evals)
+from saesanity.pipeline.paths import (FIGURES, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER, activation_store,
+                                      convergence_metrics_file, features_file, files_in, group_key, metrics_file,
+                                      sae_files, sweep_metrics_file, sweep_sae_dir, synthetic_dist, synthetic_store,
+                                      table_file)
+
+
+def _group_metrics(config: dict, sources: list[str], name: str) -> list[str]:
+    """<name>.json of every (architecture, variant) of `sources` with two or more seeds."""
+    return [metrics_file(group_key(src, arch, variant), name)
+            for src in sources for arch, variant in consistency_keys(config, src)]
+
+
+def synthetic_table_inputs(config: dict) -> dict[str, list[str]]:
+    keys = synthetic_sae_keys(config)
+    return {"core": [metrics_file(k.path, "core") for k in keys],
+            "recovery": [metrics_file(k.path, "recovery") for k in keys],
+            "consistency": _group_metrics(config, synthetic_sources(config), "consistency"),
+            "features": [features_file(d) for d in config["synthetic"]["distributions"]]}
+
+
+def validation_table_inputs(config: dict) -> list[str]:
+    """validation.json of each architecture's trained synthetic seeds (two or more), then each sweep group's."""
+    group = config["saes"]["synthetic"]
+    checkpoints = [metrics_file(group_key(src, arch, "trained"), "validation")
+                   for src in synthetic_sources(config) for arch in group["architectures"]
+                   if len(group["seeds"]) >= 2]
+    return checkpoints + sorted({sweep_metrics_file(k["dist"], k["d_sae"], k["arch"]) for k in sweep_keys(config)})
+
+
+def lm_table_inputs(config: dict) -> dict[str, list[str]]:
+    keys = lm_headline_keys(config)
+    return {"core": [metrics_file(k.path, "core") for k in keys],
+            "lm_loss": [metrics_file(k.path, "lm_loss") for k in keys],
+            "consistency": _group_metrics(config, lm_sources(config), "consistency"),
+            "lm_metrics": [metrics_file(config["lm"]["name"], "lm")] if is_toyworld(config) else []}
+
+
+def table2_inputs(config: dict) -> dict[str, list[str]]:
+    """<eval>.json of every language-model SAE per evaluation of table2.csv; [] where the evaluation is not
+    configured for this model (jobs.table2_evals)."""
+    evals = table2_evals(config)
+    return {name: [metrics_file(k.path, name) for k in lm_sae_keys(config)] if name in evals else []
+            for name in TABLE2_EVALS}
+
+
+def concepts_reference_files(config: dict) -> list[str]:
+    """concepts_reference.json of every source where the concept check runs (jobs.table2_evals)."""
+    if "concepts" not in table2_evals(config):
+        return []
+    return [metrics_file(src, "concepts_reference") for src in lm_sources(config)]
+
+
+def convergence_table_inputs(config: dict) -> list[str]:
+    return [convergence_metrics_file(r.path) for r in convergence_runs(config)]
+
+
+def figure_inputs(config: dict) -> list[str]:
+    """The tables the figures are drawn from; the convergence study's only where the config has one."""
+    names = ["synthetic", "synthetic_features", "validation", "validation_correlation", "lm_core", "lm_model",
+             "table2"] + (["convergence"] if convergence_runs(config) else [])
+    return [table_file(name) for name in names]
+
+
+def truth_input(source: str, variants) -> list[str]:
+    """The true dictionary a training job needs: features.parquet when it trains a ceiling (init 'truth')."""
+    return [features_file(synthetic_dist(source))] if any(v.endswith("-truth") for v in variants) else []
+
+
+def toyworld_corpus(config: dict) -> list[str]:
+    """The toy-world corpus as a job's input where the language model is the toy world's, else none."""
+    return [TOYWORLD_CORPUS] if is_toyworld(config) else []
+
+
+def ravel_corpus(config: dict) -> list[str]:
+    """The toy-world corpus an eval_ravel job reads its prompts from; none for RAVEL's own files."""
+    return [TOYWORLD_CORPUS] if config["evals"]["ravel"]["data"] == TOYWORLD else []
+
+
+def all_targets(config: dict) -> list[str]:
+    """The default target: every output, not only the figures. Snakemake 9 rebuilds a deleted file only when
+    a target asks for it, so a missing intermediate under present, newer outputs would be left alone
+    (docs/reproducibility.md: what reruns when)."""
+    tables = [synthetic_table_inputs(config), lm_table_inputs(config), table2_inputs(config)]
+    return [
+        FIGURES,
+        *(f for inputs in tables for files in inputs.values() for f in files),
+        *validation_table_inputs(config),
+        *(f for k in sweep_keys(config) for f in files_in(sweep_sae_dir(k["dist"], k["d_sae"], k["arch"], k["seed"]))),
+        *(synthetic_store(d, split) for d in config["synthetic"]["distributions"]
+          for split in ("activations", "heldout")),
+        *(f for k in synthetic_sae_keys(config) + lm_sae_keys(config) for f in sae_files(k.path)),
+        *(activation_store(src, split) for src in lm_sources(config) for split in ("activations", "heldout")),
+        *([TOYWORLD_TOKENIZER] if is_toyworld(config) else []),
+        *concepts_reference_files(config),
+        *([table_file("convergence")] if convergence_runs(config) else []),
+    ]
