@@ -24,6 +24,7 @@ from saesanity.evals.autointerp.contexts import TokenLabels
 from saesanity.evals.autointerp.explainers import (GroundTruthError, GroundTruthInterpreter, LLMInterpreter,
                                         parse_explanation, parse_judgements)
 from saesanity.evals.autointerp.openai_client import ChatClient, OpenAIError
+from saesanity.evals.autointerp.reference import reference_records
 from saesanity.pipeline import checks
 
 CONCEPT_A, CONCEPT_B, CONCEPT_C = "topic:alpha", "sentiment:beta", "register:gamma"
@@ -113,15 +114,31 @@ def test_ground_truth_judge_scores_a_planted_concept_latent_near_1_and_a_random_
 def test_concept_check_finds_the_planted_concepts_and_not_the_random_latent(planted):
     _, concepts = _run(planted, AutoInterpConfig(n_latents=1))
     rows = {r["concept"]: r for r in concepts["concepts"]}
-    assert set(rows) == {CONCEPT_A, CONCEPT_B, CONCEPT_C}
+    tokens = {c for c in rows if c.startswith("token=")}
+    assert set(rows) - tokens == {CONCEPT_A, CONCEPT_B, CONCEPT_C} and tokens  # each word is a concept too
     assert rows[CONCEPT_A]["best_latent"] == PLANTED and rows[CONCEPT_A]["f1"] == pytest.approx(1.0)
     assert rows[CONCEPT_B]["best_latent"] == PLANTED_B and rows[CONCEPT_B]["f1"] == pytest.approx(1.0)
     assert rows[CONCEPT_A]["precision"] == 1.0 and rows[CONCEPT_A]["recall"] == 1.0
     # No latent is concept C: its best is the random latent, far below the threshold.
     assert rows[CONCEPT_C]["best_latent"] == RANDOM and rows[CONCEPT_C]["f1"] < 0.3
-    assert concepts["fraction_detected"] == pytest.approx(2 / 3) and concepts["n_concepts"] == 3
+    assert concepts["fraction_detected_by_kind"]["tag"] == pytest.approx(2 / 3)
+    assert concepts["n_concepts"] == 3 + len(tokens)
     assert rows[CONCEPT_A]["support"] == sum(c == CONCEPT_A for d in pq.read_table(planted.documents).to_pylist()
                                              if d["doc"] >= 1000 for c in d["concepts"])
+
+
+def test_reference_dictionaries_show_the_check_can_tell_them_apart(planted):
+    """The ideal dictionary (a linear discriminant per known concept) detects the concepts the activations
+    carry (A and B, planted in two columns) and not C (absent from them); random directions at a firing
+    budget of 1 in 4 detect fewer (in 4 dimensions one may still fall on a planted column)."""
+    ref = reference_records(planted.train, planted.heldout, planted.documents, d_sae=4, target_l0=1,
+                            threshold=0.8, train_tokens=6000)
+    ideal = {r["concept"]: r for r in ref["ideal"]["concepts"]}
+    random = {r["concept"]: r for r in ref["random"]["concepts"]}
+    assert ideal[CONCEPT_A]["f1"] > 0.95 and ideal[CONCEPT_B]["f1"] > 0.95 and ideal[CONCEPT_C]["f1"] < 0.5
+    assert random[CONCEPT_C]["f1"] < 0.5 and ref["random"]["n_detected"] < ref["ideal"]["n_detected"]
+    assert ref["ideal"]["fraction_detected_by_kind"]["tag"] == pytest.approx(2 / 3)
+    assert ref["train_tokens"] == 6000
 
 
 def test_same_inputs_same_record(planted):

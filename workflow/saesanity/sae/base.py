@@ -121,8 +121,9 @@ class SAE(nn.Module, ABC):
         self.b_dec /= scale
 
     def training_summary(self) -> dict[str, Any]:
-        """Architecture-specific facts about how training ended (for cfg.json's `saesanity_training`)."""
-        return dict(self.calibration_record)
+        """Architecture-specific facts about how training ended (for cfg.json's `saesanity_training`): the
+        final L0 calibration's record, null where there was none."""
+        return {**dict.fromkeys(L0_RECORD), **self.calibration_record}
 
     def saelens_tensors(self) -> dict[str, torch.Tensor]:
         """The state dict as SAELens expects it for `saelens_architecture`."""
@@ -161,6 +162,10 @@ def cut_between(values: torch.Tensor, n_keep: int) -> torch.Tensor:
     n_keep = max(1, min(n_keep, flat.numel() - 1))
     top = flat.topk(n_keep + 1).values  # sorted: top[n_keep - 1] is the last kept, top[n_keep] the first dropped
     return (top[n_keep - 1] + top[n_keep]) / 2
+
+
+L0_RECORD = ("calibration_rows", "l0_before_calibration", "calibration_cut", "calibration_l0", "calibration_l0_se")
+"""The keys of l0_record, null for an architecture without a final calibration (TopK)."""
 
 
 def l0_record(active_NF: torch.Tensor, l0_before: float, cut: float) -> dict[str, float]:
