@@ -22,16 +22,29 @@ def ordered(values, order):
     return [v for v in order if v in set(values)] + sorted(set(values) - set(order))
 
 
+CAVEAT_NOTE = ("hatched: a caveat in the table (a Soft-Frozen cone that never bound, so the comparison holds by "
+               "construction; or an L0 exempt from matching)")
+
+
 def variant_bars(ax, rows: pd.DataFrame, variants: list[str], archs: list[str]) -> None:
     """One bar per variant within each architecture's group: the seed mean, its std as the error bar, and the
-    paper's number as a cross where it has one. `rows`: one metric of one source, seed-mean rows."""
+    paper's number as a cross where it has one; hatched where the table gives the row a caveat. `rows`: one
+    metric of one source, seed-mean rows."""
     width = 0.8 / max(1, len(variants))
     for i, variant in enumerate(variants):
         v = rows[rows.variant == variant].set_index("arch").reindex(archs)
         x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
-        ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2)
+        bars = ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2, color=f"C{i}")
+        caveats = v["caveat"].fillna("") if "caveat" in v else pd.Series("", index=v.index)
+        for bar, note in zip(bars, caveats):
+            if note:
+                bar.set_hatch("//")
         ax.scatter(x, v.paper_value.to_numpy(dtype=float), **PAPER_MARKER)
     ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
+
+
+def has_caveats(rows: pd.DataFrame) -> bool:
+    return "caveat" in rows and bool((rows["caveat"].fillna("") != "").any())
 
 
 def save(fig: Figure, stem: Path) -> None:

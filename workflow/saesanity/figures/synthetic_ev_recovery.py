@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from saesanity.figures.style import ARCH_LABEL, ARCH_ORDER, PAPER_MARKER, VARIANT_ORDER, ordered
+from saesanity.figures.style import ARCH_ORDER, CAVEAT_NOTE, VARIANT_ORDER, has_caveats, ordered, variant_bars
 
 METRICS = [("explained_variance", "explained variance (Eq. 5)"), ("recovered_fraction", "recovered fraction")]
 
@@ -21,19 +20,11 @@ def plot(tables: Path):
     archs = ordered(df.arch.unique(), ARCH_ORDER)
     variants = ordered(df.variant.unique(), VARIANT_ORDER)
     fig, axes = plt.subplots(len(METRICS), len(dists), figsize=(max(8.0, 5.5 * len(dists)), 7.0), squeeze=False)
-    width = 0.8 / len(variants)
     for col, dist in enumerate(dists):
         for row, (metric, label) in enumerate(METRICS):
             ax = axes[row, col]
             sub = df[(df.distribution == dist) & (df.metric == metric)]
-            for i, variant in enumerate(variants):
-                v = sub[sub.variant == variant].set_index("arch").reindex(archs)
-                x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
-                ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2)
-                if variant == "trained":
-                    paper = v.paper_value.to_numpy(dtype=float)
-                    ax.scatter(x, paper, **PAPER_MARKER)
-            ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
+            variant_bars(ax, sub, variants, archs)
             ax.set_ylim(min(0, float(sub.value.min()) - 0.05) if len(sub) else 0, 1.05)
             ax.set_ylabel(label)
             if row == 0:
@@ -41,7 +32,7 @@ def plot(tables: Path):
     handles, labels = axes[0, 0].get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     fig.legend(uniq.values(), uniq.keys(), loc="lower center", ncol=min(len(uniq), 4), fontsize=8)
-    fig.suptitle("Synthetic ground truth: explained variance and recovered features (arXiv 2602.14111, sec. 3)",
-                 fontsize=11)
+    title = "Synthetic ground truth: explained variance and recovered features (arXiv 2602.14111, sec. 3)"
+    fig.suptitle(title + (f"\n{CAVEAT_NOTE}" if has_caveats(df) else ""), fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

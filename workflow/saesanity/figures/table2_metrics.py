@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from saesanity.figures.style import ARCH_ORDER, VARIANT_ORDER, ordered, variant_bars
+from saesanity.figures.style import ARCH_ORDER, CAVEAT_NOTE, VARIANT_ORDER, has_caveats, ordered, variant_bars
 from saesanity.tables.table2 import REFERENCE
 
 METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "sparse_probing_top1": "sparse probing top-1",
@@ -57,6 +57,7 @@ def plot(tables: Path):
     fig.legend(uniq.values(), uniq.keys(), loc="lower center", ncol=min(len(uniq), 4), fontsize=8)
     l0s = ", ".join(f"{v:g}" for v in sorted(df.target_l0.unique()))
     fig.suptitle(f"Trained SAEs vs random baselines, Table 2 of arXiv 2602.14111 (target L0 {l0s}; "
-                 "bars: mean over seeds, error bars: std)", fontsize=11)
+                 "bars: mean over seeds, error bars: std, ddof 1)" + (f"\n{CAVEAT_NOTE}" if has_caveats(df) else ""),
+                 fontsize=10)
     fig.tight_layout(rect=(0, 0.9 / height, 1, 1))
     return fig

@@ -15,10 +15,11 @@ from saesanity.atomic import atomic_path, read_json
 IDENTITY = ["source", "arch", "variant", "seed", "d_sae", "target_l0"]
 """The fields of a metrics JSON that name its SAE (saesanity.evals.identity), as table columns."""
 CORE = ["explained_variance", "l0", "dead_fraction", "l0_before_calibration", "init_cos_min", "init_cos_mean",
-        "cone_moved_fraction"]
+        "cone_moved_fraction", "init_effective_rank", "init_mean_abs_cos"]
 """core.json's metrics in the tables: what eval_core measures, the L0 training alone reached (before the final
-calibration), how far training moved the decoder from its random init and how often the Soft-Frozen cone
-bound (cfg.json's saesanity_training, copied by eval_core; null where it does not apply)."""
+calibration), how far training moved the decoder from its random init, how often the Soft-Frozen cone bound,
+and how spread the initial dictionary was (effective rank, mean |cos| between rows: iso against cov); from
+cfg.json's saesanity_training, copied by eval_core; null where it does not apply."""
 CONE_NEVER_BOUND = ("Soft-Frozen cone never bound: the same computation as the trained SAE of this seed, "
                     "so their agreement holds by construction")
 
