@@ -100,9 +100,12 @@ def test_tiny_preset_builds_the_language_model_part(tiny_run):
     assert set(zip(paper.arch, paper.variant)) >= {("batchtopk", "trained"), ("jumprelu", "trained")}
     # table2.csv: the same SAEs, EV and L0 equal to lm_core.csv's, the paper's Table 2 beside the means.
     t2 = pd.read_csv(tiny_run / "results/tables/table2.csv")
-    t2_means = t2[t2.seed == "mean"].pivot_table(index=["arch", "variant"], columns="metric", values="value")
+    saes = t2[t2.arch != "reference"]  # the concept check's reference dictionaries are not SAEs
+    t2_means = saes[saes.seed == "mean"].pivot_table(index=["arch", "variant"], columns="metric", values="value")
     pd.testing.assert_series_equal(t2_means.explained_variance, means.explained_variance)
-    assert (t2.target_l0 == group["target_l0"]).all() and t2.headline.all()
+    assert (saes.target_l0 == group["target_l0"]).all() and t2.headline.all()
+    reference = t2[t2.arch == "reference"]
+    assert set(reference.variant) == {"ideal", "random"} and set(reference.metric) >= {"concepts_detected"}
     assert t2[(t2.arch == "batchtopk") & (t2.variant == "trained") & (t2.metric == "explained_variance")
               & (t2.seed == "mean")].paper_value.tolist() == [0.852]
     model = pd.read_csv(tiny_run / "results/tables/lm_model.csv")
