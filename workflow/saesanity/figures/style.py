@@ -35,16 +35,15 @@ def variant_bars(ax, rows: pd.DataFrame, variants: list[str], archs: list[str]) 
         v = rows[rows.variant == variant].set_index("arch").reindex(archs)
         x = np.arange(len(archs)) + (i - (len(variants) - 1) / 2) * width
         bars = ax.bar(x, v.value, width, yerr=v["std"].fillna(0), label=variant, capsize=2, color=f"C{i}")
-        caveats = v["caveat"].fillna("") if "caveat" in v else pd.Series("", index=v.index)
-        for bar, note in zip(bars, caveats):
-            if note:
+        for bar, note in zip(bars, v["caveat"] if "caveat" in v else [None] * len(v)):
+            if isinstance(note, str) and note:
                 bar.set_hatch("//")
         ax.scatter(x, v.paper_value.to_numpy(dtype=float), **PAPER_MARKER)
     ax.set_xticks(np.arange(len(archs)), [ARCH_LABEL.get(a, a) for a in archs])
 
 
 def has_caveats(rows: pd.DataFrame) -> bool:
-    return "caveat" in rows and bool((rows["caveat"].fillna("") != "").any())
+    return "caveat" in rows and any(isinstance(n, str) and n for n in rows["caveat"])
 
 
 def save(fig: Figure, stem: Path) -> None:
