@@ -54,6 +54,14 @@ def test_tiny_preset_builds_every_output(tiny_run):
     for log in ("synthetic/tiny_variable.log", "train/synthetic-tiny_variable/relu/trained/seed0.log"):
         assert (tiny_run / "results/logs" / log).stat().st_size > 0
 
+    # The convergence study: every checkpoint and the end of each run (base and the lr axis), and its figures.
+    study = preset["convergence"]
+    conv = pd.read_csv(tiny_run / "results/tables/convergence.csv")
+    assert set(conv.run) == {"base", *(f"lr-{v}" for v in study["axes"]["lr"])}
+    assert (conv.groupby("run").size() == study["n_checkpoints"] + 1).all() and conv.groupby("run").final.sum().eq(1).all()
+    assert conv.recovered_fraction.between(0, 1).all() and conv.explained_variance.le(1).all()
+    assert {"synthetic_convergence.png", "synthetic_convergence_axes.png"} <= set(figures)
+
 
 def test_report_holds_every_figure_and_table_with_its_caption(tiny_run, tmp_path):
     report = tmp_path / "report.html"

@@ -36,10 +36,16 @@ def plot(tables: Path):
             ax = axes[r, c]
             for i, arch in enumerate(archs):
                 run = base[(base.distribution == dist) & (base.arch == arch)].sort_values("samples")
+                if run.empty:
+                    continue
                 ax.plot(run.samples / 1e6, run[metric], marker=".", color=f"C{i}", label=ARCH_LABEL.get(arch, arch))
                 paper = SYNTHETIC.get((dist, arch, metric))
                 if paper is not None:
                     ax.axhline(paper.value, color=f"C{i}", ls="--", lw=1)
+            if base.loc[base.distribution == dist, metric].isna().all():
+                # constant p has no feature above p 0.01: say so rather than draw empty axes
+                ax.text(0.5, 0.5, "no feature in this band", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
             ax.set_ylim(0, 1.02)
             ax.set_title(f"{dist} p: {label}", fontsize=9)
             ax.set_xlabel("training samples (millions)")

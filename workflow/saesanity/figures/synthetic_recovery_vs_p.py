@@ -27,9 +27,10 @@ def plot(tables: Path):
             ax.scatter(sub.p, sub.max_cos, s=2, alpha=0.25, rasterized=True)
             if sub.p.nunique() > 1:
                 edges = np.logspace(np.log10(sub.p.min()), np.log10(sub.p.max()), 13)
-                bins = pd.cut(sub.p, edges, include_lowest=True)
-                med = sub.groupby(bins, observed=True).max_cos.median()
-                centres = [np.sqrt(iv.left * iv.right) for iv in med.index]
+                bins = pd.cut(sub.p, edges, include_lowest=True, labels=False)
+                med = sub.groupby(bins).max_cos.median()
+                # geometric bin centres from the edges (pandas widens the first interval below 0)
+                centres = np.sqrt(edges[:-1] * edges[1:])[med.index.to_numpy(dtype=int)]
                 ax.plot(centres, med.to_numpy(), color="C1", label="median")
             ax.axhline(RECOVERY_THRESHOLD, color="red", ls="--", lw=1, label="recovered (0.8)")
             ax.set_xscale("log")
