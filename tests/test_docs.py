@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,13 @@ def test_every_docs_page_is_reachable_from_the_readme():
 
 def test_readme_is_one_screen_of_purpose():
     assert len((REPO / "README.md").read_text().splitlines()) < 200
+
+
+def test_no_file_points_outside_the_repository():
+    """The repository stands on its own: no tracked text file names the design notes it was built from."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    outside = re.compile(r"\.\./shared|\bPAPERS\.md|\bDESIGN\.md")
+    offenders = [f for f in files if f != "tests/test_docs.py" and (REPO / f).suffix in
+                 {".py", ".md", ".yaml", ".smk", ".rst", ".toml", ".txt", ""}
+                 and (REPO / f).is_file() and outside.search((REPO / f).read_text(errors="ignore"))]
+    assert not offenders, f"files that point outside the repository: {offenders}"

@@ -11,7 +11,7 @@ class PaperValue(NamedTuple):
 
 
 _SANITY = "arXiv 2602.14111 sec. 3"
-# Synthetic experiment, dictionary 3200, L0 20 (arXiv 2602.14111, section 3; PAPERS.md table).
+# Synthetic experiment, dictionary 3200, L0 20 (arXiv 2602.14111, section 3).
 SYNTHETIC: dict[tuple[str, str, str], PaperValue] = {
     ("constant", "batchtopk", "recovered_fraction"): PaperValue(3 / 3200, f"{_SANITY}: 3/3200 recovered"),
     ("constant", "jumprelu", "recovered_fraction"): PaperValue(3 / 3200, f"{_SANITY}: 3/3200 recovered"),
@@ -53,7 +53,7 @@ def synthetic_paper_value(paper_model: str | None, arch: str, variant: str, metr
     return SYNTHETIC.get((paper_model, arch, metric))
 
 
-# Table 2 of arXiv 2602.14111: Gemma-2-2B layer 12 residual stream, expansion 32, L0 160 (PAPERS.md).
+# Table 2 of arXiv 2602.14111: Gemma-2-2B layer 12 residual stream, expansion 32, L0 160.
 # Columns: EV (Eq. 5), sparse probing top-1 and top-5 accuracy, RAVEL score.
 TABLE2_METRICS = ("explained_variance", "sparse_probing_top1", "sparse_probing_top5", "ravel")
 TABLE2: dict[tuple[str, str], tuple[float, float, float, float]] = {
