@@ -117,8 +117,9 @@ class SAE(nn.Module, ABC):
         biases and thresholds are, and the weights stay (decoder rows keep their norms). Exact for every
         architecture here, since ReLU, JumpReLU and the top-k selection commute with a positive factor:
         z(x) = z'(scale * x) / scale and x_hat(x) = x_hat'(scale * x) / scale."""
-        self.b_enc /= scale
-        self.b_dec /= scale
+        for name in ("b_enc", "b_dec", "threshold"):  # threshold: BatchTopK's and JumpReLU's, in input units
+            if hasattr(self, name):
+                getattr(self, name).div_(scale)
 
     def training_summary(self) -> dict[str, Any]:
         """Architecture-specific facts about how training ended (for cfg.json's `saesanity_training`): the

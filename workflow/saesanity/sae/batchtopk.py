@@ -96,11 +96,6 @@ class BatchTopKSAE(SAE):
         self.calibration_record = l0_record(pre_NF > self.threshold, l0_before, self.threshold)
 
     @torch.no_grad()
-    def fold_input_scale(self, scale: float) -> None:
-        super().fold_input_scale(scale)
-        self.threshold /= scale
-
-    @torch.no_grad()
     def _update_threshold(self, z: torch.Tensor) -> None:
         """`z`: the batch's latents, dense or only the selected values."""
         kept = z[z > 0]

@@ -123,11 +123,6 @@ class JumpReLUSAE(SAE):
         with torch.no_grad():
             self.threshold.clamp_(min=0.0)
 
-    @torch.no_grad()
-    def fold_input_scale(self, scale: float) -> None:
-        super().fold_input_scale(scale)
-        self.threshold /= scale
-
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
         pre_BF = self.pre_acts(x_BD)
         return pre_BF * (pre_BF > self.threshold)
