@@ -169,6 +169,11 @@ L0_RECORD = ("calibration_rows", "l0_before_calibration", "calibration_cut", "ca
 """The keys of l0_record, null for an architecture without a final calibration (TopK)."""
 
 
+def mean_l0(active_NF: torch.Tensor) -> float:
+    """Mean number of active latents per row of a boolean [N, d_sae] mask."""
+    return float(active_NF.sum(1).double().mean())
+
+
 def l0_record(active_NF: torch.Tensor, l0_before: float, cut: float) -> dict[str, float]:
     """What a final L0 calibration reports: its rows, the L0 before and after, the standard error of that L0
     over the rows (std / sqrt(N), ddof 1: the calibration's own sampling error) and the cut it applied."""

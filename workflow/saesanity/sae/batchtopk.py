@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from saesanity.sae.auxk import DeadLatentTracker
-from saesanity.sae.base import SAE, TrainOutput, calibration_rows, cut_between, l0_record, reconstruction_loss
+from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, l0_record, mean_l0,
+                                reconstruction_loss)
 from saesanity.sae.sparse import Latents, select_flat, sparse_decode
 from saesanity.sae.topk import AuxKOptions, auxk_term
 
@@ -90,7 +91,7 @@ class BatchTopKSAE(SAE):
         random calibration rows (saesanity.data.calibration); the running estimate's L0 and the sampling
         error of the final one go into training_summary."""
         pre_NF = self.pre_acts(calibration_rows(x_ND, self.cfg.d_sae))
-        l0_before = float((pre_NF > self.threshold).sum(1).double().mean()) if self.threshold_set else None
+        l0_before = mean_l0(pre_NF > self.threshold) if self.threshold_set else None
         self.threshold.copy_(cut_between(pre_NF.relu(), self.k * len(pre_NF)))
         self.threshold_set = True
         self.calibration_record = l0_record(pre_NF > self.threshold, l0_before, self.threshold)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, firing_quantile, l0_record,
-                                reconstruction_loss)
+                                mean_l0, reconstruction_loss)
 from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
@@ -109,7 +109,7 @@ class JumpReLUSAE(SAE):
         rows active. An entry is active when pre > a * theta, i.e. when pre / theta > a, so a is the cut
         between the (target_l0 * N)-th and the next largest ratio (a zero threshold's ratio is +inf)."""
         pre_NF = self.pre_acts(calibration_rows(x_ND, self.cfg.d_sae))
-        l0_before = float((pre_NF > self.threshold).sum(1).double().mean())
+        l0_before = mean_l0(pre_NF > self.threshold)
         factor = torch.ones(())
         if self.opts.calibrate_l0:
             ratio_NF = torch.where(pre_NF > 0, pre_NF / self.threshold, torch.full_like(pre_NF, -torch.inf))

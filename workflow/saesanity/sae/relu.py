@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, firing_quantile, l0_record,
-                                reconstruction_loss)
+                                mean_l0, reconstruction_loss)
 from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
@@ -48,7 +48,7 @@ class ReLUSAE(SAE):
         """With calibrate_l0: b_enc minus the cut that leaves target_l0 * N entries of N calibration rows
         above zero."""
         pre_NF = self.pre_acts(calibration_rows(x_ND, self.cfg.d_sae))
-        l0_before = float((pre_NF > 0).sum(1).double().mean())
+        l0_before = mean_l0(pre_NF > 0)
         shift = torch.zeros(())
         if self.opts.calibrate_l0:
             shift = cut_between(pre_NF, int(round(self.cfg.target_l0 * len(pre_NF))))
