@@ -29,6 +29,7 @@ include: "workflow/rules/ravel.smk"
 include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/convergence.smk"
+include: "workflow/rules/sanity.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -1,6 +1,6 @@
 # Included first by the Snakefile: the package's pipeline modules (paths, job lists, specs), the wildcard
 # constraints, the conda environment, and input helpers.
-from saesanity.pipeline import checks, jobs, paths, specs, targets
+from saesanity.pipeline import checks, jobs, paths, sanity, specs, targets
 
 # Every rule runs in this environment under --sdm conda (the path is relative to this folder).
 CONDA_ENV = "../../envs/saesanity.yaml"
@@ -9,7 +9,7 @@ CONDA_ENV = "../../envs/saesanity.yaml"
 wildcard_constraints:
     dist="[a-z0-9_]+",
     source="[a-z0-9_.-]+",
-    arch="[a-z0-9_]+(-l0_[0-9]+)?",
+    arch="[a-z0-9_]+(-l0_[0-9]+|-sanity_[a-z0-9_]+)?",
     variant="[a-z_]+(-[a-z]+)?",
     seed="[0-9]+",
     d_sae="[0-9]+",

@@ -32,6 +32,12 @@ def cmd_train(args) -> None:
     specs = spec if isinstance(spec, list) else [spec]
     if len(specs) != len(args.out):
         raise ConfigError(f"--spec lists {len(specs)} SAEs but --out names {len(args.out)} folders")
+    if args.target_l0_from:
+        # A sanity check's baselines: trained to the L0 the imported SAE reaches on held-out data.
+        from saesanity.sanity.importer import read_target_l0
+        target_l0 = read_target_l0(args.target_l0_from)
+        for s in specs:
+            s["sae"]["target_l0"] = target_l0
     jobs = [from_dict(TrainJob, s, f"train_job[{i}]") for i, s in enumerate(specs)]
     truth_FD = None
     if args.truth:
@@ -171,6 +177,32 @@ def cmd_table2(args) -> None:
         sys.exit(f"saesanity table2: {err}")
 
 
+def cmd_sanity_import(args) -> None:
+    from saesanity.sanity.importer import import_external
+    import_external(args.folder, args.data, args.out, args.name, args.source)
+
+
+def cmd_sanity_example(args) -> None:
+    from saesanity.sanity.example import write_example
+    write_example(args.sae, args.format, args.out, args.model, args.hook)
+
+
+def cmd_sanity_verdict(args) -> None:
+    from saesanity.atomic import atomic_path, read_json
+    from saesanity.pipeline.paths import sanity_name
+    from saesanity.sanity.verdict import write_verdict
+    # The SAE a file belongs to is in its path: results/metrics/<source>/<arch>-sanity_<name>/<variant>/seed<s>/.
+    by_name: dict[str, list[str]] = {}
+    for f in args.metrics:
+        by_name.setdefault(sanity_name(Path(f).parts[-4]), []).append(f)
+    references = {read_json(r)["name"]: read_json(r) for r in args.references}
+    if set(by_name) != set(references):
+        sys.exit(f"saesanity sanity-verdict: metrics for {sorted(by_name)} but references for {sorted(references)}")
+    with atomic_path(args.out) as tmp:
+        for name, files in sorted(by_name.items()):
+            write_verdict(name, references[name], files, tmp / name)
+
+
 def cmd_figures(args) -> None:
     from saesanity.figures import make_figures
     folders = {Path(t).parent for t in args.tables}
@@ -196,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="activation store folder")
     p.add_argument("--source", required=True, help="source name recorded in cfg.json (e.g. synthetic-constant)")
     p.add_argument("--truth", help="features.parquet of a synthetic store: the dictionary of the *-truth ceilings")
+    p.add_argument("--target-l0-from", help="a sanity check's reference.json: train to its target_l0 (the L0 of "
+                   "the imported SAE on held-out data) instead of the spec's")
     p.add_argument("--out", required=True, nargs="+",
                    help="SAE folder(s) (cfg.json, sae_weights.safetensors, train_log.csv), one per spec")
     p.set_defaults(func=cmd_train)
@@ -348,6 +382,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the paper's numbers go beside this L0 only (the others are an L0 sweep)")
     p.add_argument("--out", required=True, help="table2.csv")
     p.set_defaults(func=cmd_table2)
+
+    p = sub.add_parser("sanity-import", help="an SAE trained elsewhere (SAELens, sparsify, dictionary_learning) "
+                       "into our layout, with its held-out L0 in reference.json")
+    p.add_argument("--folder", required=True, help="the SAE's folder, in its library's format")
+    p.add_argument("--data", required=True, help="held-out store of the SAE's model and hook")
+    p.add_argument("--name", required=True, help="sanity.saes[].name")
+    p.add_argument("--source", required=True, help="<model>-<hook>")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sanity_import)
+
+    p = sub.add_parser("sanity-example", help="one of our trained SAEs written in another library's format")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--format", required=True, help="saelens, sparsify or dictionary_learning")
+    p.add_argument("--model", required=True)
+    p.add_argument("--hook", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sanity_example)
+
+    p = sub.add_parser("sanity-verdict", help="results/sanity/<name>/verdict.{csv,md,png} of every checked SAE")
+    p.add_argument("--references", nargs="+", required=True, help="each imported SAE's reference.json")
+    p.add_argument("--metrics", nargs="+", required=True,
+                   help="per-SAE metrics JSON of each imported SAE and its baselines")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sanity_verdict)
 
     p = sub.add_parser("figures", help="every figure, from the tables")
     p.add_argument("--tables", nargs="+", required=True, help="the tables' CSV files (one folder)")

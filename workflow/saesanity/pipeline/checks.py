@@ -8,6 +8,7 @@ import json
 from saesanity.config import SyntheticConfig, from_dict
 from saesanity.pipeline.jobs import arch_options, convergence_runs, is_toyworld
 from saesanity.pipeline.paths import SYNTHETIC_PREFIX
+from saesanity.pipeline.sanity import check_sanity
 from saesanity.pipeline.specs import convergence_train_spec, synthetic_spec
 
 
@@ -32,6 +33,7 @@ def check_config(config: dict) -> None:
     _check_validation_sweep(config)
     _check_autointerp(config)
     _check_convergence(config)
+    check_sanity(config)
 
 
 def _check_convergence(config: dict) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from saesanity.pipeline.paths import L0_TAG, SYNTHETIC_PREFIX, convergence_key, sae_key
+from saesanity.pipeline.paths import L0_TAG, SANITY_TAG, SYNTHETIC_PREFIX, convergence_key, sae_key
 
 TOYWORLD = "toyworld"
 
@@ -18,9 +18,12 @@ class SAEKey:
     variant: str
     seed: int
     target_l0: int | None = None  # set for a point of saes.<group>.l0_sweep, None for the headline L0
+    sanity: str | None = None  # the name of a sanity check (config `sanity.saes`) this SAE belongs to
 
     @property
     def arch_dir(self) -> str:
+        if self.sanity is not None:
+            return f"{self.arch}{SANITY_TAG}{self.sanity}"
         return self.arch if self.target_l0 is None else f"{self.arch}{L0_TAG}{self.target_l0}"
 
     @property

@@ -12,6 +12,9 @@ SYNTHETIC_PREFIX = "synthetic-"
 # An L0-sweep point's folder carries its L0 in the architecture segment (`batchtopk-l0_80`), so the per-SAE
 # rules' {source}/{arch}/{variant}/seed{seed} paths hold it unchanged and the headline SAEs keep their paths.
 L0_TAG = "-l0_"
+# A sanity check of an SAE from elsewhere (config `sanity`) keeps the imported SAE and its matched baselines
+# under <arch>-sanity_<name>, so every per-SAE evaluation rule serves them unchanged.
+SANITY_TAG = "-sanity_"
 
 SAE_KEY = "{source}/{arch}/{variant}/seed{seed}"
 """One SAE below results/saes and results/metrics (SAEKey.path fills it)."""
@@ -96,12 +99,41 @@ def split_lm_source(source: str) -> tuple[str, str]:
 
 def split_arch_dir(arch_dir: str) -> tuple[str, int | None]:
     """(architecture, L0 of the sweep point or None) of a path's architecture segment."""
+    arch_dir = arch_dir.partition(SANITY_TAG)[0]
     arch, sep, l0 = arch_dir.partition(L0_TAG)
     if not sep:
         return arch, None
     if not l0.isdigit():
         raise KeyError(f"{arch_dir!r}: the L0 after {L0_TAG!r} must be an integer")
     return arch, int(l0)
+
+
+def sanity_name(arch_dir: str) -> str | None:
+    """The sanity check (config `sanity.saes[].name`) an architecture segment belongs to, or None."""
+    _, sep, name = arch_dir.partition(SANITY_TAG)
+    return name if sep else None
+
+
+SANITY_KEY = "{source}/{arch}" + SANITY_TAG + "{name}/{variant}/seed{seed}"
+"""One SAE of a sanity check: the imported SAE (variant trained, seed 0) or a baseline; a form of SAE_KEY."""
+EXTERNAL_SEED = 0
+"""The seed segment of an imported SAE's folder: it has one, whatever seed trained it."""
+SANITY_IMPORT_KEY = "{source}/{arch}" + SANITY_TAG + f"{{name}}/trained/seed{EXTERNAL_SEED}"
+
+
+def sanity_key(source: str, arch: str, name: str, variant: str, seed: int | str) -> str:
+    return SANITY_KEY.format(source=source, arch=arch, name=name, variant=variant, seed=seed)
+
+
+SANITY_DIR = f"{RESULTS}/sanity"
+"""results/sanity/<name>/: verdict.csv, verdict.md and verdict.png of each SAE of config `sanity`."""
+SANITY_REFERENCE = "reference.json"
+"""Beside an imported SAE's cfg.json: its format, origin and held-out L0, which its baselines are trained to."""
+
+
+def external_example_dir(name: str) -> str:
+    """Where sanity_example writes a `sanity.saes[].example` SAE in its library's format."""
+    return f"{RESULTS}/external/{name}"
 
 
 def activation_store(source: str, split: str) -> str:

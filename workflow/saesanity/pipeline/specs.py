@@ -9,7 +9,9 @@ from typing import Any
 
 from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPass, arch_options, convergence_base,
                                      is_toyworld, source_d_in, source_group)
-from saesanity.pipeline.paths import L0_TAG, TOYWORLD_CORPUS, model_dir, split_arch_dir, split_lm_source
+from saesanity.pipeline.sanity import sanity_sae
+from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, model_dir, sanity_name, split_arch_dir,
+                                     split_lm_source)
 
 
 def canonical(obj: Any) -> str:
@@ -42,14 +44,19 @@ def sweep_train_spec(config: dict, dist: str, d_sae: int, arch: str, seed: int) 
 def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) -> str:
     """JSON of saesanity.config.TrainJob: this architecture's options only, and the Soft-Frozen cone only
     for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone. `arch` is
-    the path segment: an L0-sweep point's (`batchtopk-l0_80`) sets target_l0."""
+    the path segment: an L0-sweep point's (`batchtopk-l0_80`) sets target_l0; a sanity check's
+    (`topk-sanity_<name>`) takes the imported SAE's width, and its L0 from the SAE's reference.json at run time
+    (target_l0 null here; the train command's --target-l0-from)."""
     group = source_group(config, source)
-    arch, sweep_l0 = split_arch_dir(arch)
+    arch_dir = arch
+    arch, sweep_l0 = split_arch_dir(arch_dir)
     if sweep_l0 is not None and sweep_l0 not in group.get("l0_sweep", []):
         raise KeyError(f"L0 {sweep_l0} of {source}/{arch}{L0_TAG}{sweep_l0} is not in its group's l0_sweep")
-    sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": group["d_sae"],
-           "target_l0": group["target_l0"] if sweep_l0 is None else sweep_l0, "variant": variant,
-           "seed": int(seed), "options": arch_options(config, group, arch)}
+    d_sae, target_l0 = group["d_sae"], group["target_l0"] if sweep_l0 is None else sweep_l0
+    if sanity_name(arch_dir) is not None:
+        d_sae, target_l0 = sanity_sae(config, sanity_name(arch_dir)).info.d_sae, None
+    sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": d_sae, "target_l0": target_l0,
+           "variant": variant, "seed": int(seed), "options": arch_options(config, group, arch)}
     if variant.startswith("soft_frozen"):
         sae["soft_frozen_tau"] = config["soft_frozen_tau"]
     if variant != "trained" and group.get("baseline_init") == "shared":

@@ -6,10 +6,11 @@ from __future__ import annotations
 from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, convergence_runs, is_toyworld,
                                      lm_headline_keys, lm_sae_keys, lm_sources, synthetic_sae_keys, synthetic_sources,
                                      sweep_keys, table2_evals)
-from saesanity.pipeline.paths import (FIGURES, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER, activation_store,
-                                      convergence_metrics_file, features_file, files_in, group_key, metrics_file,
-                                      sae_files, sweep_metrics_file, sweep_sae_dir, synthetic_dist, synthetic_store,
-                                      table_file)
+from saesanity.pipeline.paths import (FIGURES, SANITY_DIR, SANITY_REFERENCE, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER,
+                                      activation_store, convergence_metrics_file, features_file, files_in, group_key,
+                                      metrics_file, sae_file, sae_files, sweep_metrics_file, sweep_sae_dir,
+                                      synthetic_dist, synthetic_store, table_file)
+from saesanity.pipeline.sanity import sanity_saes
 
 
 def _group_metrics(config: dict, sources: list[str], name: str) -> list[str]:
@@ -69,6 +70,19 @@ def figure_inputs(config: dict) -> list[str]:
     return [table_file(name) for name in names]
 
 
+def sanity_evals(config: dict) -> list[str]:
+    """The per-SAE evaluations a verdict compares: core, the language-model loss, and every Table 2
+    evaluation configured for this model."""
+    return ["core", "lm_loss"] + [e for e in table2_evals(config) if e != "core"]
+
+
+def sanity_inputs(config: dict) -> dict[str, list[str]]:
+    """Each imported SAE's reference.json, and the metrics of it and its baselines (sanity_verdicts)."""
+    saes = sanity_saes(config)
+    return {"references": [sae_file(s.key(config).path, SANITY_REFERENCE) for s in saes],
+            "metrics": [metrics_file(k.path, e) for s in saes for k in s.keys(config) for e in sanity_evals(config)]}
+
+
 def truth_input(source: str, variants) -> list[str]:
     """The true dictionary a training job needs: features.parquet when it trains a ceiling (init 'truth')."""
     return [features_file(synthetic_dist(source))] if any(v.endswith("-truth") for v in variants) else []
@@ -101,4 +115,5 @@ def all_targets(config: dict) -> list[str]:
         *([TOYWORLD_TOKENIZER] if is_toyworld(config) else []),
         *concepts_reference_files(config),
         *([table_file("convergence")] if convergence_runs(config) else []),
+        *([SANITY_DIR] if sanity_saes(config) else []),
     ]

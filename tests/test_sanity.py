@@ -1,0 +1,186 @@
+"""The sanity check of SAEs from elsewhere (config `sanity`): the verdict's arithmetic on planted scores, the
+config checks that refuse bad SAEs before any job runs, and an end-to-end run on the tiny preset with an SAE in
+each of the three formats."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from saesanity.atomic import write_json
+from saesanity.sanity.verdict import BEATS, BELOW, UNDETERMINED, WITHIN, read_scores, verdict_table, verdict_text
+from snakemake_runs import TINY, copy_workflow, snakemake
+
+
+def planted(sae: float, baselines: dict[str, list[float]], metric: str = "explained_variance") -> pd.DataFrame:
+    rows = [{"role": "sae", "seed": 0, "metric": metric, "value": sae}]
+    rows += [{"role": v, "seed": s, "metric": metric, "value": x} for v, xs in baselines.items()
+             for s, x in enumerate(xs)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("sae,verdict", [(0.80, BEATS), (0.62, WITHIN), (0.58, WITHIN), (0.50, BELOW)])
+def test_verdict_against_the_best_baseline_and_the_seed_spread(sae, verdict):
+    # Best baseline: fd_iso, mean 0.60. Spread: the larger of the two ranges, 0.05 (fe_iso 0.40-0.45).
+    row = verdict_table(planted(sae, {"fd_iso": [0.59, 0.61], "fe_iso": [0.40, 0.45]})).iloc[0]
+    assert row.best_baseline == "fd_iso"
+    assert row.best_baseline_value == pytest.approx(0.60)
+    assert row.margin == pytest.approx(sae - 0.60)
+    assert row.spread == pytest.approx(0.05)
+    assert row.baseline_fe_iso == pytest.approx(0.425)
+    assert row.verdict == verdict
+
+
+def test_one_seed_gives_no_spread_and_no_verdict():
+    row = verdict_table(planted(0.9, {"fd_iso": [0.5]})).iloc[0]
+    assert np.isnan(row.spread) and row.verdict == UNDETERMINED
+
+
+def test_l0_is_listed_as_matched_not_judged():
+    table = verdict_table(pd.concat([planted(0.9, {"fd_iso": [0.5, 0.6]}),
+                                     planted(16.0, {"fd_iso": [16.2, 15.9]}, "l0")]))
+    assert list(table.metric) == ["explained_variance", "l0"]
+    assert table.set_index("metric").loc["l0", "verdict"] == "matched"
+
+
+def test_text_names_each_verdict_with_its_numbers():
+    table = verdict_table(pd.concat([planted(0.9, {"fd_iso": [0.5, 0.6]}),
+                                     planted(0.5, {"fd_iso": [0.5, 0.6]}, "ravel")]))
+    ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
+    text = verdict_text("mine", ref, table)
+    assert "beats the best baseline" in text and "explained variance (0.900 vs 0.550 for fd_iso, margin +0.350" in text
+    assert "within the baselines' seed-to-seed spread on: RAVEL" in text
+
+
+def test_scores_read_from_metrics_files(tmp_path):
+    def write(variant, seed, name, payload):
+        f = tmp_path / variant / f"seed{seed}" / f"{name}.json"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        write_json(f, {"variant": variant, "seed": seed, **payload})
+        return f
+    files = [write("trained", 0, "core", {"explained_variance": 0.8, "l0": 4.0}),
+             write("frozen_decoder-iso", 1, "probing", {"top_1": 0.7, "top_5": None}),
+             write("frozen_decoder-iso", 1, "lm_loss", {"ce_loss_recovered": 0.5, "kl_div_score": 0.6})]
+    scores = read_scores(files).set_index(["role", "metric"]).value
+    assert scores["sae", "explained_variance"] == 0.8 and scores["sae", "l0"] == 4.0
+    assert scores["frozen_decoder-iso", "sparse_probing_top1"] == 0.7
+    assert np.isnan(scores["frozen_decoder-iso", "sparse_probing_top5"])
+    assert scores["frozen_decoder-iso", "kl_div_score"] == 0.6
+
+
+# --- the pipeline: config checks before any job, and an end-to-end run -------------------------------------
+
+SANITY_EXAMPLES = {"sanity": {
+    "saes": [{"name": "sl_jumprelu", "example": {"format": "saelens", "arch": "jumprelu"}},
+             {"name": "sp_topk", "example": {"format": "sparsify", "arch": "topk", "seed": 1}},
+             {"name": "dl_batchtopk", "example": {"format": "dictionary_learning", "arch": "batchtopk"}}],
+    "baselines": ["frozen_decoder-iso"], "seeds": [0, 1]}}
+
+
+def with_sanity(root: Path, block: dict) -> list[str]:
+    (root / "sanity.yaml").write_text(yaml.safe_dump(block))
+    return [*TINY, "sanity.yaml"]
+
+
+def dry_run_error(root: Path, block: dict) -> str:
+    proc = snakemake(root, "-n", "results/sanity", *with_sanity(root, block), check=False)
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    return proc.stdout + proc.stderr
+
+
+def saved_saelens_sae(folder: Path, d_in: int, **change) -> Path:
+    """A TopK SAE written by SAELens itself (its own save_model), optionally tampered with afterwards."""
+    from sae_lens import TopKSAE, TopKSAEConfig
+    sae = TopKSAE(TopKSAEConfig(d_in=d_in, d_sae=64, k=4, dtype="float32", device="cpu"))
+    with torch.no_grad():
+        for p in sae.parameters():
+            p.normal_()
+    sae.save_model(str(folder))
+    if change.get("nan"):
+        from safetensors.torch import load_file, save_file
+        tensors = load_file(str(folder / "sae_weights.safetensors"))
+        tensors["W_dec"][3, 0] = float("nan")
+        save_file(tensors, str(folder / "sae_weights.safetensors"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bare_workflow(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("sanity_checks"))
+
+
+def tiny_d_model() -> int:
+    return yaml.safe_load((Path(__file__).parents[1] / "presets/tiny.yaml").read_text())["toyworld"]["model"]["d_model"]
+
+
+@pytest.mark.workflow
+def test_a_folder_in_no_format_is_refused_before_any_job(bare_workflow, tmp_path):
+    (tmp_path / "notes.txt").write_text("not an SAE")
+    out = dry_run_error(bare_workflow, {"sanity": {"saes": [{"name": "mine", "path": str(tmp_path)}]}})
+    assert str(tmp_path) in out and "saelens" in out.lower()
+
+
+@pytest.mark.workflow
+def test_a_width_that_does_not_match_the_hook_is_refused(bare_workflow, tmp_path):
+    folder = saved_saelens_sae(tmp_path / "wide", tiny_d_model() + 1)
+    out = dry_run_error(bare_workflow, {"sanity": {"saes": [{"name": "wide", "path": str(folder)}]}})
+    assert "'wide'" in out and f"d_in {tiny_d_model() + 1}" in out
+
+
+@pytest.mark.workflow
+def test_nan_weights_are_refused(bare_workflow, tmp_path):
+    folder = saved_saelens_sae(tmp_path / "nan", tiny_d_model(), nan=True)
+    out = dry_run_error(bare_workflow, {"sanity": {"saes": [{"name": "nan", "path": str(folder)}]}})
+    assert str(folder) in out and "W_dec" in out and "NaN" in out
+
+
+@pytest.mark.workflow
+def test_an_architecture_we_cannot_match_is_refused(bare_workflow, tmp_path):
+    folder = tmp_path / "gated"
+    folder.mkdir()
+    (folder / "ae.pt").write_bytes(b"")
+    (folder / "config.json").write_text(json.dumps({"trainer": {
+        "dict_class": "GatedAutoEncoder", "activation_dim": tiny_d_model(), "dict_size": 64}}))
+    out = dry_run_error(bare_workflow, {"sanity": {"saes": [{"name": "gated", "path": str(folder)}]}})
+    assert str(folder) in out and "GatedAutoEncoder" in out
+
+
+@pytest.mark.workflow
+def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
+    """The imported SAEs reproduce the pipeline's own SAEs they were written from (same held-out EV and L0,
+    to the bytes of core.json's numbers), and each gets a verdict against its matched baselines."""
+    root = Path(shutil.copytree(tiny_run, tmp_path / "run", symlinks=True))  # copy2 keeps the mtimes
+    from saesanity.external.write import write_saelens
+    from saesanity.sae.io import load_sae
+    source = next((root / "results/saes").glob("toyworld-*")).name
+    hook = source.split("-", 1)[1]
+    # One SAE given by path, as a user would: the tiny run's TopK seed 0, written by SAELens.
+    mine = root / "my_sae"
+    write_saelens(load_sae(root / f"results/saes/{source}/topk/trained/seed0"), mine, model="toyworld", hook=hook)
+    block = json.loads(json.dumps(SANITY_EXAMPLES))
+    block["sanity"]["saes"].append({"name": "mine", "path": str(mine)})
+    snakemake(root, "results/sanity", *with_sanity(root, block))
+    for name, (arch, seed) in {"sl_jumprelu": ("jumprelu", 0), "sp_topk": ("topk", 1),
+                               "dl_batchtopk": ("batchtopk", 0), "mine": ("topk", 0)}.items():
+        table = pd.read_csv(root / f"results/sanity/{name}/verdict.csv").set_index("metric")
+        assert {"explained_variance", "ce_loss_recovered", "sparse_probing_top1", "ravel", "autointerp",
+                "l0"} <= set(table.index)
+        assert set(table.drop("l0").verdict) <= {BEATS, WITHIN, BELOW}
+        assert (root / f"results/sanity/{name}/verdict.md").read_text().startswith(f"SAE `{name}`")
+        ours = json.loads((root / f"results/metrics/{source}/{arch}/trained/seed{seed}/core.json").read_text())
+        imported = json.loads(
+            (root / f"results/metrics/{source}/{arch}-sanity_{name}/trained/seed0/core.json").read_text())
+        assert imported["explained_variance"] == pytest.approx(ours["explained_variance"], abs=1e-5)
+        assert imported["l0"] == pytest.approx(ours["l0"], abs=1e-3)
+        baseline = json.loads(
+            (root / f"results/metrics/{source}/{arch}-sanity_{name}/frozen_decoder-iso/seed1/core.json").read_text())
+        assert baseline["target_l0"] == pytest.approx(imported["l0"] if arch != "topk" else 4)
+    # A rerun has nothing to do.
+    assert "Nothing to be done" in snakemake(root, "-n", "results/sanity", *with_sanity(root, block)).stdout

@@ -1,0 +1,130 @@
+"""Does an SAE beat its random baselines? Per metric: the SAE's score, each baseline's seed mean, the margin
+over the best baseline, and whether that margin exceeds the baselines' own seed-to-seed spread (arXiv
+2602.14111, sec. 6, recommends exactly this comparison for every new SAE). Every metric here is higher-is-
+better; L0 is listed to show the match, not judged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from saesanity.atomic import atomic_path, read_json
+from saesanity.tables.tidy import value_of, write_csv
+
+
+@dataclass(frozen=True)
+class Metric:
+    eval_name: str
+    """The per-SAE metrics file (<eval_name>.json) that holds it."""
+    key: str
+    name: str
+    label: str
+
+
+METRICS = [
+    Metric("core", "explained_variance", "explained_variance", "explained variance"),
+    Metric("lm_loss", "ce_loss_recovered", "ce_loss_recovered", "CE loss recovered"),
+    Metric("lm_loss", "kl_div_score", "kl_div_score", "KL-divergence score"),
+    Metric("probing", "top_1", "sparse_probing_top1", "sparse probing top-1"),
+    Metric("probing", "top_5", "sparse_probing_top5", "sparse probing top-5"),
+    Metric("ravel", "score", "ravel", "RAVEL"),
+    Metric("autointerp", "score", "autointerp", "detection score"),
+    Metric("concepts", "fraction_detected", "concepts_detected", "concepts detected at F1 >= 0.8"),
+]
+L0 = Metric("core", "l0", "l0", "L0 (held-out)")
+SAE = "sae"
+"""The `variant` column of the SAE's own rows (its cfg.json says 'trained')."""
+
+BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within spread", "below", "undetermined"
+
+
+def read_scores(files: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per (role, seed, metric): role 'sae' for the imported SAE (variant 'trained'), else the
+    baseline's variant; metrics whose evaluation file is absent give no rows."""
+    rows = []
+    for f in files:
+        m = read_json(f)
+        eval_name = Path(f).stem
+        role = SAE if m["variant"] == "trained" else m["variant"]
+        for metric in METRICS + [L0]:
+            if metric.eval_name == eval_name:
+                v = value_of(m, metric.key, str(f), eval_name)
+                rows.append({"role": role, "seed": int(m["seed"]), "metric": metric.name,
+                             "value": np.nan if v is None else float(v)})
+    return pd.DataFrame(rows, columns=["role", "seed", "metric", "value"])
+
+
+def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
+    spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
+    n_seeds, and the verdict: beats (margin > spread), below (margin < -spread), within spread, or
+    undetermined (fewer than two seeds per baseline, so no spread)."""
+    out = []
+    for metric in METRICS + [L0]:
+        m = scores[scores.metric == metric.name]
+        if m.empty:
+            continue
+        sae_values = m[m.role == SAE].value
+        if len(sae_values) != 1:
+            raise ValueError(f"{metric.name}: expected one score of the SAE itself, found {len(sae_values)}")
+        base = m[m.role != SAE].groupby("role", sort=True).value
+        means, ranges, counts = base.mean(), base.max() - base.min(), base.count()
+        row = {"metric": metric.name, "label": metric.label, "sae": float(sae_values.iloc[0])}
+        row.update({f"baseline_{role}": float(v) for role, v in means.items()})
+        if metric is L0 or means.empty:
+            row["verdict"] = "matched" if metric is L0 else UNDETERMINED
+            out.append(row)
+            continue
+        best = means.idxmax()
+        margin = row["sae"] - means[best]
+        spread = float(ranges.max()) if counts.min() >= 2 else np.nan
+        if np.isnan(spread):
+            verdict = UNDETERMINED
+        else:
+            verdict = BEATS if margin > spread else BELOW if margin < -spread else WITHIN
+        row.update({"best_baseline": best, "best_baseline_value": float(means[best]), "margin": margin,
+                    "spread": spread, "n_seeds": int(counts.min()), "verdict": verdict})
+        out.append(row)
+    cols = ["metric", "label", "sae"] + sorted({c for r in out for c in r if c.startswith("baseline_")}) + [
+        "best_baseline", "best_baseline_value", "margin", "spread", "n_seeds", "verdict"]
+    return pd.DataFrame(out).reindex(columns=cols)
+
+
+def verdict_text(name: str, reference: dict, table: pd.DataFrame) -> str:
+    """Sentences a researcher can paste: what was compared, then where the SAE beats its baselines, by how
+    much, and where it does not."""
+    judged = table[table.metric != L0.name]
+    baselines = sorted(c.removeprefix("baseline_") for c in table.columns if c.startswith("baseline_"))
+    n_seeds = int(judged.n_seeds.min()) if judged.n_seeds.notna().any() else 0
+    head = (f"SAE `{name}` ({reference['format']}, {reference['arch']}, {reference['d_sae']} latents, "
+            f"L0 {reference['heldout_l0']:.1f} on held-out activations of {reference['source']}) against "
+            f"{len(baselines)} random baselines of the same architecture, width and L0 "
+            f"({', '.join(baselines)}; {n_seeds} seeds each; arXiv 2602.14111).")
+    lines = [head]
+    for verdict, what in ((BEATS, "It beats the best baseline by more than the baselines' seed-to-seed spread on"),
+                          (WITHIN, "It is within the baselines' seed-to-seed spread on"),
+                          (BELOW, "It is below the best baseline by more than that spread on"),
+                          (UNDETERMINED, "Undetermined (fewer than two baseline seeds) on")):
+        rows = judged[judged.verdict == verdict]
+        if not rows.empty:
+            items = [f"{r.label} ({r.sae:.3f} vs {r.best_baseline_value:.3f} for {r.best_baseline}, "
+                     f"margin {r.margin:+.3f}, spread {r.spread:.3f})" for r in rows.itertuples()]
+            lines.append(f"{what}: " + "; ".join(items) + ".")
+    return "\n\n".join(lines) + "\n"
+
+
+def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path], out_dir: str | Path) -> pd.DataFrame:
+    """<out_dir>/verdict.csv, verdict.md and verdict.png (and .pdf) of one SAE."""
+    from saesanity.figures.sanity_verdict import draw_verdict
+    out_dir = Path(out_dir)
+    scores = read_scores(metric_files)
+    table = verdict_table(scores)
+    write_csv(table, out_dir / "verdict.csv")
+    with atomic_path(out_dir / "verdict.md") as tmp:
+        tmp.write_text(verdict_text(name, reference, table))
+    draw_verdict(name, scores, table, out_dir / "verdict")
+    return table
