@@ -4,9 +4,9 @@ trainer.config}), plus the library's own encode/decode (z.pt, x_hat.pt) of the i
 
 dictionary_learning 0.1.0 needs nnsight < 0.4 and does not install beside our environment; run this with
 the interpreter of a separate venv holding it (`pip install -c envs/constraints.txt dictionary-learning==0.1.0`;
-if transformers then fails to import torchvision's ops, uninstall torchvision there):
+if transformers then fails to import torchvision's ops, uninstall torchvision there), from the repository root:
 
-    /tmp/dlvenv/bin/python tests/data/external/make_dictionary_learning.py
+    <that venv>/bin/python tests/data/external/make_dictionary_learning.py
 
 The weights are random (seeded): non-unit decoder rows, nonzero biases, thresholds of both signs, so that
 every conversion in saesanity.external.load is exercised.
