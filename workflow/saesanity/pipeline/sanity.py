@@ -103,7 +103,8 @@ def check_sanity(config: dict) -> None:
     if "trained" in config["sanity"]["baselines"]:
         raise SanityConfigError("sanity.baselines: 'trained' is the SAE under test, not a baseline")
     lm = config["lm"]
-    models = {lm["name"], lm.get("hf_model")} - {None}
+    # SAELens names a hub model without its organisation (pythia-70m-deduped for EleutherAI/pythia-70m-deduped).
+    models = {lm["name"]} | ({lm["hf_model"], lm["hf_model"].rsplit("/", 1)[-1]} if lm.get("hf_model") else set())
     for s in saes:
         if s.info.model is not None and s.info.model not in models:
             raise SanityConfigError(f"sanity SAE {s.name!r} ({s.info.folder}) was trained on model "

@@ -4,14 +4,28 @@ readers are exercised on files those libraries produced."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from saesanity.atomic import atomic_path
-from saesanity.external import write
+from saesanity.external.write import write_dictionary_learning, write_saelens, write_sparsify
 from saesanity.sae.io import load_sae
 
-WRITERS = {"saelens": write.write_saelens, "sparsify": write.write_sparsify,
-           "dictionary_learning": write.write_dictionary_learning}
+WRITERS = {
+    "saelens": lambda sae, folder, model, hook: write_saelens(sae, folder, model=model, hook=hook),
+    # sparsify names a coder by its folder (the hook) and keeps the model in the run's config.json, which a
+    # single coder's folder does not have.
+    "sparsify": lambda sae, folder, model, hook: write_sparsify(sae, folder),
+    "dictionary_learning": lambda sae, folder, model, hook: write_dictionary_learning(
+        sae, folder, model=model, layer=layer_of(hook), hook=hook),
+}
+
+
+def layer_of(hook: str) -> int | None:
+    """The block index of a transformer_lens hook name (blocks.3.hook_resid_post -> 3), dictionary_learning's
+    `layer`; None for a hook outside the blocks."""
+    match = re.match(r"blocks\.(\d+)\.", hook)
+    return int(match.group(1)) if match else None
 
 
 def write_example(sae_dir: str | Path, fmt: str, out: str | Path, model: str, hook: str) -> None:
@@ -21,4 +35,4 @@ def write_example(sae_dir: str | Path, fmt: str, out: str | Path, model: str, ho
         raise ValueError(f"unknown example format {fmt!r}; known: {sorted(WRITERS)}")
     sae = load_sae(sae_dir)
     with atomic_path(out) as tmp:
-        WRITERS[fmt](sae, tmp, model=model, hook=hook)
+        WRITERS[fmt](sae, tmp, model, hook)

@@ -8,7 +8,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from saesanity.atomic import write_json
+from saesanity.atomic import read_json, write_json
 from saesanity.data.store import ActivationStore
 from saesanity.evals.core import evaluate_core
 from saesanity.external.describe import ExternalInfo, ExternalSAEError, describe
@@ -40,5 +40,4 @@ def import_external(folder: str | Path, heldout: str | Path, out: str | Path, na
 
 def read_target_l0(reference: str | Path) -> float:
     """The L0 a sanity check's baselines are trained to (reference.json's target_l0)."""
-    import json
-    return float(json.loads(Path(reference).read_text())["target_l0"])
+    return float(read_json(reference)["target_l0"])

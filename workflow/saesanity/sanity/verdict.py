@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
+from saesanity.figures.sanity_verdict import draw_verdict
 from saesanity.tables.tidy import value_of, write_csv
 
 
@@ -119,7 +120,6 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame) -> str:
 
 def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path], out_dir: str | Path) -> pd.DataFrame:
     """<out_dir>/verdict.csv, verdict.md and verdict.png (and .pdf) of one SAE."""
-    from saesanity.figures.sanity_verdict import draw_verdict
     out_dir = Path(out_dir)
     scores = read_scores(metric_files)
     table = verdict_table(scores)
