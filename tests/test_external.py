@@ -309,7 +309,8 @@ def test_missing_tensor_is_refused(tmp_path):
     tensors = load_file(tmp_path / "sae_weights.safetensors")
     del tensors["threshold"]
     save_file(tensors, tmp_path / "sae_weights.safetensors")
-    with pytest.raises(ExternalSAEError, match=rf"{tmp_path}: sae_weights.safetensors lacks tensor\(s\) \['threshold'\]"):
+    missing = rf"{tmp_path}: sae_weights.safetensors lacks tensor\(s\) \['threshold'\]"
+    with pytest.raises(ExternalSAEError, match=missing):
         load_external(tmp_path)
 
 

@@ -15,7 +15,8 @@ import torch
 import yaml
 
 from saesanity.atomic import write_json
-from saesanity.sanity.verdict import BEATS, BELOW, UNDETERMINED, WITHIN, read_scores, verdict_table, verdict_text
+from saesanity.sanity.verdict import (BEATS, BELOW, NOT_MEASURED, UNDETERMINED, WITHIN, read_scores, verdict_table,
+                                      verdict_text)
 from snakemake_runs import TINY, copy_workflow, snakemake
 
 
@@ -41,6 +42,11 @@ def test_verdict_against_the_best_baseline_and_the_seed_spread(sae, verdict):
 def test_one_seed_gives_no_spread_and_no_verdict():
     row = verdict_table(planted(0.9, {"fd_iso": [0.5]})).iloc[0]
     assert np.isnan(row.spread) and row.verdict == UNDETERMINED
+
+
+def test_a_metric_without_a_number_is_not_judged():
+    table = verdict_table(planted(float("nan"), {"fd_iso": [float("nan"), float("nan")]}, "ravel"))
+    assert table.iloc[0].verdict == NOT_MEASURED
 
 
 def test_l0_is_listed_as_matched_not_judged():
@@ -172,7 +178,9 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
         table = pd.read_csv(root / f"results/sanity/{name}/verdict.csv").set_index("metric")
         assert {"explained_variance", "ce_loss_recovered", "sparse_probing_top1", "ravel", "autointerp",
                 "l0"} <= set(table.index)
-        assert set(table.drop("l0").verdict) <= {BEATS, WITHIN, BELOW}
+        # RAVEL gives no score on the tiny model (it answers none of the prompts): "not measured".
+        assert table.loc["ravel", "verdict"] == NOT_MEASURED
+        assert set(table.drop(["l0", "ravel"]).verdict) <= {BEATS, WITHIN, BELOW}
         assert (root / f"results/sanity/{name}/verdict.md").read_text().startswith(f"SAE `{name}`")
         ours = json.loads((root / f"results/metrics/{source}/{arch}/trained/seed{seed}/core.json").read_text())
         imported = json.loads(

@@ -41,6 +41,8 @@ SAE = "sae"
 """The `variant` column of the SAE's own rows (its cfg.json says 'trained')."""
 
 BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within spread", "below", "undetermined"
+NOT_MEASURED = "not measured"
+"""The evaluation gave no number (null: e.g. RAVEL on a model that answers none of its prompts)."""
 
 
 def read_scores(files: Sequence[str | Path]) -> pd.DataFrame:
@@ -76,8 +78,9 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
         means, ranges, counts = base.mean(), base.max() - base.min(), base.count()
         row = {"metric": metric.name, "label": metric.label, "sae": float(sae_values.iloc[0])}
         row.update({f"baseline_{role}": float(v) for role, v in means.items()})
-        if metric is L0 or means.empty:
-            row["verdict"] = "matched" if metric is L0 else UNDETERMINED
+        means = means.dropna()
+        if metric is L0 or means.empty or np.isnan(row["sae"]):
+            row["verdict"] = "matched" if metric is L0 else NOT_MEASURED
             out.append(row)
             continue
         best = means.idxmax()
@@ -103,7 +106,7 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame) -> str:
     n_seeds = int(judged.n_seeds.min()) if judged.n_seeds.notna().any() else 0
     head = (f"SAE `{name}` ({reference['format']}, {reference['arch']}, {reference['d_sae']} latents, "
             f"L0 {reference['heldout_l0']:.1f} on held-out activations of {reference['source']}) against "
-            f"{len(baselines)} random baselines of the same architecture, width and L0 "
+            f"{len(baselines)} random baseline{'s' * (len(baselines) != 1)} of the same architecture, width and L0 "
             f"({', '.join(baselines)}; {n_seeds} seeds each; arXiv 2602.14111).")
     lines = [head]
     for verdict, what in ((BEATS, "It beats the best baseline by more than the baselines' seed-to-seed spread on"),
@@ -115,6 +118,9 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame) -> str:
             items = [f"{r.label} ({r.sae:.3f} vs {r.best_baseline_value:.3f} for {r.best_baseline}, "
                      f"margin {r.margin:+.3f}, spread {r.spread:.3f})" for r in rows.itertuples()]
             lines.append(f"{what}: " + "; ".join(items) + ".")
+    missing = judged[judged.verdict == NOT_MEASURED]
+    if not missing.empty:
+        lines.append("Not measured (the evaluation gave no number): " + ", ".join(missing.label) + ".")
     return "\n\n".join(lines) + "\n"
 
 
