@@ -130,7 +130,7 @@ def tiny_d_model() -> int:
 def test_a_folder_in_no_format_is_refused_before_any_job(bare_workflow, tmp_path):
     (tmp_path / "notes.txt").write_text("not an SAE")
     out = dry_run_error(bare_workflow, {"sanity": {"saes": [{"name": "mine", "path": str(tmp_path)}]}})
-    assert str(tmp_path) in out and "saelens" in out.lower()
+    assert "sanity SAE 'mine'" in out and str(tmp_path) in out and "saelens" in out.lower()
 
 
 @pytest.mark.workflow
@@ -144,7 +144,7 @@ def test_a_width_that_does_not_match_the_hook_is_refused(bare_workflow, tmp_path
 def test_nan_weights_are_refused(bare_workflow, tmp_path):
     folder = saved_saelens_sae(tmp_path / "nan", tiny_d_model(), nan=True)
     out = dry_run_error(bare_workflow, {"sanity": {"saes": [{"name": "nan", "path": str(folder)}]}})
-    assert str(folder) in out and "W_dec" in out and "NaN" in out
+    assert "sanity SAE 'nan'" in out and str(folder) in out and "W_dec" in out and "NaN" in out
 
 
 @pytest.mark.workflow
@@ -155,7 +155,7 @@ def test_an_architecture_we_cannot_match_is_refused(bare_workflow, tmp_path):
     (folder / "config.json").write_text(json.dumps({"trainer": {
         "dict_class": "GatedAutoEncoder", "activation_dim": tiny_d_model(), "dict_size": 64}}))
     out = dry_run_error(bare_workflow, {"sanity": {"saes": [{"name": "gated", "path": str(folder)}]}})
-    assert str(folder) in out and "GatedAutoEncoder" in out
+    assert "sanity SAE 'gated'" in out and str(folder) in out and "GatedAutoEncoder" in out
 
 
 @pytest.mark.workflow

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from saesanity.external.describe import ExternalInfo, describe
+from saesanity.external.describe import ExternalInfo, ExternalSAEError, describe
 from saesanity.pipeline.jobs import SAEKey, lm_d_model
-from saesanity.pipeline.paths import EXTERNAL_SEED, external_example_dir, sae_dir
+from saesanity.pipeline.paths import EXTERNAL_SEED, external_example_dir
 
 
 class SanityConfigError(ValueError):
@@ -35,9 +35,6 @@ class SanitySAE:
         """The imported SAE, then each baseline at each of `sanity.seeds`."""
         block = config["sanity"]
         return [self.key(config)] + [self.key(config, v, s) for v in block["baselines"] for s in block["seeds"]]
-
-    def baseline_keys(self, config: dict) -> list[SAEKey]:
-        return self.keys(config)[1:]
 
     def example_source_key(self, config: dict) -> SAEKey:
         """The trained SAE an example is written from."""
@@ -75,7 +72,10 @@ def sanity_saes(config: dict) -> list[SanitySAE]:
             hook = _hook(config, entry, None)
             info = _example_info(config, entry["name"], example, hook)
         else:
-            info = describe(entry["path"])
+            try:
+                info = describe(entry["path"])
+            except ExternalSAEError as err:
+                raise SanityConfigError(f"sanity SAE {entry['name']!r}: {err}") from None
             hook = _hook(config, entry, info)
         out.append(SanitySAE(entry["name"], info, hook, example))
     return out
@@ -86,11 +86,6 @@ def sanity_sae(config: dict, name: str) -> SanitySAE:
         if s.name == name:
             return s
     raise KeyError(f"no SAE named {name!r} in sanity.saes")
-
-
-def imported_dir(config: dict, s: SanitySAE) -> str:
-    """The imported SAE in our layout: results/saes/<source>/<arch>-sanity_<name>/trained/seed0."""
-    return sae_dir(s.key(config).path)
 
 
 def check_sanity(config: dict) -> None:
@@ -121,4 +116,7 @@ def check_sanity(config: dict) -> None:
                                         f"saes.lm.architectures {config['saes']['lm']['architectures']}")
             continue
         from saesanity.external.load import load_external  # torch: only when there is a folder to read
-        load_external(s.info.folder, s.info)
+        try:
+            load_external(s.info.folder, s.info)
+        except ExternalSAEError as err:
+            raise SanityConfigError(f"sanity SAE {s.name!r}: {err}") from None
