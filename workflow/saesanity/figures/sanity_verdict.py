@@ -23,7 +23,9 @@ def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Pat
         by_role = m.groupby("role").value
         mean, lo, hi = by_role.mean().reindex(roles), by_role.min().reindex(roles), by_role.max().reindex(roles)
         x = np.arange(len(roles))
-        ax.bar(x, mean, color=["C3"] + [f"C{i}" for i in range(len(roles) - 1)],
+        # The SAE in red (C3); the baselines in the other colours of the cycle.
+        others = [f"C{i}" for i in range(10) if i != 3]
+        ax.bar(x, mean, color=["C3"] + [others[i % len(others)] for i in range(len(roles) - 1)],
                yerr=[mean - lo, hi - mean], capsize=2)
         ax.set_xticks(x, [r.replace("_decoder", "_dec").replace("_encoder", "_enc") for r in roles],
                       rotation=60, ha="right", fontsize=7)
