@@ -195,7 +195,7 @@ def cmd_sanity_verdict(args) -> None:
     by_name: dict[str, list[str]] = {}
     for f in args.metrics:
         by_name.setdefault(sanity_name(Path(f).parts[-4]), []).append(f)
-    references = {read_json(r)["name"]: read_json(r) for r in args.references}
+    references = {ref["name"]: ref for ref in map(read_json, args.references)}
     if set(by_name) != set(references):
         sys.exit(f"saesanity sanity-verdict: metrics for {sorted(by_name)} but references for {sorted(references)}")
     with atomic_path(args.out) as tmp:

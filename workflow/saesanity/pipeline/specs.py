@@ -48,13 +48,13 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     (`topk-sanity_<name>`) takes the imported SAE's width, and its L0 from the SAE's reference.json at run time
     (target_l0 null here; the train command's --target-l0-from)."""
     group = source_group(config, source)
-    arch_dir = arch
-    arch, sweep_l0 = split_arch_dir(arch_dir)
+    checked = sanity_name(arch)
+    arch, sweep_l0 = split_arch_dir(arch)
     if sweep_l0 is not None and sweep_l0 not in group.get("l0_sweep", []):
         raise KeyError(f"L0 {sweep_l0} of {source}/{arch}{L0_TAG}{sweep_l0} is not in its group's l0_sweep")
     d_sae, target_l0 = group["d_sae"], group["target_l0"] if sweep_l0 is None else sweep_l0
-    if sanity_name(arch_dir) is not None:
-        d_sae, target_l0 = sanity_sae(config, sanity_name(arch_dir)).info.d_sae, None
+    if checked is not None:
+        d_sae, target_l0 = sanity_sae(config, checked).info.d_sae, None
     sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": d_sae, "target_l0": target_l0,
            "variant": variant, "seed": int(seed), "options": arch_options(config, group, arch)}
     if variant.startswith("soft_frozen"):
