@@ -30,6 +30,7 @@ include: "workflow/rules/consistency.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/convergence.smk"
 include: "workflow/rules/sanity.smk"
+include: "workflow/rules/studies.smk"
 include: "workflow/rules/figures.smk"
 
 

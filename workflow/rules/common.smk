@@ -9,7 +9,7 @@ CONDA_ENV = "../../envs/saesanity.yaml"
 wildcard_constraints:
     dist="[a-z0-9_]+",
     source="[a-z0-9_.-]+",
-    arch="[a-z0-9_]+(-l0_[0-9]+|-sanity_[a-z0-9_]+)?",
+    arch="[a-z0-9_]+(-l0_[0-9]+|-sanity_[a-z0-9_]+|-w_[0-9]+)?",
     variant="[a-z_]+(-[a-z]+)?",
     seed="[0-9]+",
     d_sae="[0-9]+",

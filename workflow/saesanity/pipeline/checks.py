@@ -34,6 +34,15 @@ def check_config(config: dict) -> None:
     _check_autointerp(config)
     _check_convergence(config)
     check_sanity(config)
+    _check_studies(config)
+
+
+def _check_studies(config: dict) -> None:
+    study, lm = config["studies"], config["saes"]["lm"]
+    small = min(study["widths"])
+    if small < lm["target_l0"]:
+        raise PipelineConfigError(f"studies.widths: {small} latents cannot fire saes.lm.target_l0 "
+                                  f"({lm['target_l0']}) at once")
 
 
 def _check_convergence(config: dict) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from saesanity.pipeline.paths import L0_TAG, SANITY_TAG, SYNTHETIC_PREFIX, convergence_key, sae_key
+from saesanity.pipeline.paths import L0_TAG, SANITY_TAG, SYNTHETIC_PREFIX, WIDTH_TAG, convergence_key, sae_key
 
 TOYWORLD = "toyworld"
 
@@ -19,11 +19,14 @@ class SAEKey:
     seed: int
     target_l0: int | None = None  # set for a point of saes.<group>.l0_sweep, None for the headline L0
     sanity: str | None = None  # the name of a sanity check (config `sanity.saes`) this SAE belongs to
+    d_sae: int | None = None  # set for a member of the width family (config `studies.widths`)
 
     @property
     def arch_dir(self) -> str:
         if self.sanity is not None:
             return f"{self.arch}{SANITY_TAG}{self.sanity}"
+        if self.d_sae is not None:
+            return f"{self.arch}{WIDTH_TAG}{self.d_sae}"
         return self.arch if self.target_l0 is None else f"{self.arch}{L0_TAG}{self.target_l0}"
 
     @property
@@ -104,6 +107,41 @@ def lm_headline_keys(config: dict) -> list[SAEKey]:
 def lm_sae_keys(config: dict) -> list[SAEKey]:
     """Every language-model SAE: the headline ones and the points of saes.lm.l0_sweep."""
     return lm_headline_keys(config) + [k for src in lm_sources(config) for k in l0_sweep_keys(config, src)]
+
+
+def width_keys(config: dict, source: str, variant: str) -> list[SAEKey]:
+    """The width family of one variant on a language-model source (config `studies`: the SAEs of SAE
+    stitching and meta-SAEs, arXiv 2502.04878), smallest first. The member at the headline width is the
+    headline SAE where the headline build has it (same architecture, variant and seed), so it is not trained
+    twice."""
+    study, group = config["studies"], source_group(config, source)
+    arch, seed = study["arch"], study["seed"]
+    headline_seeds = group["seeds"] if variant == "trained" else (
+        group["baseline_seeds"] if variant in group["baselines"] else [])
+    is_headline = arch in group["architectures"] and seed in headline_seeds
+    return [SAEKey(source, arch, variant, seed) if w == group["d_sae"] and is_headline
+            else SAEKey(source, arch, variant, seed, d_sae=w) for w in sorted(study["widths"])]
+
+
+def smaller_width_key(config: dict, source: str, arch_dir: str, variant: str) -> SAEKey:
+    """The family member one width below the SAE at `arch_dir` (the smaller SAE of its stitching pair)."""
+    keys = width_keys(config, source, variant)
+    dirs = [k.arch_dir for k in keys]
+    if arch_dir not in dirs[1:]:
+        raise KeyError(f"{source}/{arch_dir}/{variant} is not a width-family member above the smallest "
+                       f"(studies.widths {config['studies']['widths']}, arch {config['studies']['arch']})")
+    return keys[dirs.index(arch_dir) - 1]
+
+
+def studies_keys(config: dict) -> list[SAEKey]:
+    """Every SAE of the studies: each variant's width family on every language-model source."""
+    return [k for src in lm_sources(config) for v in config["studies"]["variants"] for k in width_keys(config, src, v)]
+
+
+def regimes_keys(config: dict) -> list[SAEKey]:
+    """The SAEs probed in the four regimes (arXiv 2502.16681): each variant at the headline width."""
+    width = config["saes"]["lm"]["d_sae"]
+    return [k for k in studies_keys(config) if (k.d_sae or width) == width]
 
 
 @dataclass(frozen=True)

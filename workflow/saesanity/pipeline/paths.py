@@ -15,6 +15,9 @@ L0_TAG = "-l0_"
 # A sanity check of an SAE from elsewhere (config `sanity`) keeps the imported SAE and its matched baselines
 # under <arch>-sanity_<name>, so every per-SAE evaluation rule serves them unchanged.
 SANITY_TAG = "-sanity_"
+# A member of the width family of the studies of arXiv 2502.04878 (config `studies.widths`) carries its
+# dictionary size: `batchtopk-w_4096`; the member at the headline width is the headline SAE itself.
+WIDTH_TAG = "-w_"
 
 SAE_KEY = "{source}/{arch}/{variant}/seed{seed}"
 """One SAE below results/saes and results/metrics (SAEKey.path fills it)."""
@@ -99,13 +102,23 @@ def split_lm_source(source: str) -> tuple[str, str]:
 
 def split_arch_dir(arch_dir: str) -> tuple[str, int | None]:
     """(architecture, L0 of the sweep point or None) of a path's architecture segment."""
-    arch_dir = arch_dir.partition(SANITY_TAG)[0]
+    arch_dir = arch_dir.partition(SANITY_TAG)[0].partition(WIDTH_TAG)[0]
     arch, sep, l0 = arch_dir.partition(L0_TAG)
     if not sep:
         return arch, None
     if not l0.isdigit():
         raise KeyError(f"{arch_dir!r}: the L0 after {L0_TAG!r} must be an integer")
     return arch, int(l0)
+
+
+def width_of(arch_dir: str) -> int | None:
+    """The dictionary size of a width-family member's architecture segment (`batchtopk-w_4096`), or None."""
+    _, sep, width = arch_dir.partition(WIDTH_TAG)
+    if not sep:
+        return None
+    if not width.isdigit():
+        raise KeyError(f"{arch_dir!r}: the width after {WIDTH_TAG!r} must be an integer")
+    return int(width)
 
 
 def sanity_name(arch_dir: str) -> str | None:
@@ -161,6 +174,15 @@ def model_dir(name: str) -> str:
 def probing_dir(model: str, hook: str) -> str:
     """The sparse-probing preparation of one model and hook (tokens/, tasks.parquet, prep.json)."""
     return f"{RESULTS}/evals/probing/{model}/{hook}"
+
+
+def regimes_dir(model: str, hook: str) -> str:
+    """Probing in four regimes (arXiv 2502.16681), once per model and hook: the documents' token activations."""
+    return f"{RESULTS}/evals/regimes/{model}/{hook}"
+
+
+STUDIES_DIR = f"{RESULTS}/studies"
+"""results/studies/: the tables and figures of SAE stitching, meta-SAEs and probing in four regimes."""
 
 
 def sweep_key(dist: str, d_sae: int | str, arch: str) -> str:

@@ -11,7 +11,7 @@ from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPas
                                      is_toyworld, source_d_in, source_group)
 from saesanity.pipeline.sanity import sanity_sae
 from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, model_dir, sanity_name, split_arch_dir,
-                                     split_lm_source)
+                                     split_lm_source, width_of)
 
 
 def canonical(obj: Any) -> str:
@@ -46,15 +46,20 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone. `arch` is
     the path segment: an L0-sweep point's (`batchtopk-l0_80`) sets target_l0; a sanity check's
     (`topk-sanity_<name>`) takes the imported SAE's width, and its L0 from the SAE's reference.json at run time
-    (target_l0 null here; the train command's --target-l0-from)."""
+    (target_l0 null here; the train command's --target-l0-from); a width-family member's (`batchtopk-w_4096`,
+    config `studies`) sets d_sae."""
     group = source_group(config, source)
-    checked = sanity_name(arch)
+    checked, width = sanity_name(arch), width_of(arch)
+    if width is not None and width not in config["studies"]["widths"]:
+        raise KeyError(f"width {width} of {source}/{arch} is not in studies.widths {config['studies']['widths']}")
     arch, sweep_l0 = split_arch_dir(arch)
     if sweep_l0 is not None and sweep_l0 not in group.get("l0_sweep", []):
         raise KeyError(f"L0 {sweep_l0} of {source}/{arch}{L0_TAG}{sweep_l0} is not in its group's l0_sweep")
     d_sae, target_l0 = group["d_sae"], group["target_l0"] if sweep_l0 is None else sweep_l0
     if checked is not None:
         d_sae, target_l0 = sanity_sae(config, checked).info.d_sae, None
+    if width is not None:
+        d_sae = width
     sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": d_sae, "target_l0": target_l0,
            "variant": variant, "seed": int(seed), "options": arch_options(config, group, arch)}
     if variant.startswith("soft_frozen"):
@@ -202,3 +207,32 @@ def autointerp_text_args(config: dict, corpus: str | None) -> str:
     if is_toyworld(config):
         return f"--documents {corpus}/documents.parquet"
     return f"--tokenizer {config['lm']['hf_model']}"
+
+
+def stitching_spec(config: dict, source: str) -> str:
+    """JSON for the stitching command: studies.stitching, and the model and hook the CE loss is measured at."""
+    _, hook = split_lm_source(source)
+    return canonical({"stitching": config["studies"]["stitching"], "model": lm_model_spec(config), "hook": hook})
+
+
+def meta_sae_spec(config: dict) -> str:
+    return canonical(config["studies"]["meta_sae"])
+
+
+def regimes_prep_spec(config: dict, model: str, hook: str) -> str:
+    """JSON for regimes-prep: the model, the hook and studies.regimes' document settings; the toy world's
+    corpus (its register is the covariate of the shift regime) or evals.probing's Hugging Face data sets."""
+    if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
+        raise KeyError(f"no regimes preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
+                       f"lm.hooks {config['lm']['hooks']}")
+    regimes = config["studies"]["regimes"]
+    datasets = [{k: v for k, v in d.items() if v is not None} for d in config["evals"]["probing"]["datasets"]]
+    for d in datasets:
+        if d["name"] == TOYWORLD:
+            d.setdefault("path", TOYWORLD_CORPUS)
+    return canonical({"model": lm_model_spec(config), "hook": hook, "datasets": datasets,
+                      "regimes": regimes})
+
+
+def regimes_probe_spec(config: dict) -> str:
+    return canonical(config["studies"]["regimes"])

@@ -4,8 +4,8 @@ the job enumeration (jobs.py) and the path templates (paths.py)."""
 from __future__ import annotations
 
 from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, convergence_runs, is_toyworld,
-                                     lm_headline_keys, lm_sae_keys, lm_sources, synthetic_sae_keys, synthetic_sources,
-                                     sweep_keys, table2_evals)
+                                     lm_headline_keys, lm_sae_keys, lm_sources, regimes_keys, studies_keys,
+                                     synthetic_sae_keys, synthetic_sources, sweep_keys, table2_evals, width_keys)
 from saesanity.pipeline.paths import (FIGURES, SANITY_DIR, SANITY_REFERENCE, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER,
                                       activation_store, convergence_metrics_file, features_file, files_in, group_key,
                                       metrics_file, sae_file, sae_files, sweep_metrics_file, sweep_sae_dir,
@@ -81,6 +81,18 @@ def sanity_inputs(config: dict) -> dict[str, list[str]]:
     saes = sanity_saes(config)
     return {"references": [sae_file(s.key(config).path, SANITY_REFERENCE) for s in saes],
             "metrics": [metrics_file(k.path, e) for s in saes for k in s.keys(config) for e in sanity_evals(config)]}
+
+
+def studies_inputs(config: dict) -> dict[str, list[str]]:
+    """What results/studies is drawn from: every family member's core.json, the stitching of each member with
+    the one below it, the meta-SAE of each variant's largest member, and the four regimes' probes."""
+    keys = studies_keys(config)
+    families = [width_keys(config, src, v) for src in lm_sources(config) for v in config["studies"]["variants"]]
+    return {"core": [metrics_file(k.path, "core") for k in keys],
+            "stitching": [metrics_file(k.path, "stitching") for family in families for k in family[1:]],
+            "meta": [metrics_file(family[-1].path, "meta_sae") for family in families],
+            "regimes_baselines": [metrics_file(src, "regimes_baselines") for src in lm_sources(config)],
+            "regimes": [metrics_file(k.path, "regimes") for k in regimes_keys(config)]}
 
 
 def truth_input(source: str, variants) -> list[str]:
