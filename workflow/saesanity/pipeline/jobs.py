@@ -112,15 +112,21 @@ def lm_sae_keys(config: dict) -> list[SAEKey]:
 def width_keys(config: dict, source: str, variant: str) -> list[SAEKey]:
     """The width family of one variant on a language-model source (config `studies`: the SAEs of SAE
     stitching and meta-SAEs, arXiv 2502.04878), smallest first. The member at the headline width is the
-    headline SAE where the headline build has it (same architecture, variant and seed), so it is not trained
-    twice."""
+    headline SAE where the headline build has it (same architecture, variant, seed and training), so it is not
+    trained twice."""
     study, group = config["studies"], source_group(config, source)
     arch, seed = study["arch"], study["seed"]
     headline_seeds = group["seeds"] if variant == "trained" else (
         group["baseline_seeds"] if variant in group["baselines"] else [])
-    is_headline = arch in group["architectures"] and seed in headline_seeds
+    same_training = studies_train(config) == group["train"]
+    is_headline = arch in group["architectures"] and seed in headline_seeds and same_training
     return [SAEKey(source, arch, variant, seed) if w == group["d_sae"] and is_headline
             else SAEKey(source, arch, variant, seed, d_sae=w) for w in sorted(study["widths"])]
+
+
+def studies_train(config: dict) -> dict:
+    """The width family's train block: saes.lm.train with studies.train's settings over it."""
+    return {**config["saes"]["lm"]["train"], **config["studies"]["train"]}
 
 
 def smaller_width_key(config: dict, source: str, arch_dir: str, variant: str) -> SAEKey:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPass, arch_options, convergence_base,
-                                     is_toyworld, source_d_in, source_group)
+                                     is_toyworld, source_d_in, source_group, studies_train)
 from saesanity.pipeline.sanity import sanity_sae
 from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, model_dir, sanity_name, split_arch_dir,
                                      split_lm_source, width_of)
@@ -67,7 +67,7 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     if variant != "trained" and group.get("baseline_init") == "shared":
         # The init of the first baseline seed for every seed; the seed still sets the data order.
         sae["init_seed"] = group["baseline_seeds"][0]
-    return canonical({"sae": sae, "train": group["train"]})
+    return canonical({"sae": sae, "train": group["train"] if width is None else studies_train(config)})
 
 
 def l0_match_spec(config: dict, source: str, arch_dir: str) -> str:
