@@ -171,3 +171,59 @@ def test_cli_stitching_and_tables(planted, tmp_path):
     row = t[t.metric == "fraction_novel"].iloc[0]
     assert row.value == pytest.approx(N_EXTRA / (N_S + N_EXTRA)) and row.paper == 0.35
     assert len(pd.read_csv(tmp_path / "curves.csv")) == 5
+
+
+ENTITIES = [("person", "alvaro"), ("person", "tomas"), ("person", "chidi"), ("person", "olufemi"),
+            ("city", "madrid"), ("city", "nairobi")]
+
+
+def test_novel_city_latents_are_new_concepts_end_to_end(tmp_path):
+    """A toy corpus whose tokens are people (S's latents and L's copies of them) or cities (L's novel
+    latents), read through the store's doc/pos columns and documents.parquet as the concept check does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from saesanity.cli import main
+    rng = np.random.default_rng(0)
+    docs, rows, which = [], [], []
+    for d in range(200):
+        words, concepts, values = [], [], []
+        for p in range(20):
+            if rng.random() < 0.3:
+                e = int(rng.integers(len(ENTITIES)))
+                words.append(ENTITIES[e][1]), concepts.append(f"entity:{ENTITIES[e][0]}"), values.append(ENTITIES[e][1])
+            else:
+                e = -1
+                words.append("the"), concepts.append("none"), values.append("")
+            rows.append((d, p + 1))
+            which.append(e)
+        docs.append({"doc": d, "words": words, "concepts": concepts, "values": values})
+    pq.write_table(pa.Table.from_pylist(docs), tmp_path / "documents.parquet")
+    which = np.array(which)
+    x = np.zeros((len(which), 16), np.float32)
+    x[which >= 0, which[which >= 0]] = rng.uniform(1, 2, (which >= 0).sum())
+    w = ShardWriter(tmp_path / "heldout", 16, "float32", {"hook": "toy"})
+    w.write(x, doc=np.array([r[0] for r in rows], np.int64), pos=np.array([r[1] for r in rows], np.int32),
+            token_id=np.zeros(len(rows), np.int32))
+    w.close()
+    eye = torch.eye(16)
+    for name, n in (("small", 4), ("large", 6)):
+        sae = build_sae(SAEConfig(arch="relu", d_in=16, d_sae=n, target_l0=1))
+        sae.load_saelens_tensors({"W_enc": eye[:n].T.clone(), "b_enc": torch.zeros(n), "W_dec": eye[:n].clone(),
+                                  "b_dec": torch.zeros(16)})
+        save_sae(sae, tmp_path / name, {"source": "toy"})
+    main(["stitching", "--small", str(tmp_path / "small"), "--large", str(tmp_path / "large"), "--data",
+          str(tmp_path / "heldout"), "--documents", str(tmp_path / "documents.parquet"), "--out", str(tmp_path / "s.json")])
+    c = json.loads((tmp_path / "s.json").read_text())["concepts"]
+    assert (c["novel"]["n"], c["novel"]["n_new_concept"]) == (2, 2)
+    assert {e["concept"] for e in c["novel"]["examples"]} == {"entity:city=madrid", "entity:city=nairobi"}
+    assert c["novel"]["examples"][0]["f1"] == 1.0 and c["novel"]["examples"][0]["best_small_f1"] == 0.0
+    # The copies of S's latents detect S's concepts exactly as well as S: no new concept.
+    assert (c["reconstruction"]["n"], c["reconstruction"]["n_new_concept"]) == (4, 0)
+    main(["meta-sae", "--sae", str(tmp_path / "large"), "--spec", json.dumps({"d_meta": 4, "n_epochs": 5}),
+          "--data", str(tmp_path / "heldout"), "--documents", str(tmp_path / "documents.parquet"),
+          "--out", str(tmp_path / "m.json")])
+    align = json.loads((tmp_path / "m.json").read_text())["attribute_alignment"]
+    # Six entity latents, each the best detector of its entity; fewer than 8: too few to say.
+    assert align["n_entity_latents"] == 6
+    assert align["by_attribute"]["country"]["ratio"] is None
+    assert align["by_attribute"]["country"]["note"].startswith("too few to say")
