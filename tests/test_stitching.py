@@ -171,6 +171,18 @@ def test_cli_stitching_and_tables(planted, tmp_path):
     row = t[t.metric == "fraction_novel"].iloc[0]
     assert row.value == pytest.approx(N_EXTRA / (N_S + N_EXTRA)) and row.paper == 0.35
     assert len(pd.read_csv(tmp_path / "curves.csv")) == 5
+    # The figures draw from the tables under their pipeline names, and none where its table is absent.
+    from saesanity.figures import FIGURES, OPTIONAL
+    from saesanity.figures.style import save
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for src, name in (("st.csv", "studies_stitching.csv"), ("curves.csv", "studies_stitching_curves.csv")):
+        (tables / name).write_bytes((tmp_path / src).read_bytes())
+    for name in ("studies_stitching_curves", "studies_novel_fraction"):
+        assert OPTIONAL[name] in {"studies_stitching", "studies_stitching_curves"}
+        save(FIGURES[name](tables), tmp_path / name)
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    assert FIGURES["studies_meta_ve"](tables) is None
 
 
 ENTITIES = [("person", "alvaro"), ("person", "tomas"), ("person", "chidi"), ("person", "olufemi"),
