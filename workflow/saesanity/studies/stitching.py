@@ -41,10 +41,11 @@ class StitchingConfig:
     """One stitching job (arXiv 2502.04878, SAE stitching); the lead mirrors it in the config schema."""
 
     threshold: float = 0.7
-    """An L latent is novel when its largest decoder cosine with any S latent is below this. 0.7 is the cut
-    Leask et al. use for reconstruction vs novel latents (and the shared-latent cut of arXiv 2501.16615 that
-    saesanity.config.ConsistencyConfig uses): above it two unit directions share half their variance
-    (0.7^2 = 0.49), below it most of the L direction lies outside its closest S direction."""
+    """An L latent is novel when its largest decoder cosine with any S latent is below this. 0.7: the cut the
+    issue gives for Leask et al. (arXiv 2502.04878; only its abstract could be read here, which says novel
+    latents have low and reconstruction latents high max cosine), and the shared-latent cut of arXiv
+    2501.16615 (saesanity.config.ConsistencyConfig.shared_threshold): above it two unit directions share
+    half their variance (0.7^2 = 0.49), below it most of the L direction lies outside its closest S one."""
     insert_groups: int = 8
     """Groups the novel latents are inserted in (points of the insertion phase; fewer if fewer latents)."""
     swap_groups: int = 8
