@@ -25,7 +25,7 @@ CFG = StitchingConfig(insert_groups=4, swap_groups=4, chunk_rows=1024)
 
 
 def _sae(arch: str, W_FD: torch.Tensor, b_dec: torch.Tensor, k: int = 6):
-    sae = build_sae(SAEConfig(arch=arch, d_in=D, d_sae=len(W_FD), target_l0=k))
+    sae = build_sae(SAEConfig(arch=arch, d_in=W_FD.shape[1], d_sae=len(W_FD), target_l0=k))
     sae.load_saelens_tensors({"W_enc": W_FD.T.clone(), "b_enc": torch.zeros(len(W_FD)), "W_dec": W_FD.clone(),
                               "b_dec": b_dec.clone()})
     return sae.eval()
@@ -239,3 +239,40 @@ def test_novel_city_latents_are_new_concepts_end_to_end(tmp_path):
     assert align["n_entity_latents"] == 6
     assert align["by_attribute"]["country"]["ratio"] is None
     assert align["by_attribute"]["country"]["note"].startswith("too few to say")
+
+
+def test_cli_stitching_with_a_model_and_the_toy_corpus(toy_lm, toy_corpus, tmp_path):
+    """CE loss through the language model at the curve's points (the ends: exactly what spliced_loss gives
+    S and L alone), and the concept check on a real toy-world corpus and harvest."""
+    from saesanity.cli import main
+    from saesanity.evals.lm_loss import heldout_documents, spliced_loss
+    from saesanity.lm.harvest import HarvestConfig, harvest
+    from saesanity.lm.model import ToyModelConfig, load_toy_model, save_toy_model
+    from saesanity.lm.text import TextSource, documents
+    hook = "blocks.1.hook_resid_pre"
+    save_toy_model(toy_lm, ToyModelConfig(d_model=16, n_layers=2, n_heads=2, d_mlp=32, n_ctx=64), tmp_path / "lm", {})
+    lm = load_toy_model(tmp_path / "lm")
+    harvest(lm, hook, list(documents(TextSource("toyworld", str(toy_corpus), split="heldout"))), tmp_path / "heldout",
+            HarvestConfig(n_tokens=10**9, batch_docs=8, shard_rows=500))
+    store = ActivationStore.open(tmp_path / "heldout")
+    g = torch.Generator().manual_seed(0)
+    saes = {}
+    for name, n in (("small", 24), ("large", 48)):
+        W = torch.randn(n, 16, generator=g)
+        W /= W.norm(dim=1, keepdim=True)
+        sae = _sae("topk", W, torch.from_numpy(store.read_all()).mean(0), k=4)
+        save_sae(sae, tmp_path / name, {"source": "toy"})
+        saes[name] = sae
+    spec = {"insert_groups": 2, "swap_groups": 2, "ce_points": 2, "ce_docs": 10, "batch_docs": 4}
+    main(["stitching", "--small", str(tmp_path / "small"), "--large", str(tmp_path / "large"),
+          "--data", str(store.folder), "--spec", json.dumps(spec), "--model-spec",
+          json.dumps({"kind": "toyworld", "path": str(tmp_path / "lm"), "device": "cpu"}), "--hook", hook,
+          "--documents", str(toy_corpus / "documents.parquet"), "--out", str(tmp_path / "s.json")])
+    rec = json.loads((tmp_path / "s.json").read_text())
+    with_ce = [p for p in rec["curve"] if "ce_sae" in p]
+    assert [p["point"] for p in with_ce] == [0, len(rec["curve"]) - 1]
+    docs = heldout_documents(store, lm.bos_id, 10)
+    for p, name in zip(with_ce, ("small", "large")):
+        assert p["ce_sae"] == pytest.approx(spliced_loss(lm, hook, docs, saes[name], 4)["ce_sae"], rel=1e-6)
+    c = rec["concepts"]
+    assert c["novel"]["n"] + c["reconstruction"]["n"] == 48 and c["n_concepts"] > 10
