@@ -211,6 +211,33 @@ def cmd_figures(args) -> None:
     make_figures(folders.pop(), Path(args.out), {Path(t).stem for t in args.tables})
 
 
+def cmd_stitching(args) -> None:
+    from saesanity.studies.stitching import StitchingConfig
+    from saesanity.studies.studies_jobs import stitching_record
+    model = None
+    if args.model_spec:
+        from saesanity.lm.model import ModelSpec
+        if not args.hook:
+            raise ConfigError("--model-spec needs --hook")
+        model = from_dict(ModelSpec, _json_arg(args.model_spec), "lm")
+    cfg = from_dict(StitchingConfig, _json_arg(args.spec), "studies.stitching")
+    write_json(args.out, stitching_record(args.small, args.large, args.data, cfg, model, args.hook, args.documents))
+
+
+def cmd_meta_sae(args) -> None:
+    from saesanity.studies.meta_sae import MetaSAEConfig
+    from saesanity.studies.studies_jobs import meta_record
+    cfg = from_dict(MetaSAEConfig, _json_arg(args.spec), "studies.meta_sae")
+    if (args.data is None) != (args.documents is None):
+        raise ConfigError("--data and --documents go together (the attribute alignment needs both)")
+    write_json(args.out, meta_record(args.sae, cfg, args.data, args.documents))
+
+
+def cmd_table_studies(args) -> None:
+    from saesanity.studies.stitch_tables import studies_tables
+    studies_tables(args.stitching, args.meta, args.out_stitching, args.out_meta, args.out_curves)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saesanity", description=__doc__)
     # Results are bit-identical for a given thread count; the rules pass the job's threads.
@@ -406,6 +433,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-SAE metrics JSON of each imported SAE and its baselines")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sanity_verdict)
+
+    # Stitching and meta-SAEs (Leask et al., arXiv 2502.04878): saesanity.studies.
+    p = sub.add_parser("stitching", help="SAE stitching of a smaller SAE towards a larger one (arXiv 2502.04878)")
+    p.add_argument("--small", required=True, help="the smaller SAE's folder")
+    p.add_argument("--large", required=True, help="the larger SAE's folder (same activations)")
+    p.add_argument("--data", required=True, help="held-out store")
+    p.add_argument("--spec", default="{}", help="JSON of saesanity.studies.stitching.StitchingConfig")
+    p.add_argument("--model-spec", help="JSON of saesanity.lm.model.ModelSpec: CE loss at points of the curve")
+    p.add_argument("--hook", help="the hook the store was harvested at (with --model-spec)")
+    p.add_argument("--documents", help="toy world documents.parquet: novel latents against the world's concepts")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_stitching)
+
+    p = sub.add_parser("meta-sae", help="a meta-SAE on an SAE's decoder rows (arXiv 2502.04878)")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--spec", default="{}", help="JSON of saesanity.studies.meta_sae.MetaSAEConfig")
+    p.add_argument("--data", help="held-out store (toy world: with --documents, the attribute alignment)")
+    p.add_argument("--documents", help="toy world documents.parquet")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_meta_sae)
+
+    p = sub.add_parser("table-studies", help="tidy tables of the stitching and meta-SAE studies")
+    p.add_argument("--stitching", nargs="*", default=[], help="stitching JSON per pair")
+    p.add_argument("--meta", nargs="*", default=[], help="meta-SAE JSON per SAE")
+    p.add_argument("--out-stitching", required=True, help="studies_stitching.csv")
+    p.add_argument("--out-meta", required=True, help="studies_meta.csv")
+    p.add_argument("--out-curves", help="studies_stitching_curves.csv: every point of every curve")
+    p.set_defaults(func=cmd_table_studies)
 
     p = sub.add_parser("figures", help="every figure, from the tables")
     p.add_argument("--tables", nargs="+", required=True, help="the tables' CSV files (one folder)")

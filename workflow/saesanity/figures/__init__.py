@@ -12,6 +12,7 @@ from saesanity.atomic import atomic_path  # noqa: E402
 from saesanity.figures import (  # noqa: E402
     lm_core,
     pwmcc_validation,
+    stitching,
     synthetic_convergence,
     synthetic_consistency,
     synthetic_ev_recovery,
@@ -31,8 +32,13 @@ FIGURES = {
     "table2_l0_sweep": table2_l0_sweep.plot,
     "synthetic_convergence": synthetic_convergence.plot,
     "synthetic_convergence_axes": synthetic_convergence.plot_axes,
+    "studies_stitching_curves": stitching.plot_curves,
+    "studies_novel_fraction": stitching.plot_novel_fraction,
+    "studies_meta_ve": stitching.plot_meta,
 }
-OPTIONAL = {"synthetic_convergence": "convergence", "synthetic_convergence_axes": "convergence"}
+OPTIONAL = {"synthetic_convergence": "convergence", "synthetic_convergence_axes": "convergence",
+            "studies_stitching_curves": "studies_stitching_curves", "studies_novel_fraction": "studies_stitching",
+            "studies_meta_ve": "studies_meta"}
 """Figures drawn only when their table is among the inputs (a study the config may not have)."""
 
 

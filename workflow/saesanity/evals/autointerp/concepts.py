@@ -24,13 +24,7 @@ def concept_f1(names: Sequence[str], c_NK: np.ndarray, fired_rows: np.ndarray, f
                d_sae: int, threshold: float) -> dict:
     """concepts.json's record from the presence matrix and the (row, latent) pairs where a latent fires."""
     n = len(c_NK)
-    fired = torch.sparse_coo_tensor(np.stack([fired_latents, fired_rows]), torch.ones(len(fired_rows)),
-                                    (d_sae, n), check_invariants=False).coalesce()
-    # Counts are exact: float64 holds integers up to 2^53.
-    tp_FK = torch.sparse.mm(fired.double(), torch.from_numpy(c_NK).double())
-    fires_F = torch.from_numpy(np.bincount(fired_latents, minlength=d_sae)).double()
-    support_K = torch.from_numpy(c_NK.sum(0)).double()
-    f1_FK = 2 * tp_FK / (fires_F[:, None] + support_K[None, :]).clamp_min(1)
+    tp_FK, fires_F, support_K, f1_FK = f1_counts(c_NK, fired_rows, fired_latents, d_sae)
     rows = []
     for k, name in enumerate(names):
         j = int(f1_FK[:, k].argmax())  # the lowest latent index among equals
@@ -47,6 +41,21 @@ def concept_f1(names: Sequence[str], c_NK: np.ndarray, fired_rows: np.ndarray, f
     return {"fraction_detected": float(np.mean(detected)) if rows else None, "threshold": threshold,
             "n_concepts": len(rows), "n_detected": int(sum(detected)), "n_tokens": n,
             "fraction_detected_by_kind": by_kind, "concepts": rows}
+
+
+def f1_counts(c_NK: np.ndarray, fired_rows: np.ndarray, fired_latents: np.ndarray,
+              d_sae: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per latent and concept, from the [N, K] presence matrix and the (row, latent) pairs where a latent
+    fires: true positives tp_FK, firings fires_F, support_K and F1 = 2 TP / (fires + support), all float64
+    (the counts exact: float64 holds integers up to 2^53)."""
+    n = len(c_NK)
+    fired = torch.sparse_coo_tensor(np.stack([fired_latents, fired_rows]), torch.ones(len(fired_rows)),
+                                    (d_sae, n), check_invariants=False).coalesce()
+    tp_FK = torch.sparse.mm(fired.double(), torch.from_numpy(c_NK).double())
+    fires_F = torch.from_numpy(np.bincount(fired_latents, minlength=d_sae)).double()
+    support_K = torch.from_numpy(c_NK.sum(0)).double()
+    f1_FK = 2 * tp_FK / (fires_F[:, None] + support_K[None, :]).clamp_min(1)
+    return tp_FK, fires_F, support_K, f1_FK
 
 
 def presence(row_concepts: Sequence[frozenset[str]], names: Sequence[str]) -> np.ndarray:

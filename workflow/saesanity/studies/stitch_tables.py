@@ -1,0 +1,78 @@
+"""Tidy tables of the stitching and meta-SAE studies (arXiv 2502.04878), one row per (SAE or pair, metric),
+with the paper's number beside ours where it has one:
+
+- studies_stitching.csv: per (source, arch, variant, seed, d_small, d_large);
+- studies_stitching_curves.csv: every point of every stitching curve;
+- studies_meta.csv: per (source, arch, variant, seed, d_sae).
+
+Paper numbers. Novel fraction 0.35: Bussmann and Leask's report that precedes the paper ("Stitching SAEs
+of different sizes", AI Alignment Forum, 2024: in GPT-2 SAEs "about 65%" of a larger SAE's latents are
+similar to the smaller SAE's and "the remaining 35%" novel); the paper's own text (arXiv 2502.04878) could
+not be read here beyond its abstract, so its figure by width is not copied. Decoder variance explained by
+the meta-SAE 0.5547: arXiv 2502.04878 (55.47%). Both are GPT-2 or Gemma-scale SAEs: on the toy world what
+compares is the trained SAE against its random baselines, not the value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from saesanity.atomic import read_json
+
+PAPER_NOVEL_FRACTION = 0.35
+PAPER_META_VE = 0.5547
+PAIR = ["source", "arch", "variant", "seed", "target_l0", "d_small", "d_large"]
+SAE = ["source", "arch", "variant", "seed", "target_l0", "d_sae"]
+STITCHING_METRICS = ["n_novel", "fraction_novel", "max_cos_mean", "mse_small", "mse_all_novel", "mse_large",
+                     "mse_reconstruction_inserted", "explained_variance_small", "explained_variance_all_novel",
+                     "explained_variance_large", "n_families", "n_childless_small"]
+PAPER_STITCHING = {"fraction_novel": PAPER_NOVEL_FRACTION}
+
+
+def stitching_rows(files: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stitching table and the curves table."""
+    rows, curves = [], []
+    for f in sorted(files):
+        m = read_json(f)
+        key = {k: m[k] for k in PAIR}
+        for metric in STITCHING_METRICS:
+            rows.append({**key, "metric": metric, "value": m[metric], "paper": PAPER_STITCHING.get(metric)})
+        c = m.get("concepts")
+        for label in ("novel", "reconstruction"):
+            value = c[label]["fraction_new_concept"] if c else None
+            rows.append({**key, "metric": f"new_concept_fraction_{label}", "value": value, "paper": None})
+        for point in m["curve"]:
+            curves.append({**key, **{k: point.get(k) for k in ("point", "phase", "n_latents", "n_small", "n_large",
+                                                               "mse", "explained_variance", "ce_sae",
+                                                               "ce_loss_recovered")}})
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+def meta_rows(files: Sequence[str]) -> pd.DataFrame:
+    rows = []
+    for f in sorted(files):
+        m = read_json(f)
+        key = {k: m[k] for k in SAE}
+        r = m["meta"]
+        for metric in ("decoder_variance_explained", "mean_active_per_row", "dead_meta_fraction", "rows_without_meta"):
+            rows.append({**key, "metric": metric, "value": r[metric],
+                         "paper": PAPER_META_VE if metric == "decoder_variance_explained" else None, "note": ""})
+        align = m.get("attribute_alignment")
+        rows.append({**key, "metric": "n_entity_latents", "value": align["n_entity_latents"] if align else None,
+                     "paper": None, "note": "" if align else "no corpus"})
+        for attr, a in sorted((align or {}).get("by_attribute", {}).items()):
+            for stat in ("shared_fraction", "chance_fraction", "ratio", "pairs_sharing_meta"):
+                rows.append({**key, "metric": f"{attr}_{stat}", "value": a[stat], "paper": None, "note": a["note"]})
+    return pd.DataFrame(rows)
+
+
+def studies_tables(stitching: Sequence[str], meta: Sequence[str], out_stitching: Path, out_meta: Path,
+                   out_curves: Path | None = None) -> None:
+    from saesanity.tables.tidy import write_csv
+    table, curves = stitching_rows(stitching)
+    write_csv(table, Path(out_stitching))
+    if out_curves is not None:
+        write_csv(curves, Path(out_curves))
+    write_csv(meta_rows(meta), Path(out_meta))
