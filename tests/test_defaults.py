@@ -25,6 +25,8 @@ from saesanity.lm.model import ModelSpec, ToyModelConfig
 from saesanity.lm.text import TextSource
 from saesanity.lm.train_lm import LMTrainConfig
 from saesanity.sae.registry import ARCHITECTURES
+from saesanity.studies.meta_sae import MetaSAEConfig
+from saesanity.studies.stitching import StitchingConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -85,6 +87,8 @@ BLOCKS = [
     ("properties.evals.properties.autointerp", AutoInterpConfig, {"openai"}),
     ("properties.evals.properties.autointerp.properties.openai", OpenAIConfig, set()),
     ("properties.evals.properties.ravel", RavelConfig, set()),
+    ("properties.studies.properties.stitching", StitchingConfig, set()),
+    ("properties.studies.properties.meta_sae", MetaSAEConfig, set()),
 ] + [(f"$defs.arch_options.properties.{arch}", cls.Options, set()) for arch, cls in ARCHITECTURES.items()]
 
 
@@ -175,6 +179,8 @@ CONFIG_OVERRIDES = {
     # The toy model needs the entity token and every later one patched (docs/language-model.md, RAVEL);
     # the schema's default is RAVEL's own, the entity token, which the Pythia and Gemma presets use.
     "evals.ravel.sites",
+    # The width family of the studies at a rate that serves its widest SAE on the toy world (config.yaml).
+    "studies.train.lr",
 }
 
 

@@ -24,7 +24,9 @@ rule stitching:
     params:
         large=sae_folder,
         small=lambda w, input: os.path.dirname(input.small[0]),
-        spec=lambda w: specs.stitching_spec(config, w.source),
+        spec=specs.stitching_spec(config),
+        model=lambda w: specs.canonical(specs.lm_model_spec(config)),
+        hook=lambda w: paths.split_lm_source(w.source)[1],
         documents=documents_arg,
     threads: config["threads"]
     log:
@@ -38,7 +40,8 @@ rule stitching:
         CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} stitching --small {params.small} --large {params.large}"
-        " --data {input.data} --spec {params.spec:q} {params.documents} --out {output} 2> {log}"
+        " --data {input.data} --spec {params.spec:q} --model-spec {params.model:q} --hook {params.hook}"
+        " {params.documents} --out {output} 2> {log}"
 
 
 rule meta_sae:

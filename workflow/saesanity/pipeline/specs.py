@@ -209,10 +209,8 @@ def autointerp_text_args(config: dict, corpus: str | None) -> str:
     return f"--tokenizer {config['lm']['hf_model']}"
 
 
-def stitching_spec(config: dict, source: str) -> str:
-    """JSON for the stitching command: studies.stitching, and the model and hook the CE loss is measured at."""
-    _, hook = split_lm_source(source)
-    return canonical({"stitching": config["studies"]["stitching"], "model": lm_model_spec(config), "hook": hook})
+def stitching_spec(config: dict) -> str:
+    return canonical(config["studies"]["stitching"])
 
 
 def meta_sae_spec(config: dict) -> str:
