@@ -211,6 +211,27 @@ def cmd_figures(args) -> None:
     make_figures(folders.pop(), Path(args.out), {Path(t).stem for t in args.tables})
 
 
+def cmd_regimes_prep(args) -> None:
+    from saesanity.studies.regimes_job import RegimesPrepJob, prepare_regimes
+    prepare_regimes(RegimesPrepJob.from_spec(_json_arg(args.spec)), args.out)
+
+
+def cmd_regimes_probe(args) -> None:
+    from saesanity.studies.regimes import regimes_config
+    from saesanity.studies.regimes_job import regimes_probe
+    spec = _json_arg(args.spec)
+    unknown = sorted(set(spec) - {"regimes", "device"})
+    if unknown:
+        raise ConfigError(f"regimes-probe --spec: unknown key(s) {unknown}; known: ['device', 'regimes']")
+    write_json(args.out, regimes_probe(args.prep, regimes_config(spec.get("regimes", {})), args.sae,
+                                       spec.get("device", "cpu")))
+
+
+def cmd_regimes_table(args) -> None:
+    from saesanity.studies.regimes_table import write_regimes_tables
+    write_regimes_tables(args.baselines, args.saes, args.out, args.quiver_out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saesanity", description=__doc__)
     # Results are bit-identical for a given thread count; the rules pass the job's threads.
@@ -411,6 +432,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", nargs="+", required=True, help="the tables' CSV files (one folder)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_figures)
+
+    # Probing in four regimes (arXiv 2502.16681): saesanity.studies.
+    p = sub.add_parser("regimes-prep", help="probing in four regimes: documents and token activations, once per "
+                       "model and hook")
+    p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, regimes (RegimesConfig)")
+    p.add_argument("--out", required=True, help="folder: tokens/, docs.parquet, prep.json")
+    p.set_defaults(func=cmd_regimes_prep)
+
+    p = sub.add_parser("regimes-probe", help="probing in four regimes: the baselines (no --sae) or one SAE's "
+                       "top-k probes")
+    p.add_argument("--prep", required=True, help="folder written by regimes-prep")
+    p.add_argument("--spec", required=True, help='JSON: {"regimes": RegimesConfig, "device": "cpu"}')
+    p.add_argument("--sae", default=None, help="SAE folder; without it the baselines on the activations")
+    p.add_argument("--out", required=True, help="JSON: identity, records, not_available")
+    p.set_defaults(func=cmd_regimes_probe)
+
+    p = sub.add_parser("regimes-table", help="tidy table and quiver table of probing in four regimes")
+    p.add_argument("--baselines", required=True, help="regimes-probe JSON without --sae")
+    p.add_argument("--saes", nargs="*", default=[], help="regimes-probe JSON per SAE")
+    p.add_argument("--out", required=True, help="tidy CSV")
+    p.add_argument("--quiver-out", default=None, help="quiver CSV (per SAE, regime and value)")
+    p.set_defaults(func=cmd_regimes_table)
     return parser
 
 

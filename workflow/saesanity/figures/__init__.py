@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 from saesanity.atomic import atomic_path  # noqa: E402
 from saesanity.figures import (  # noqa: E402
     lm_core,
+    probing_regimes,
     pwmcc_validation,
     synthetic_convergence,
     synthetic_consistency,
@@ -31,8 +32,10 @@ FIGURES = {
     "table2_l0_sweep": table2_l0_sweep.plot,
     "synthetic_convergence": synthetic_convergence.plot,
     "synthetic_convergence_axes": synthetic_convergence.plot_axes,
+    "probing_regimes": probing_regimes.plot,
 }
-OPTIONAL = {"synthetic_convergence": "convergence", "synthetic_convergence_axes": "convergence"}
+OPTIONAL = {"synthetic_convergence": "convergence", "synthetic_convergence_axes": "convergence",
+            "probing_regimes": "probing_regimes"}
 """Figures drawn only when their table is among the inputs (a study the config may not have)."""
 
 
