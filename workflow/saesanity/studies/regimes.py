@@ -149,7 +149,7 @@ def build_tasks(dataset: str, labels: dict[str, Sequence[str | None]],
     return tasks
 
 
-def test_positions(task: RegimeTask, n_test: int, seed: int) -> np.ndarray:
+def held_out_positions(task: RegimeTask, n_test: int, seed: int) -> np.ndarray:
     """The task's fixed test set: positions into task.docs, sorted; n_test // 2 per class, split equally
     over the covariate values where there are some (fewer where a cell has fewer documents)."""
     rng = rng_for(seed, task.dataset, task.task, "test")

@@ -24,7 +24,7 @@ from saesanity.config import _check, from_dict
 from saesanity.lm.model import ModelSpec
 from saesanity.studies.regime_probes import BASELINES, cv_splits, sae_ks, sae_probe
 from saesanity.studies.regimes import (NotAvailable, RegimesConfig, build_tasks, draw, regimes_config, rng_for,
-                                       settings, shift_unavailable, test_positions)
+                                       settings, shift_unavailable, held_out_positions)
 
 TOKENS, DOCS, PREP = "tokens", "docs.parquet", "prep.json"
 FIXED_COLUMNS = ("dataset", "doc", "source_doc", "covariate")
@@ -113,7 +113,7 @@ def probe_features(x: np.ndarray, labels: dict, dataset: str, cfg: RegimesConfig
         if reason:
             unavailable.append({"dataset": dataset, "task": task.task, "regime": "shift", "value": None,
                                 "repeat": None, "reason": reason})
-        test = test_positions(task, cfg.n_test, cfg.seed)
+        test = held_out_positions(task, cfg.n_test, cfg.seed)
         xt = x[task.docs]
         for setting in settings(cfg, task):
             for repeat in range(cfg.repeats):
