@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from saesanity.config import ConfigError
-from saesanity.studies.regime_probes import BASELINES, cv_splits, rank_latents, sae_ks, sae_probe
+from saesanity.studies.regime_probes import BASELINES, auc, cv_splits, rank_latents, sae_ks, sae_probe
 from saesanity.studies.regimes import (RegimesConfig, Setting, build_tasks, draw, positive_count, regimes_config,
                                        settings, shift_unavailable, held_out_positions)
 from saesanity.studies.regimes_table import quiver_settings, quiver_summary, tidy_table
@@ -149,6 +149,17 @@ def test_draws_are_the_same_in_another_process_and_differ_by_seed_and_repeat(tas
     test = held_out_positions(task, cfg.n_test, cfg.seed)
     assert not (draw(task, test, cfg, Setting("scarcity", 64), 0).train
                 == draw(task, test, cfg, Setting("scarcity", 64), 1).train).all()
+
+
+def test_auc_is_sklearns_roc_auc_with_ties():
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(5)
+    for n in (2, 7, 300):
+        y = np.r_[0, 1, rng.integers(0, 2, n - 2)]
+        score = np.round(rng.normal(0, 1, n) + y, 1)  # rounded: many ties
+        assert auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert auc(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8])) == 1.0
+    assert auc(np.array([0, 1, 0, 1]), np.array([0.9, 0.1, 0.8, 0.2])) == 0.0
 
 
 def test_cv_folds_cope_with_tiny_n():
@@ -284,8 +295,8 @@ def _tiny_prep(root: Path, n_docs: int = 600) -> Path:
     return prep
 
 
-TINY = {"sizes": [2, 4, 32], "imbalance_fractions": [0.1, 0.5], "imbalance_n_train": 40, "noise_fractions": [0.0, 0.25],
-        "noise_n_train": 40, "shift_n_train": 40, "n_test": 80, "methods": ["logreg", "knn"], "ks": [2, 4]}
+TINY = {"sizes": [2, 4, 32], "imbalance_fractions": [0.1, 0.5], "imbalance_n_train": 128, "noise_fractions": [0.0, 0.25],
+        "noise_n_train": 128, "shift_n_train": 40, "n_test": 80, "methods": ["logreg", "knn"], "ks": [2, 4]}
 
 
 def test_probe_and_table_jobs_end_to_end(tmp_path):
@@ -321,7 +332,7 @@ def test_probe_and_table_jobs_end_to_end(tmp_path):
     key = ("task", "regime", "value", "n_train", "n_pos", "n_flipped", "n_test")
     assert {tuple(r[k] for k in key) for r in base["records"]} == {tuple(r[k] for k in key) for r in ours["records"]}
     flips = {r["value"]: r["n_flipped"] for r in base["records"] if r["regime"] == "noise"}
-    assert flips == {0.0: 0, 0.25: 10}
+    assert flips == {0.0: 0, 0.25: 32}
     # The planted directions: topic:t0 and register are easy for the baselines (special tokens masked), and
     # the SAE's latent 0, which reads the topic direction, is among its chosen latents on topic:t0.
     big = [r for r in base["records"] if r["regime"] == "scarcity" and r["value"] == 32 and r["method"] == "logreg"]

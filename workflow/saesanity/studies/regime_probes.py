@@ -1,6 +1,7 @@
 """The probes of arXiv 2502.16681 (Kantamneni et al., SAE-Probes `utils_training.py` and `run_sae_evals.py`):
 each fits on one training draw, picks its hyperparameter by cross-validated ROC-AUC on the training
-documents, and reports that validation AUC and the test ROC-AUC (sklearn's roc_auc_score) of the refit.
+documents, and reports that validation AUC and the test ROC-AUC of the refit (`auc`: the value of sklearn's
+roc_auc_score).
 
 Validation, as SAE-Probes' `get_cv`: n <= 3 none (the default hyperparameter; the validation AUC is the
 training AUC); n <= 12 leave-two-out; n < 128 six stratified folds; larger n one stratified hold-out of
@@ -51,8 +52,17 @@ Splits = list[tuple[np.ndarray, np.ndarray]]
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-    return float(roc_auc_score(y, score))
+    """ROC-AUC of binary labels, the value of sklearn's roc_auc_score (the Mann-Whitney statistic, ties
+    counted one half) at a fraction of its cost: its input checks take milliseconds, and the validation
+    folds call this thousands of times."""
+    from scipy.stats import rankdata
+    y = np.asarray(y) == 1
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("ROC-AUC needs both classes")
+    ranks = rankdata(np.asarray(score, dtype=np.float64))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def cv_splits(y: np.ndarray) -> Splits | None:
