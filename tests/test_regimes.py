@@ -353,3 +353,14 @@ def test_probe_and_table_jobs_end_to_end(tmp_path):
     assert ((quiver.frac_sae_improves <= quiver.frac_sae_selected) & (quiver.frac_sae_selected <= 1)).all()
     fig = draw_figure(tmp_path / "probing_regimes.csv", tmp_path / "probing_regimes_quiver.csv")
     assert len(fig.axes) == 4
+
+
+def test_xgboost_baseline_when_installed():
+    """Runs where the optional xgboost-cpu package is installed (not a default method)."""
+    pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    x, y = _planted(64, 8, rng, True)
+    xt, yt = _planted(400, 8, rng, True)
+    res = BASELINES["xgboost"](x, y, xt, yt, cv_splits(y))
+    assert res["test_auc"] > 0.97 and set(res["param"]) >= {"n_estimators", "max_depth"}
+    assert BASELINES["xgboost"](x, y, xt, yt, cv_splits(y)) == res  # seeded search: the same choice
