@@ -353,6 +353,7 @@ def test_probe_and_table_jobs_end_to_end(tmp_path):
     assert ((quiver.frac_sae_improves <= quiver.frac_sae_selected) & (quiver.frac_sae_selected <= 1)).all()
     fig = draw_figure(tmp_path / "probing_regimes.csv", tmp_path / "probing_regimes_quiver.csv")
     assert len(fig.axes) == 4
+    assert [t.get_text() for t in fig.axes[3].get_xticklabels()] == ["casual->formal", "formal->casual"]
 
 
 def test_xgboost_baseline_when_installed():

@@ -30,7 +30,7 @@ def draw(table_csv: str | Path, quiver_csv: str | Path):
     quiver = pd.read_csv(quiver_csv, keep_default_na=False, na_values=[""], dtype={"value": str})
     quiver = quiver[quiver.value != "all"]
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), squeeze=False)
-    base = table[(table.kind == "baseline") & (table.method.astype(str) != "")]
+    base = table[(table.kind == "baseline") & table.method.notna() & table.value.notna()]  # not the note rows
     variants = quiver.assign(label=quiver.arch.astype(str) + " " + quiver.variant.astype(str))
     labels = ordered(variants.label.unique(), [f"{a} {v}" for a in sorted(variants.arch.astype(str).unique())
                                                 for v in VARIANT_ORDER])
@@ -38,7 +38,7 @@ def draw(table_csv: str | Path, quiver_csv: str | Path):
         ax.set_title(REGIME_TITLE[regime], fontsize=9)
         b = base[base.regime == regime]
         if b.empty:
-            note = table[(table.regime == regime) & (table.note.astype(str) != "")]
+            note = table[(table.regime == regime) & table.note.notna()]
             ax.text(0.5, 0.5, note.note.iloc[0] if len(note) else "not run", ha="center", va="center",
                     fontsize=8, wrap=True, transform=ax.transAxes)
             continue
