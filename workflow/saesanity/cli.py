@@ -233,9 +233,25 @@ def cmd_meta_sae(args) -> None:
     write_json(args.out, meta_record(args.sae, cfg, args.data, args.documents))
 
 
-def cmd_table_studies(args) -> None:
-    from saesanity.studies.stitch_tables import studies_tables
-    studies_tables(args.stitching, args.meta, args.out_stitching, args.out_meta, args.out_curves)
+def cmd_regimes_prep(args) -> None:
+    from saesanity.studies.regimes_job import RegimesPrepJob, prepare_regimes
+    prepare_regimes(RegimesPrepJob.from_spec(_json_arg(args.spec)), args.out)
+
+
+def cmd_regimes_probe(args) -> None:
+    from saesanity.studies.regimes import regimes_config
+    from saesanity.studies.regimes_job import regimes_probe
+    spec = _json_arg(args.spec)
+    unknown = sorted(set(spec) - {"regimes", "device"})
+    if unknown:
+        raise ConfigError(f"regimes-probe --spec: unknown key(s) {unknown}; known: ['device', 'regimes']")
+    write_json(args.out, regimes_probe(args.prep, regimes_config(spec.get("regimes", {})), args.sae,
+                                       spec.get("device", "cpu")))
+
+
+def cmd_studies(args) -> None:
+    from saesanity.studies.report import write_studies
+    write_studies(args.core, args.stitching, args.meta, args.regimes_baselines, args.regimes, args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -454,18 +470,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_meta_sae)
 
-    p = sub.add_parser("table-studies", help="tidy tables of the stitching and meta-SAE studies")
+    p = sub.add_parser("studies", help="results/studies: tables and figures of stitching, meta-SAEs and the four "
+                                       "probing regimes")
+    p.add_argument("--core", nargs="*", default=[], help="core.json of every width-family member")
     p.add_argument("--stitching", nargs="*", default=[], help="stitching JSON per pair")
     p.add_argument("--meta", nargs="*", default=[], help="meta-SAE JSON per SAE")
-    p.add_argument("--out-stitching", required=True, help="studies_stitching.csv")
-    p.add_argument("--out-meta", required=True, help="studies_meta.csv")
-    p.add_argument("--out-curves", help="studies_stitching_curves.csv: every point of every curve")
-    p.set_defaults(func=cmd_table_studies)
+    p.add_argument("--regimes-baselines", nargs="*", default=[], help="regimes-probe JSON without --sae, per source")
+    p.add_argument("--regimes", nargs="*", default=[], help="regimes-probe JSON per SAE")
+    p.add_argument("--out", required=True, help="the folder (results/studies)")
+    p.set_defaults(func=cmd_studies)
 
     p = sub.add_parser("figures", help="every figure, from the tables")
     p.add_argument("--tables", nargs="+", required=True, help="the tables' CSV files (one folder)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_figures)
+
+    # Probing in four regimes (arXiv 2502.16681): saesanity.studies.
+    p = sub.add_parser("regimes-prep", help="probing in four regimes: documents and token activations, once per "
+                       "model and hook")
+    p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, regimes (RegimesConfig)")
+    p.add_argument("--out", required=True, help="folder: tokens/, docs.parquet, prep.json")
+    p.set_defaults(func=cmd_regimes_prep)
+
+    p = sub.add_parser("regimes-probe", help="probing in four regimes: the baselines (no --sae) or one SAE's "
+                       "top-k probes")
+    p.add_argument("--prep", required=True, help="folder written by regimes-prep")
+    p.add_argument("--spec", required=True, help='JSON: {"regimes": RegimesConfig, "device": "cpu"}')
+    p.add_argument("--sae", default=None, help="SAE folder; without it the baselines on the activations")
+    p.add_argument("--out", required=True, help="JSON: identity, records, not_available")
+    p.set_defaults(func=cmd_regimes_probe)
+
     return parser
 
 

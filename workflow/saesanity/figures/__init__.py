@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 from saesanity.atomic import atomic_path  # noqa: E402
 from saesanity.figures import (  # noqa: E402
     lm_core,
+    probing_regimes,
     pwmcc_validation,
     stitching,
     synthetic_convergence,
@@ -32,14 +33,16 @@ FIGURES = {
     "table2_l0_sweep": table2_l0_sweep.plot,
     "synthetic_convergence": synthetic_convergence.plot,
     "synthetic_convergence_axes": synthetic_convergence.plot_axes,
+}
+OPTIONAL = {"synthetic_convergence": "convergence", "synthetic_convergence_axes": "convergence"}
+"""Figures drawn only when their table is among the inputs (a study the config may not have)."""
+STUDY_FIGURES = {
     "studies_stitching_curves": stitching.plot_curves,
     "studies_novel_fraction": stitching.plot_novel_fraction,
     "studies_meta_ve": stitching.plot_meta,
+    "probing_regimes": probing_regimes.plot,
 }
-OPTIONAL = {"synthetic_convergence": "convergence", "synthetic_convergence_axes": "convergence",
-            "studies_stitching_curves": "studies_stitching_curves", "studies_novel_fraction": "studies_stitching",
-            "studies_meta_ve": "studies_meta"}
-"""Figures drawn only when their table is among the inputs (a study the config may not have)."""
+"""results/studies/'s figures, drawn from its own tables (saesanity.studies.report)."""
 
 
 def make_figures(tables: Path, out: Path, given: set[str] | None = None) -> None:

@@ -66,13 +66,3 @@ def meta_rows(files: Sequence[str]) -> pd.DataFrame:
             for stat in ("shared_fraction", "chance_fraction", "ratio", "pairs_sharing_meta"):
                 rows.append({**key, "metric": f"{attr}_{stat}", "value": a[stat], "paper": None, "note": a["note"]})
     return pd.DataFrame(rows)
-
-
-def studies_tables(stitching: Sequence[str], meta: Sequence[str], out_stitching: Path, out_meta: Path,
-                   out_curves: Path | None = None) -> None:
-    from saesanity.tables.tidy import write_csv
-    table, curves = stitching_rows(stitching)
-    write_csv(table, Path(out_stitching))
-    if out_curves is not None:
-        write_csv(curves, Path(out_curves))
-    write_csv(meta_rows(meta), Path(out_meta))
