@@ -26,6 +26,7 @@ from saesanity.lm.text import TextSource
 from saesanity.lm.train_lm import LMTrainConfig
 from saesanity.sae.registry import ARCHITECTURES
 from saesanity.studies.meta_sae import MetaSAEConfig
+from saesanity.studies.regimes import RegimesConfig
 from saesanity.studies.stitching import StitchingConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,6 +90,7 @@ BLOCKS = [
     ("properties.evals.properties.ravel", RavelConfig, set()),
     ("properties.studies.properties.stitching", StitchingConfig, set()),
     ("properties.studies.properties.meta_sae", MetaSAEConfig, set()),
+    ("properties.studies.properties.regimes", RegimesConfig, set()),
 ] + [(f"$defs.arch_options.properties.{arch}", cls.Options, set()) for arch, cls in ARCHITECTURES.items()]
 
 

@@ -217,20 +217,24 @@ def meta_sae_spec(config: dict) -> str:
     return canonical(config["studies"]["meta_sae"])
 
 
-def regimes_prep_spec(config: dict, model: str, hook: str) -> str:
-    """JSON for regimes-prep: the model, the hook and studies.regimes' document settings; the toy world's
-    corpus (its register is the covariate of the shift regime) or evals.probing's Hugging Face data sets."""
-    if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
-        raise KeyError(f"no regimes preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
-                       f"lm.hooks {config['lm']['hooks']}")
-    regimes = config["studies"]["regimes"]
+def regimes_block(config: dict) -> dict:
+    """saesanity.studies.regimes.RegimesConfig: studies.regimes on evals.probing's data sets (the toy world's
+    corpus, or SAEBench's on a Hugging Face model). Every job of one source gets the same block: the training
+    draws depend on it."""
     datasets = [{k: v for k, v in d.items() if v is not None} for d in config["evals"]["probing"]["datasets"]]
     for d in datasets:
         if d["name"] == TOYWORLD:
             d.setdefault("path", TOYWORLD_CORPUS)
-    return canonical({"model": lm_model_spec(config), "hook": hook, "datasets": datasets,
-                      "regimes": regimes})
+    return {**config["studies"]["regimes"], "datasets": datasets}
+
+
+def regimes_prep_spec(config: dict, model: str, hook: str) -> str:
+    """JSON of saesanity.studies.regimes_job.RegimesPrepJob: the model, the hook and the regimes block."""
+    if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
+        raise KeyError(f"no regimes preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
+                       f"lm.hooks {config['lm']['hooks']}")
+    return canonical({"model": lm_model_spec(config), "hook": hook, "regimes": regimes_block(config)})
 
 
 def regimes_probe_spec(config: dict) -> str:
-    return canonical(config["studies"]["regimes"])
+    return canonical({"regimes": regimes_block(config), "device": config["lm"]["device"]})

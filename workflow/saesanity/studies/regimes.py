@@ -38,7 +38,7 @@ BASELINE_METHODS = ("logreg", "pca", "knn", "mlp", "xgboost")
 
 @dataclass(frozen=True)
 class RegimesConfig:
-    """studies.probing_regimes: which documents, which settings, which methods."""
+    """studies.regimes: which documents, which settings, which methods."""
 
     datasets: list[ProbingDataset] = field(default_factory=lambda: [ProbingDataset("toyworld")])
     max_docs: int = 8192
@@ -89,7 +89,7 @@ class RegimesConfig:
         _check(bool(names) and len(names) == len(set(names)), "datasets", f"must be non-empty and unique, got {names}")
 
 
-def regimes_config(raw: dict, where: str = "studies.probing_regimes") -> RegimesConfig:
+def regimes_config(raw: dict, where: str = "studies.regimes") -> RegimesConfig:
     """RegimesConfig from its JSON (the data sets are ProbingDataset entries, as evals.probing.datasets)."""
     raw = dict(raw)
     datasets = [from_dict(ProbingDataset, d, f"{where}.datasets[{i}]")
