@@ -54,6 +54,10 @@ def test_member_train_spec_sets_the_width_and_the_studies_training(default_confi
     assert spec["train"] == {**default_config["saes"]["lm"]["train"], "lr": 0.003}
     headline = json.loads(specs.train_spec(default_config, SOURCE, "batchtopk", "trained", 0))
     assert headline["train"] == default_config["saes"]["lm"]["train"]
+    # Each width draws its own initial dictionary (no member starts with another's rows).
+    seeds = {json.loads(specs.train_spec(default_config, SOURCE, f"batchtopk-w_{w}", "trained", 0))["sae"]["init_seed"]
+             for w in default_config["studies"]["widths"]}
+    assert len(seeds) == len(default_config["studies"]["widths"]) and 0 not in seeds
     with pytest.raises(KeyError, match="not in studies.widths"):
         specs.train_spec(default_config, SOURCE, "batchtopk-w_300", "trained", 0)
 

@@ -124,6 +124,13 @@ def width_keys(config: dict, source: str, variant: str) -> list[SAEKey]:
             else SAEKey(source, arch, variant, seed, d_sae=w) for w in sorted(study["widths"])]
 
 
+def width_init_seed(seed: int, width: int) -> int:
+    """The initial dictionary's seed of a width-family member. Each width draws its own: torch draws a random
+    dictionary row by row from one seeded stream, so at a shared seed the wider dictionary would start with
+    every row of the narrower one, and stitching would find them "reconstruction latents" by construction."""
+    return int(seed) * 2 ** 32 + int(width)
+
+
 def studies_train(config: dict) -> dict:
     """The width family's train block: saes.lm.train with studies.train's settings over it."""
     return {**config["saes"]["lm"]["train"], **config["studies"]["train"]}

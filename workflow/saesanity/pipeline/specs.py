@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPass, arch_options, convergence_base,
-                                     is_toyworld, source_d_in, source_group, studies_train)
+                                     is_toyworld, source_d_in, source_group, studies_train, width_init_seed)
 from saesanity.pipeline.sanity import sanity_sae
 from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, model_dir, sanity_name, split_arch_dir,
                                      split_lm_source, width_of)
@@ -67,6 +67,8 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     if variant != "trained" and group.get("baseline_init") == "shared":
         # The init of the first baseline seed for every seed; the seed still sets the data order.
         sae["init_seed"] = group["baseline_seeds"][0]
+    if width is not None:
+        sae["init_seed"] = width_init_seed(seed, width)
     return canonical({"sae": sae, "train": group["train"] if width is None else studies_train(config)})
 
 
