@@ -31,6 +31,7 @@ include: "workflow/rules/validation.smk"
 include: "workflow/rules/convergence.smk"
 include: "workflow/rules/sanity.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/vision.smk"
 
 
 report: "workflow/report/workflow.rst"

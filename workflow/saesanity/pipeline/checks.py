@@ -7,7 +7,7 @@ import json
 
 from saesanity.config import SyntheticConfig, from_dict
 from saesanity.pipeline.jobs import arch_options, convergence_runs, is_toyworld
-from saesanity.pipeline.paths import SYNTHETIC_PREFIX
+from saesanity.pipeline.paths import SYNTHETIC_PREFIX, VISION_PREFIX
 from saesanity.pipeline.sanity import check_sanity
 from saesanity.pipeline.specs import convergence_train_spec, synthetic_spec
 
@@ -34,6 +34,7 @@ def check_config(config: dict) -> None:
     _check_autointerp(config)
     _check_convergence(config)
     check_sanity(config)
+    _check_vision(config)
 
 
 def _check_convergence(config: dict) -> None:
@@ -115,3 +116,23 @@ def _check_autointerp(config: dict) -> None:
 
 def _synthetic_config(config: dict, dist: str, from_sweep: bool = False):
     return from_dict(SyntheticConfig, json.loads(synthetic_spec(config, dist, from_sweep)), dist)
+
+
+def _check_vision(config: dict) -> None:
+    """The vision block (opt-in target results/vision): its SAE group, and what kind clip needs. The image
+    folder and the CLIP weights are checked by the jobs that read them, so a missing folder never stops a
+    build that does not ask for results/vision."""
+    if "vision" not in config:
+        return
+    _check_sae_group(config, "vision")
+    vision = config["vision"]
+    if vision["kind"] == "clip":
+        for key in ("clip_model", "images", "d_model"):
+            if vision.get(key) is None:
+                raise PipelineConfigError(f"vision.{key} is required when vision.kind is 'clip' (presets/clip.yaml)")
+    elif vision["world"]["n_train_images"] < vision["harvest"]["n_train_images"]:
+        raise PipelineConfigError(f"vision.harvest.n_train_images ({vision['harvest']['n_train_images']}) exceeds "
+                                  f"vision.world.n_train_images ({vision['world']['n_train_images']})")
+    if config["lm"]["name"].startswith(VISION_PREFIX):
+        raise PipelineConfigError(f"lm.name {config['lm']['name']!r} starts with {VISION_PREFIX!r}, the prefix of "
+                                  "the vision sources")
