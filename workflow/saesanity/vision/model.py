@@ -144,6 +144,12 @@ def hook_layer(hook: str, n_layers: int, name: str) -> int:
     return int(m.group(1))
 
 
+def _clip_layers(model: nn.Module) -> nn.ModuleList:
+    """CLIP's encoder blocks: transformers 5 holds them at model.encoder, earlier versions at
+    model.vision_model.encoder."""
+    return getattr(model, "vision_model", model).encoder.layers
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -197,7 +203,7 @@ class VisionModel:
             captured["x"] = args[0] if args else kwargs["hidden_states"]
             raise _Stop
 
-        handle = self.model.vision_model.encoder.layers[layer].register_forward_pre_hook(grab, with_kwargs=True)
+        handle = _clip_layers(self.model)[layer].register_forward_pre_hook(grab, with_kwargs=True)
         try:
             self.model(pixel_values=x)
         except _Stop:
@@ -220,7 +226,7 @@ class VisionModel:
                 if args:
                     return (replace(args[0]), *args[1:]), kwargs
                 return args, {**kwargs, "hidden_states": replace(kwargs["hidden_states"])}
-            handle = self.model.vision_model.encoder.layers[layer].register_forward_pre_hook(swap, with_kwargs=True)
+            handle = _clip_layers(self.model)[layer].register_forward_pre_hook(swap, with_kwargs=True)
         try:
             return self.model(pixel_values=x).pooler_output
         finally:
