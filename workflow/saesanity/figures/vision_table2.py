@@ -12,7 +12,8 @@ from saesanity.figures.style import ARCH_ORDER, CAVEAT_NOTE, VARIANT_ORDER, has_
 METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "l0": "L0 reached",
                 "loss_recovered": "loss recovered (spliced)", "accuracy_recovered": "accuracy recovered (spliced)",
                 "sparse_probing_top1": "sparse probing top-1", "sparse_probing_top5": "sparse probing top-5",
-                "concepts_detected": "concepts detected (F1 >= 0.8)", "detection": "detection accuracy (ground truth)"}
+                "concepts_detected": "concepts detected (F1 >= 0.8)",
+                "concepts_mean_best_f1": "concept F1 of the best latent (mean)", "detection": "detection accuracy (ground truth)"}
 N_COLS = 4
 REFERENCE = "reference"
 

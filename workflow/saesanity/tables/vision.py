@@ -32,6 +32,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("vision", "probing.top_5", "sparse_probing_top5"),
     ("vision", "concepts.fraction_detected", "concepts_detected"),
     ("vision", "concepts.n_detected", "concepts_detected_count"),
+    ("vision", "concepts.mean_best_f1", "concepts_mean_best_f1"),
     ("vision", "detection.score", "detection"),
 ]
 METRICS = [m for _, _, m in COLUMNS]
@@ -77,7 +78,8 @@ def reference_rows(files: Sequence[str]) -> list[dict]:
             ident = {"source": m["source"], "arch": REFERENCE, "variant": variant, "seed": "0", "d_sae": m["d_sae"],
                      "target_l0": m["target_l0"], "caveat": ""}
             rows += [{**ident, "metric": "concepts_detected", "value": float(m[variant]["fraction_detected"])},
-                     {**ident, "metric": "concepts_detected_count", "value": float(m[variant]["n_detected"])}]
+                     {**ident, "metric": "concepts_detected_count", "value": float(m[variant]["n_detected"])},
+                     {**ident, "metric": "concepts_mean_best_f1", "value": float(m[variant]["mean_best_f1"])}]
     return rows
 
 

@@ -202,6 +202,8 @@ def concepts_metrics(z_RF: torch.Tensor, names: list[str], c_RK: np.ndarray, thr
     rec = concept_f1(names, c_RK, rows.numpy(), latents.numpy(), z_RF.shape[1], threshold)
     rec.pop("fraction_detected_by_kind")  # the toy world's token kinds: not ours
     rec["n_patches"] = rec.pop("n_tokens")
+    # How close the dictionary comes below the threshold: the best latent's F1, averaged over concepts.
+    rec["mean_best_f1"] = float(np.mean([r["f1"] for r in rec["concepts"]])) if rec["concepts"] else None
     rec["fraction_detected_by_attribute"] = by_attribute(rec)
     return rec
 
@@ -268,8 +270,8 @@ def vision_metrics(sae_dir: str | Path, job: VisionEvalJob, train: str | Path, h
     vm = load_vision_model(job.model)
     sae = load_sae(sae_dir).to(vm.device).eval()
     held = read_store_images(h_store)
-    images = _aligned(load_images(job.images, "heldout", vm.image_size, vm.patch_size), held.image_ids,
-                      str(heldout))
+    images = _aligned(load_images(job.images, "heldout", vm.image_size, vm.patch_size, len(held.image_ids)),
+                      held.image_ids, str(heldout))
     N, T, D = held.x_NTD.shape
     record = {**sae_identity(sae_dir), "hook": job.hook, "n_heldout_images": N, "tokens_per_image": T}
 
@@ -288,7 +290,8 @@ def vision_metrics(sae_dir: str | Path, job: VisionEvalJob, train: str | Path, h
         record["concepts"] = concepts_metrics(z_h, world_names, presence(h_concepts, world_names),
                                               cfg.concept_threshold)
         tr = read_store_images(t_store, cfg.train_images)
-        t_images = _aligned(load_images(job.images, "train", vm.image_size, vm.patch_size), tr.image_ids, str(train))
+        t_images = _aligned(load_images(job.images, "train", vm.image_size, vm.patch_size, len(tr.image_ids)),
+                            tr.image_ids, str(train))
         z_t = encode_all(sae, tr.x_NTD[:, 1:].reshape(-1, D)).float()
         record["detection"] = detection_metrics(z_h, h_concepts, z_t, concept_rows(t_images),
                                                 np.repeat(tr.image_ids, T - 1), T - 1, cfg)
@@ -305,8 +308,8 @@ def concepts_reference(train: str | Path, heldout: str | Path, images: ImageSour
     patch = int(t_store.meta["patch_size"])
     size = int(t_store.meta["image_size"])
     tr, held = read_store_images(t_store, train_images), read_store_images(h_store)
-    t_imgs = _aligned(load_images(images, "train", size, patch), tr.image_ids, str(train))
-    h_imgs = _aligned(load_images(images, "heldout", size, patch), held.image_ids, str(heldout))
+    t_imgs = _aligned(load_images(images, "train", size, patch, len(tr.image_ids)), tr.image_ids, str(train))
+    h_imgs = _aligned(load_images(images, "heldout", size, patch, len(held.image_ids)), held.image_ids, str(heldout))
     if h_imgs.concepts is None:
         raise ValueError("the concept reference needs patch concepts (the toy vision world)")
     h_rows, t_rows = concept_rows(h_imgs), concept_rows(t_imgs)

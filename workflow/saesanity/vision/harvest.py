@@ -81,6 +81,6 @@ def run_vision_harvest(job: VisionHarvestJob, out: str | Path, heldout_out: str 
     vm = load_vision_model(job.model)
     for split, n, folder in (("train", job.harvest.n_train_images, out),
                              ("heldout", job.harvest.n_heldout_images, heldout_out)):
-        images = load_images(job.images, split, vm.image_size, vm.patch_size).head(n)
+        images = load_images(job.images, split, vm.image_size, vm.patch_size, n)
         harvest_images(vm, job.hook, images, folder, job.harvest.batch_images, job.harvest.shard_rows,
                        job.harvest.dtype, {"split": split, "images": job.images.path})

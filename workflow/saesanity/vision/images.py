@@ -56,15 +56,17 @@ class ImageSet:
                         None if self.concepts is None else self.concepts[:n])
 
 
-def load_images(source: ImageSource, split: str, image_size: int, patch_size: int) -> ImageSet:
+def load_images(source: ImageSource, split: str, image_size: int, patch_size: int,
+                limit: int | None = None) -> ImageSet:
+    """The first `limit` images of a split (all with None), in image-id order."""
     if source.kind == "world":
-        return _world_images(source, split, image_size, patch_size)
-    return _folder_images(source, split, image_size)
+        return _world_images(source, split, image_size, patch_size, limit)
+    return _folder_images(source, split, image_size, limit)
 
 
-def _world_images(source: ImageSource, split: str, image_size: int, patch_size: int) -> ImageSet:
+def _world_images(source: ImageSource, split: str, image_size: int, patch_size: int, limit: int | None) -> ImageSet:
     from saesanity.vision.world import read_world
-    w = read_world(source.path, split)
+    w = read_world(source.path, split, limit)
     if w.world.image_size != image_size:
         raise ConfigError(f"the vision world's images are {w.world.image_size}x{w.world.image_size}, the model "
                           f"takes {image_size}x{image_size}: set vision.model.image_size to the world's")
@@ -118,9 +120,9 @@ def folder_split(n_files: int, n_heldout: int, seed: int) -> dict[str, np.ndarra
     return {"heldout": np.sort(order[:n_heldout]), "train": np.sort(order[n_heldout:])}
 
 
-def _folder_images(source: ImageSource, split: str, image_size: int) -> ImageSet:
+def _folder_images(source: ImageSource, split: str, image_size: int, limit: int | None) -> ImageSet:
     files, labels = folder_files(source.path)
-    ids = folder_split(len(files), source.n_heldout, source.seed)[split]
+    ids = folder_split(len(files), source.n_heldout, source.seed)[split][:limit]
     pixels = np.stack([read_image(files[i], image_size) for i in ids]) if len(ids) else \
         np.zeros((0, image_size, image_size, 3), np.uint8)
     classes = sorted(set(labels))

@@ -223,26 +223,22 @@ class WorldImages:
         g = size // patch_size
         need = self.world.patch_cover * patch_size * patch_size
         n_obj = self.world.max_objects + 1
-        # [N, g, g, objects]: pixels of each object id per patch.
+        # [N, g * g, objects + 1]: pixels of each object id (0: background) per patch.
         blocks = self.objmap_NHW.reshape(len(self), g, patch_size, g, patch_size).transpose(0, 1, 3, 2, 4)
         cover = np.stack([(blocks == i).sum((3, 4)) for i in range(n_obj)], -1).reshape(len(self), g * g, n_obj)
+        best_NP = cover[:, :, 1:].argmax(-1) + 1  # the most covering object (the lowest id among equals)
+        covered_NP = np.take_along_axis(cover, best_NP[..., None], -1)[..., 0] >= need
         out = []
         for n, objs in enumerate(self.objects):
             count = f"count={len(objs)}"
-            patches = []
-            for p in range(g * g):
-                best = int(cover[n, p, 1:].argmax()) + 1 if n_obj > 1 else 0
-                if best <= len(objs) and cover[n, p, best] >= need:
-                    o = objs[best - 1]
-                    patches.append(frozenset({f"{a}={o[a]}" for a in ATTRIBUTES} | {count}))
-                else:
-                    patches.append(frozenset({BACKGROUND, count}))
-            out.append(patches)
+            sets = [frozenset({BACKGROUND, count})] + [frozenset({f"{a}={o[a]}" for a in ATTRIBUTES} | {count})
+                                                       for o in objs]
+            out.append([sets[b] if ok else sets[0] for b, ok in zip(best_NP[n].tolist(), covered_NP[n].tolist())])
         return out
 
 
-def read_world(folder: str | Path, split: str) -> WorldImages:
-    """One split of a folder written by `generate`, with the world it was drawn from."""
+def read_world(folder: str | Path, split: str, limit: int | None = None) -> WorldImages:
+    """One split (its first `limit` images, or all) of a folder written by `generate`, with its world."""
     path = Path(folder) / IMAGES
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no {IMAGES}; not a vision world folder (rule vision_world)")
@@ -252,6 +248,7 @@ def read_world(folder: str | Path, split: str) -> WorldImages:
     meta = json.loads(table.schema.metadata[b"saesanity.vision_world"])
     world = VisionWorld.load(meta["config"]["world"] or None)
     table = table.filter(pc.equal(table["split"], split))
+    table = table if limit is None else table.slice(0, limit)
     size = world.image_size
     pixels = table["pixels"].combine_chunks().flatten().to_numpy().reshape(-1, size, size, 3)
     objmap = table["objmap"].combine_chunks().flatten().to_numpy().reshape(-1, size, size)
