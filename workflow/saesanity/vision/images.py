@@ -24,7 +24,7 @@ class ImageSource:
 
     kind: str
     path: str
-    n_heldout: int = 0
+    n_heldout: int = 200
     """folder: images held out (drawn with `seed`); the world has its own held-out split."""
     seed: int = 0
 
