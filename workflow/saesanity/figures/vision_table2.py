@@ -15,6 +15,8 @@ METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "l0": "L0 re
                 "concepts_detected": "concepts detected (F1 >= 0.8)",
                 "concepts_mean_best_f1": "concept F1 of the best latent (mean)", "detection": "detection accuracy (ground truth)"}
 N_COLS = 4
+FLOOR = -1.05
+"""The lowest y shown: bars below it are clipped and their values written in the panel."""
 REFERENCE = "reference"
 
 
@@ -32,7 +34,12 @@ def plot(table: pd.DataFrame):
         variant_bars(ax, sub, variants, panel_archs)
         if metric != "l0":
             low = float(sub.value.min()) if sub.value.notna().any() else 0.0
-            ax.set_ylim(min(0.0, low - 0.05), 1.05)
+            ax.set_ylim(max(FLOOR, min(0.0, low - 0.05)), 1.05)
+            if low < FLOOR:  # a far negative EV (a cov baseline) would flatten every other bar: clip, print it
+                for _, r in sub[sub.value < FLOOR].iterrows():
+                    ax.annotate(f"{r.arch} {r.variant}: {r.value:.2f}", xy=(0.02, 0.04), xycoords="axes fraction",
+                                fontsize=6, xytext=(0, 8 * list(sub[sub.value < FLOOR].index).index(r.name)),
+                                textcoords="offset points")
         ax.set_title(METRIC_LABEL[metric], fontsize=9)
     for ax in axes.flat[len(cells):]:
         ax.axis("off")
