@@ -18,7 +18,9 @@ TINY_SAES = {"d_sae": 64, "target_l0": 4, "architectures": ["batchtopk"], "seeds
              "baselines": ["frozen_decoder-iso", "frozen_encoder-cov"], "baseline_seeds": [0],
              "train": {"n_samples": 8192, "batch_size": 512, "lr": 0.003, "shuffle_buffer": 4096,
                        "stats_samples": 4096, "log_every": 4},
-             "arch": {"batchtopk": {"dead_after": 4096}}}
+             "arch": {"batchtopk": {"dead_after": 4096}},
+             # 16 steps cannot hold BatchTopK's L0 to 10% on a store this small; the contract, not the fit, is tested.
+             "l0_match": {"tolerance": 0.5}}
 TINY_EVAL = {"n_images": 40, "n_probe_train": 60, "n_probe_test": 40, "n_latents": 10, "n_explain": 4,
              "n_activating": 5, "n_random": 5, "n_background": 50, "train_images": 60}
 

@@ -3,15 +3,6 @@
 # from `eval_core`, like every other SAE.
 
 
-def vision_model_input():
-    """The toy ViT folder a job needs; a CLIP checkpoint is the user's folder instead."""
-    return [specs.vision_model_dir(config)] if jobs.is_toyvit(config) else []
-
-
-def vision_world_input():
-    return [paths.VISION_WORLD] if jobs.is_toyvit(config) else []
-
-
 rule vision_world:
     """The toy vision world: images whose concepts are known per image and per patch."""
     output:
@@ -92,7 +83,7 @@ rule eval_vision:
     output:
         paths.metrics_file(paths.SAE_KEY, "vision"),
     wildcard_constraints:
-        source=paths.VISION_PREFIX + ".+",
+        source=paths.VISION_SOURCE_PATTERN,
     params:
         sae=sae_folder,
         spec=lambda w: specs.vision_eval_spec(config, w.source),
@@ -120,7 +111,7 @@ rule vision_concepts_reference:
     output:
         paths.metrics_file("{source}", "vision_concepts_reference"),
     wildcard_constraints:
-        source=paths.VISION_PREFIX + ".+",
+        source=paths.VISION_SOURCE_PATTERN,
     params:
         spec=specs.vision_reference_spec(config),
     log:

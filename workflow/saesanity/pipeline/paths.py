@@ -216,6 +216,8 @@ def benchmark_file(stage: str, key: str | None = None) -> str:
 # The vision part (config `vision`, opt-in target results/vision; docs/vision.md). Vision sources are
 # `vision-<model>-<hook>`: the prefix tells their stores apart from a language model's without the config.
 VISION_PREFIX = "vision-"
+VISION_SOURCE_PATTERN = f"{VISION_PREFIX}.+"
+"""Wildcard constraint of the vision-only per-SAE rules."""
 VISION = f"{RESULTS}/vision"
 """The opt-in target: vision_table2.csv, vision_model.csv and vision_table2.{png,pdf}, written by one job."""
 VISION_WORLD = f"{RESULTS}/vision_world"
