@@ -94,6 +94,11 @@ def _toy(seed: int = 0) -> VisionModel:
     return VisionModel("toyvit", model, "toy", SMALL.image_size, SMALL.patch_size, SMALL.d_model, SMALL.n_layers)
 
 
+def test_images_of_the_wrong_size_are_refused(world_dir):
+    with pytest.raises(ConfigError, match="set vision.model.image_size"):
+        load_images(ImageSource("world", str(world_dir)), "train", 64, 8)
+
+
 def test_toy_vit_shapes_hooks_and_save_load(world_dir, tmp_path):
     vm = _toy()
     images = load_images(ImageSource("world", str(world_dir)), "heldout", 32, SMALL.patch_size)

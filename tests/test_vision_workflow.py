@@ -35,6 +35,16 @@ def test_default_targets_hold_no_vision_job(tmp_path):
             "eval_core"} <= set(counts)
 
 
+def test_bad_vision_configs_stop_before_any_job(tmp_path):
+    root = copy_workflow(tmp_path / "wf")
+    cases = [({"vision": {"hooks": ["blocks.3.hook_resid_pre"]}}, "past the last block"),
+             ({"vision": {"kind": "clip"}}, "vision.clip_model is required")]
+    for i, (overlay, message) in enumerate(cases):
+        (root / f"bad{i}.yaml").write_text(yaml.safe_dump(overlay))
+        proc = snakemake(root, "-n", "results/vision", "--configfile", f"bad{i}.yaml", check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, message
+
+
 def test_toy_vit_vision_target_end_to_end(tmp_path):
     root = copy_workflow(tmp_path / "wf")
     (root / "mine.yaml").write_text(yaml.safe_dump({

@@ -4,6 +4,7 @@ job is scheduled, so a bad config stops the run with the key named."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from saesanity.config import SyntheticConfig, from_dict
 from saesanity.pipeline.jobs import arch_options, convergence_runs, is_toyworld
@@ -130,9 +131,34 @@ def _check_vision(config: dict) -> None:
         for key in ("clip_model", "images", "d_model"):
             if vision.get(key) is None:
                 raise PipelineConfigError(f"vision.{key} is required when vision.kind is 'clip' (presets/clip.yaml)")
-    elif vision["world"]["n_train_images"] < vision["harvest"]["n_train_images"]:
+        _check_clip_config(vision)
+    else:
+        _check_hook_layers(vision["hooks"], vision["model"]["n_layers"], "the toy ViT (vision.model.n_layers)")
+    if vision["kind"] != "clip" and vision["world"]["n_train_images"] < vision["harvest"]["n_train_images"]:
         raise PipelineConfigError(f"vision.harvest.n_train_images ({vision['harvest']['n_train_images']}) exceeds "
                                   f"vision.world.n_train_images ({vision['world']['n_train_images']})")
     if config["lm"]["name"].startswith(VISION_PREFIX):
         raise PipelineConfigError(f"lm.name {config['lm']['name']!r} starts with {VISION_PREFIX!r}, the prefix of "
                                   "the vision sources")
+
+
+def _check_hook_layers(hooks: list[str], n_layers: int, what: str) -> None:
+    for hook in hooks:
+        layer = int(hook.split(".")[1])
+        if layer >= n_layers:
+            raise PipelineConfigError(f"vision.hooks: {hook!r} is past the last block of {what}: {n_layers} blocks")
+
+
+def _check_clip_config(vision: dict) -> None:
+    """Where the CLIP checkpoint is already here, its width and depth must fit vision.d_model and the hooks
+    (read from config.json, no torch); a missing checkpoint is the harvest job's error, which says what to
+    download."""
+    path = Path(vision["clip_model"]) / "config.json"
+    if not path.is_file():
+        return
+    raw = json.loads(path.read_text())
+    raw = raw.get("vision_config", raw)
+    if raw.get("hidden_size") != vision["d_model"]:
+        raise PipelineConfigError(f"vision.d_model is {vision['d_model']} but {path} has hidden_size "
+                                  f"{raw.get('hidden_size')}")
+    _check_hook_layers(vision["hooks"], raw.get("num_hidden_layers", 0), str(path))
