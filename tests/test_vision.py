@@ -177,7 +177,7 @@ def test_clip_adapter_on_a_tiny_random_checkpoint(tiny_clip, world_dir):
     pixels = read_world(world_dir, "heldout").pixels_NHW3[:4]
     act = vm.activations(pixels, "blocks.2.hook_resid_pre")
     with torch.no_grad():
-        ref = vm.model(pixel_values=vm._input(pixels), output_hidden_states=True).hidden_states[2]
+        ref = vm.model(pixel_values=vm.inputs(pixels), output_hidden_states=True).hidden_states[2]
     assert act.shape == (4, 17, 32) and torch.allclose(act, ref, atol=1e-6)
     clean = vm.outputs(pixels)
     assert torch.allclose(vm.outputs(pixels, "blocks.2.hook_resid_pre", lambda x: x), clean, atol=1e-6)

@@ -180,7 +180,7 @@ class VisionModel:
             raise ConfigError(f"{self.name} takes uint8 images of shape [N, {want[0]}, {want[1]}, 3], got "
                               f"{pixels_NHW3.dtype} {list(pixels_NHW3.shape)}")
 
-    def _input(self, pixels_NHW3: np.ndarray) -> torch.Tensor:
+    def inputs(self, pixels_NHW3: np.ndarray) -> torch.Tensor:
         """Pixels scaled to [0, 1] and normalised with the model's mean and std: [N, H, W, 3] for ours,
         [N, 3, H, W] for CLIP."""
         self.check_images(pixels_NHW3)
@@ -191,7 +191,7 @@ class VisionModel:
     def activations(self, pixels_NHW3: np.ndarray, hook: str) -> torch.Tensor:
         """[N, T, d] activations entering the hook's block (token 0: CLS), running only the blocks before it."""
         layer = hook_layer(hook, self.n_layers, self.name)
-        x = self._input(pixels_NHW3)
+        x = self.inputs(pixels_NHW3)
         if self.kind == "toyvit":
             return self.model(x, layer=layer, stop=True)
         captured = {}
@@ -216,7 +216,7 @@ class VisionModel:
     def outputs(self, pixels_NHW3: np.ndarray, hook: str | None = None, replace: Replace | None = None) -> torch.Tensor:
         """The model's output (toyvit: logits; clip: pooled embedding), with the activations entering the hook's
         block ([N, T, d]) replaced by `replace(activations)` when both are given."""
-        x = self._input(pixels_NHW3)
+        x = self.inputs(pixels_NHW3)
         layer = None if hook is None else hook_layer(hook, self.n_layers, self.name)
         if self.kind == "toyvit":
             return self.model(x, layer=layer, replace=replace)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from saesanity.atomic import write_json
 from saesanity.config import _check, from_dict
@@ -96,8 +97,8 @@ def train_vit(job: ViTJob, world: str | Path, out: str | Path, metrics_out: str 
         idx = np.sort(order[at:at + job.train.batch_size])
         at += job.train.batch_size
         model.train()
-        logits = model(vm._input(train.pixels_NHW3[idx]))
-        loss_N, _ = _loss(vm, logits, y_NL[idx], counts[idx])
+        logits = model(vm.inputs(train.pixels_NHW3[idx]))
+        loss_N = _loss(logits, y_NL[idx], counts[idx])
         opt.zero_grad(set_to_none=True)
         loss_N.mean().backward()
         opt.step()
@@ -107,16 +108,15 @@ def train_vit(job: ViTJob, world: str | Path, out: str | Path, metrics_out: str 
     model.eval()
     metrics = {"model": dataclasses.asdict(cfg), "train": dataclasses.asdict(job.train), "threads": threads,
                "heldout": heldout_metrics(vm, heldout), "train_subset": heldout_metrics(vm, train.head(1000)),
-               "labels": train.probe_labels and sorted(train.probe_labels), "log": log}
+               "labels": sorted(train.probe_labels), "log": log}
     save_toy_vit(model, out, {"world": str(world)})
     write_json(metrics_out, metrics)
     return metrics
 
 
-def _loss(vm: VisionModel, logits: torch.Tensor, y_NL: np.ndarray, counts: np.ndarray):
+def _loss(logits: torch.Tensor, y_NL: np.ndarray, counts: np.ndarray) -> torch.Tensor:
     """The differentiable form of VisionModel.downstream's loss (same formula)."""
-    import torch.nn.functional as F
     n_labels = y_NL.shape[1]
     bce = F.binary_cross_entropy_with_logits(logits[:, :n_labels], torch.from_numpy(y_NL), reduction="none")
     ce = F.cross_entropy(logits[:, n_labels:], torch.from_numpy(counts).long() - 1, reduction="none")
-    return (bce.sum(1) + ce) / (n_labels + 1), None
+    return (bce.sum(1) + ce) / (n_labels + 1)
