@@ -137,9 +137,9 @@ def _check_vision(config: dict) -> None:
     if vision["kind"] != "clip" and vision["world"]["n_train_images"] < vision["harvest"]["n_train_images"]:
         raise PipelineConfigError(f"vision.harvest.n_train_images ({vision['harvest']['n_train_images']}) exceeds "
                                   f"vision.world.n_train_images ({vision['world']['n_train_images']})")
-    if config["lm"]["name"].startswith(VISION_PREFIX):
-        raise PipelineConfigError(f"lm.name {config['lm']['name']!r} starts with {VISION_PREFIX!r}, the prefix of "
-                                  "the vision sources")
+    if f"{config['lm']['name']}-".startswith(VISION_PREFIX):
+        raise PipelineConfigError(f"lm.name {config['lm']['name']!r} would give sources starting with "
+                                  f"{VISION_PREFIX!r}, the prefix of the vision sources")
 
 
 def _check_hook_layers(hooks: list[str], n_layers: int, what: str) -> None:

@@ -251,6 +251,7 @@ def convergence_runs(config: dict) -> list[ConvergenceRun]:
                 runs += [ConvergenceRun(dist, arch, f"{axis}-{_axis_value(v)}") for v in values if v != current]
     return runs
 
+
 # The vision part (config `vision`, docs/vision.md): SAEs of group saes.vision on a vision model's hooks,
 # trained by the same rules; built only by the opt-in target results/vision.
 TOYVIT = "toyvit"
