@@ -56,8 +56,11 @@ def test_toy_vit_vision_target_end_to_end(tmp_path):
                    "eval": TINY_EVAL}}))
     snakemake(root, "results/vision", "--configfile", "mine.yaml")
     out = root / "results/vision"
-    assert {"vision_table2.csv", "vision_model.csv", "vision_table2.png", "vision_table2.pdf"} <= {
-        p.name for p in out.iterdir()}
+    assert {"vision_table2.csv", "vision_model.csv", "vision_concepts.csv", "vision_table2.png",
+            "vision_table2.pdf"} <= {p.name for p in out.iterdir()}
+    concepts = pd.read_csv(out / "vision_concepts.csv")
+    per_sae = concepts.groupby(["arch", "variant", "seed"]).concept.nunique()
+    assert len(per_sae) == 3 + 2 and (per_sae == per_sae.iloc[0]).all() and concepts.f1.between(0, 1).all()
     table = pd.read_csv(out / "vision_table2.csv")
     saes = table[table.arch != "reference"]
     assert set(saes.variant) == {"trained", "frozen_decoder-iso", "frozen_encoder-cov"}
@@ -103,6 +106,7 @@ def test_clip_preset_end_to_end_on_a_tiny_random_checkpoint(tmp_path):
     assert means.explained_variance.notna().all() and means.loss_recovered.notna().all()
     assert means.sparse_probing_top1.notna().all() and means.concepts_detected.isna().all()
     assert not (root / "results/vision/vision_model.csv").exists()
+    assert not (root / "results/vision/vision_concepts.csv").exists()
 
     # Without the weights: the harvest job stops, naming what to download.
     (root / "other.yaml").write_text(yaml.safe_dump({**preset, "vision": {**preset["vision"], "name": "gone",

@@ -105,10 +105,34 @@ def vision_model_table(files: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "metric", "value", "n_images"])
 
 
+def concepts_table(vision: Sequence[str], reference: Sequence[str] = ()) -> pd.DataFrame:
+    """vision_concepts.csv: per SAE (and reference dictionary) and concept, the best latent's F1 and whether it
+    reaches the threshold; empty where there are no patch concepts (an image folder)."""
+    rows = []
+    for f in vision:
+        m = read_json(f)
+        if m.get("concepts") is None:
+            continue
+        ident = {k: m[k] for k in ("source", "arch", "variant", "seed", "target_l0")}
+        rows += [{**ident, "concept": c["concept"], "support": c["support"], "best_latent": c["best_latent"],
+                  "f1": c["f1"], "detected": c["f1"] >= m["concepts"]["threshold"]} for c in m["concepts"]["concepts"]]
+    for f in reference:
+        m = read_json(f)
+        for variant in ("ideal", "random"):
+            rec = m[variant]
+            rows += [{"source": m["source"], "arch": REFERENCE, "variant": variant, "seed": 0,
+                      "target_l0": m["target_l0"], "concept": c["concept"], "support": c["support"],
+                      "best_latent": c["best_latent"], "f1": c["f1"], "detected": c["f1"] >= rec["threshold"]}
+                     for c in rec["concepts"]]
+    cols = ["source", "arch", "variant", "seed", "target_l0", "concept", "support", "best_latent", "f1", "detected"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["source", "arch", "variant", "seed", "concept"],
+                                                        kind="stable").reset_index(drop=True)
+
+
 def write_vision_report(core: Sequence[str], vision: Sequence[str], model: Sequence[str], reference: Sequence[str],
                         out: str | Path) -> None:
-    """results/vision/: vision_table2.csv, vision_model.csv (toy ViT only), vision_table2.png and .pdf, in one
-    atomic rename."""
+    """results/vision/: vision_table2.csv, vision_model.csv and vision_concepts.csv (toy ViT only),
+    vision_table2.png and .pdf, in one atomic rename."""
     from saesanity.atomic import atomic_path
     from saesanity.figures.style import save
     from saesanity.figures.vision_table2 import plot
@@ -118,4 +142,7 @@ def write_vision_report(core: Sequence[str], vision: Sequence[str], model: Seque
         write_csv(table, tmp / "vision_table2.csv")
         if model:
             write_csv(vision_model_table(model), tmp / "vision_model.csv")
+        concepts = concepts_table(vision, reference)
+        if len(concepts):
+            write_csv(concepts, tmp / "vision_concepts.csv")
         save(plot(table), tmp / "vision_table2")

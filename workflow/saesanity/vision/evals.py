@@ -334,7 +334,5 @@ def concepts_reference(train: str | Path, heldout: str | Path, images: ImageSour
     k = max(1, int(round(len(x_t) * (1 - target_l0 / d_sae))))
     fire_at = (x_t @ R_FD.T).kthvalue(k, dim=0).values
     random = concepts_metrics((x_h @ R_FD.T - fire_at).clamp_min(0), names, c_h, threshold)
-    for rec in (ideal, random):
-        rec.pop("concepts")
     return {"source": source, "ideal": ideal, "random": random, "d_sae": d_sae, "target_l0": target_l0,
             "train_patches": len(x_t), "heldout_patches": len(x_h), "seed": seed}
