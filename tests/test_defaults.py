@@ -172,7 +172,7 @@ CONFIG_OVERRIDES = {
     "saes.synthetic.train.n_samples", "saes.synthetic.train.batch_size", "saes.synthetic.train.lr",
     "saes.synthetic.train.checkpoints",
     "saes.lm.train.n_samples", "saes.lm.train.batch_size", "saes.lm.train.lr",
-    # The same small budget for the vision SAEs (the opt-in results/vision, about 8 minutes on 2 cores).
+    # The same small budget for the vision SAEs (the opt-in results/vision, about 5 minutes on 2 cores).
     "saes.vision.train.n_samples", "saes.vision.train.batch_size", "saes.vision.train.lr",
     "arch.topk.dead_after", "arch.batchtopk.dead_after",
     # The schema's default has no dictionary-size sweep; config.yaml runs one on the model organism of
