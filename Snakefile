@@ -32,6 +32,7 @@ include: "workflow/rules/convergence.smk"
 include: "workflow/rules/sanity.smk"
 include: "workflow/rules/studies.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/vision.smk"
 
 
 report: "workflow/report/workflow.rst"

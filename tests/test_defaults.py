@@ -28,6 +28,12 @@ from saesanity.sae.registry import ARCHITECTURES
 from saesanity.studies.meta_sae import MetaSAEConfig
 from saesanity.studies.regimes import RegimesConfig
 from saesanity.studies.stitching import StitchingConfig
+from saesanity.vision.evals import VisionEvalConfig
+from saesanity.vision.harvest import VisionHarvestConfig
+from saesanity.vision.images import ImageSource
+from saesanity.vision.model import ToyViTConfig
+from saesanity.vision.train_vit import ViTTrainConfig
+from saesanity.vision.world import VisionWorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -91,6 +97,12 @@ BLOCKS = [
     ("properties.studies.properties.stitching", StitchingConfig, set()),
     ("properties.studies.properties.meta_sae", MetaSAEConfig, set()),
     ("properties.studies.properties.regimes", RegimesConfig, set()),
+    ("properties.vision.properties.world", VisionWorldConfig, set()),
+    ("properties.vision.properties.model", ToyViTConfig, set()),
+    ("properties.vision.properties.train", ViTTrainConfig, set()),
+    ("properties.vision.properties.harvest", VisionHarvestConfig, set()),
+    ("properties.vision.properties.eval", VisionEvalConfig, set()),
+    ("properties.vision.properties.folder", ImageSource, set()),
 ] + [(f"$defs.arch_options.properties.{arch}", cls.Options, set()) for arch, cls in ARCHITECTURES.items()]
 
 
@@ -166,6 +178,8 @@ CONFIG_OVERRIDES = {
     "saes.synthetic.train.n_samples", "saes.synthetic.train.batch_size", "saes.synthetic.train.lr",
     "saes.synthetic.train.checkpoints",
     "saes.lm.train.n_samples", "saes.lm.train.batch_size", "saes.lm.train.lr",
+    # The same small budget for the vision SAEs (the opt-in results/vision, about 5 minutes on 2 cores).
+    "saes.vision.train.n_samples", "saes.vision.train.batch_size", "saes.vision.train.lr",
     "arch.topk.dead_after", "arch.batchtopk.dead_after",
     # The schema's default has no dictionary-size sweep; config.yaml runs one on the model organism of
     # arXiv 2505.20254.

@@ -40,3 +40,17 @@ def validation_inputs(seed_dirs, dist):
         "checkpoints": [f"{d}/{paths.CHECKPOINTS}" for d in seed_dirs],
         "features": paths.features_file(dist),
     }
+
+
+def vision_model_input():
+    """The toy ViT folder a job needs; a CLIP checkpoint is the user's folder instead."""
+    return [specs.vision_model_dir(config)] if jobs.is_toyvit(config) else []
+
+
+def vision_world_input():
+    return [paths.VISION_WORLD] if jobs.is_toyvit(config) else []
+
+
+def documents_arg(wildcards, input):
+    """--documents of the toy world's corpus (its concept tags), where the model is the toy world's."""
+    return f"--documents {input.corpus[0]}/documents.parquet" if input.corpus else ""

@@ -3,11 +3,6 @@
 # baselines beside the trained SAE. The family's SAEs train through the `train` rule (`<arch>-w_<d_sae>`).
 
 
-def documents_arg(wildcards, input):
-    """--documents of the toy world's corpus (its concept tags), where the model is the toy world's."""
-    return f"--documents {input.corpus[0]}/documents.parquet" if input.corpus else ""
-
-
 rule stitching:
     """SAE stitching of one family member with the member one width below: novel vs reconstruction latents,
     and the loss curve from the smaller SAE to the larger as latents are inserted and swapped."""

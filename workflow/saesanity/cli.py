@@ -254,6 +254,49 @@ def cmd_studies(args) -> None:
     write_studies(args.core, args.stitching, args.meta, args.regimes_baselines, args.regimes, args.out)
 
 
+# The vision part (config `vision`, opt-in target results/vision; docs/vision.md).
+def cmd_vision_world(args) -> None:
+    from saesanity.vision.world import VisionWorldConfig, generate
+    generate(from_dict(VisionWorldConfig, _json_arg(args.spec), "vision.world"), args.out)
+
+
+def cmd_train_vit(args) -> None:
+    from saesanity.vision.train_vit import ViTJob, train_vit
+    train_vit(ViTJob.from_spec(_json_arg(args.spec)), args.world, args.out, args.metrics, threads=args.threads)
+
+
+def cmd_vision_harvest(args) -> None:
+    from saesanity.vision.harvest import VisionHarvestJob, run_vision_harvest
+    from saesanity.vision.model import VisionModelNotAvailable
+    try:
+        run_vision_harvest(VisionHarvestJob.from_spec(_json_arg(args.spec)), args.out, args.heldout_out)
+    except VisionModelNotAvailable as err:
+        sys.exit(f"saesanity vision-harvest: {err}")
+
+
+def cmd_eval_vision(args) -> None:
+    from saesanity.vision.evals import VisionEvalJob, vision_metrics
+    write_json(args.out, vision_metrics(args.sae, VisionEvalJob.from_spec(_json_arg(args.spec)), args.train,
+                                        args.heldout))
+
+
+def cmd_vision_concepts_reference(args) -> None:
+    from saesanity.vision.evals import concepts_reference
+    from saesanity.vision.images import ImageSource
+    spec = _json_arg(args.spec)
+    images = from_dict(ImageSource, spec.pop("images"), "vision.images")
+    write_json(args.out, concepts_reference(args.train, args.heldout, images, args.source, **spec))
+
+
+def cmd_vision_report(args) -> None:
+    from saesanity.tables.tidy import MetricsFileError
+    from saesanity.tables.vision import write_vision_report
+    try:
+        write_vision_report(args.core, args.vision, args.model, args.reference, args.out)
+    except MetricsFileError as err:
+        sys.exit(f"saesanity vision-report: {err}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saesanity", description=__doc__)
     # Results are bit-identical for a given thread count; the rules pass the job's threads.
@@ -500,6 +543,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="JSON: identity, records, not_available")
     p.set_defaults(func=cmd_regimes_probe)
 
+    # The vision part (opt-in target results/vision; docs/vision.md).
+    p = sub.add_parser("vision-world", help="generate the toy vision world's images (known concepts per patch)")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.vision.world.VisionWorldConfig")
+    p.add_argument("--out", required=True, help="folder: images.parquet")
+    p.set_defaults(func=cmd_vision_world)
+
+    p = sub.add_parser("train-vit", help="train the toy ViT on the vision world and measure its held-out accuracy")
+    p.add_argument("--spec", required=True, help="JSON: model (ToyViTConfig), train (ViTTrainConfig)")
+    p.add_argument("--world", required=True)
+    p.add_argument("--out", required=True, help="model folder")
+    p.add_argument("--metrics", required=True, help="JSON: held-out loss and accuracy")
+    p.set_defaults(func=cmd_train_vit)
+
+    p = sub.add_parser("vision-harvest", help="a vision model's activations (CLS and patches) at one hook")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.vision.harvest.VisionHarvestJob")
+    p.add_argument("--out", required=True)
+    p.add_argument("--heldout-out", required=True)
+    p.set_defaults(func=cmd_vision_harvest)
+
+    p = sub.add_parser("eval-vision", help="one vision SAE: spliced loss/accuracy recovered, sparse probing, "
+                                           "concepts detected, detection scoring")
+    p.add_argument("--sae", required=True)
+    p.add_argument("--spec", required=True, help="JSON of saesanity.vision.evals.VisionEvalJob")
+    p.add_argument("--train", required=True, help="training store (the explainer's top patches)")
+    p.add_argument("--heldout", required=True)
+    p.add_argument("--out", required=True, help="vision.json")
+    p.set_defaults(func=cmd_eval_vision)
+
+    p = sub.add_parser("vision-concepts-reference", help="the vision concept check of an ideal and a random "
+                                                         "dictionary")
+    p.add_argument("--train", required=True)
+    p.add_argument("--heldout", required=True)
+    p.add_argument("--spec", required=True, help="JSON: images, d_sae, target_l0, threshold, train_images, seed")
+    p.add_argument("--source", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_vision_concepts_reference)
+
+    p = sub.add_parser("vision-report", help="results/vision: vision_table2.csv, vision_model.csv, the figure")
+    p.add_argument("--core", nargs="+", required=True)
+    p.add_argument("--vision", nargs="+", required=True)
+    p.add_argument("--model", nargs="*", default=[], help="the toy ViT's metrics JSON")
+    p.add_argument("--reference", nargs="*", default=[], help="vision_concepts_reference.json per source")
+    p.add_argument("--out", required=True, help="folder")
+    p.set_defaults(func=cmd_vision_report)
     return parser
 
 

@@ -4,10 +4,11 @@ job is scheduled, so a bad config stops the run with the key named."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from saesanity.config import SyntheticConfig, from_dict
 from saesanity.pipeline.jobs import arch_options, convergence_runs, is_toyworld
-from saesanity.pipeline.paths import SYNTHETIC_PREFIX
+from saesanity.pipeline.paths import SYNTHETIC_PREFIX, VISION_PREFIX
 from saesanity.pipeline.sanity import check_sanity
 from saesanity.pipeline.specs import convergence_train_spec, synthetic_spec
 
@@ -35,6 +36,7 @@ def check_config(config: dict) -> None:
     _check_convergence(config)
     check_sanity(config)
     _check_studies(config)
+    _check_vision(config)
 
 
 def _check_studies(config: dict) -> None:
@@ -124,3 +126,48 @@ def _check_autointerp(config: dict) -> None:
 
 def _synthetic_config(config: dict, dist: str, from_sweep: bool = False):
     return from_dict(SyntheticConfig, json.loads(synthetic_spec(config, dist, from_sweep)), dist)
+
+
+def _check_vision(config: dict) -> None:
+    """The vision block (opt-in target results/vision): its SAE group, and what kind clip needs. The image
+    folder and the CLIP weights are checked by the jobs that read them, so a missing folder never stops a
+    build that does not ask for results/vision."""
+    if "vision" not in config:
+        return
+    _check_sae_group(config, "vision")
+    vision = config["vision"]
+    if vision["kind"] == "clip":
+        for key in ("clip_model", "images", "d_model"):
+            if vision.get(key) is None:
+                raise PipelineConfigError(f"vision.{key} is required when vision.kind is 'clip' (presets/clip.yaml)")
+        _check_clip_config(vision)
+    else:
+        _check_hook_layers(vision["hooks"], vision["model"]["n_layers"], "the toy ViT (vision.model.n_layers)")
+    if vision["kind"] != "clip" and vision["world"]["n_train_images"] < vision["harvest"]["n_train_images"]:
+        raise PipelineConfigError(f"vision.harvest.n_train_images ({vision['harvest']['n_train_images']}) exceeds "
+                                  f"vision.world.n_train_images ({vision['world']['n_train_images']})")
+    if f"{config['lm']['name']}-".startswith(VISION_PREFIX):
+        raise PipelineConfigError(f"lm.name {config['lm']['name']!r} would give sources starting with "
+                                  f"{VISION_PREFIX!r}, the prefix of the vision sources")
+
+
+def _check_hook_layers(hooks: list[str], n_layers: int, what: str) -> None:
+    for hook in hooks:
+        layer = int(hook.split(".")[1])
+        if layer >= n_layers:
+            raise PipelineConfigError(f"vision.hooks: {hook!r} is past the last block of {what}: {n_layers} blocks")
+
+
+def _check_clip_config(vision: dict) -> None:
+    """Where the CLIP checkpoint is already here, its width and depth must fit vision.d_model and the hooks
+    (read from config.json, no torch); a missing checkpoint is the harvest job's error, which says what to
+    download."""
+    path = Path(vision["clip_model"]) / "config.json"
+    if not path.is_file():
+        return
+    raw = json.loads(path.read_text())
+    raw = raw.get("vision_config", raw)
+    if raw.get("hidden_size") != vision["d_model"]:
+        raise PipelineConfigError(f"vision.d_model is {vision['d_model']} but {path} has hidden_size "
+                                  f"{raw.get('hidden_size')}")
+    _check_hook_layers(vision["hooks"], raw.get("num_hidden_layers", 0), str(path))

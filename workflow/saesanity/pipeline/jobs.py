@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from saesanity.pipeline.paths import L0_TAG, SANITY_TAG, SYNTHETIC_PREFIX, WIDTH_TAG, convergence_key, sae_key
+from saesanity.pipeline.paths import (L0_TAG, SANITY_TAG, SYNTHETIC_PREFIX, VISION_PREFIX, WIDTH_TAG, convergence_key,
+                                      sae_key, vision_source)
 
 TOYWORLD = "toyworld"
 
@@ -53,7 +54,10 @@ def source_group(config: dict, source: str) -> dict:
         return config["saes"]["synthetic"]
     if source in lm_sources(config):
         return config["saes"]["lm"]
-    raise KeyError(f"unknown source {source!r}; known: {synthetic_sources(config) + lm_sources(config)}")
+    if source in vision_sources(config):
+        return config["saes"]["vision"]
+    raise KeyError(f"unknown source {source!r}; known: "
+                   f"{synthetic_sources(config) + lm_sources(config) + vision_sources(config)}")
 
 
 def arch_options(config: dict, group: dict, arch: str) -> dict:
@@ -72,6 +76,8 @@ def lm_d_model(config: dict) -> int:
 def source_d_in(config: dict, source: str) -> int:
     if source.startswith(SYNTHETIC_PREFIX):
         return config["synthetic"]["d"]
+    if source.startswith(VISION_PREFIX):
+        return vision_d_model(config)
     return lm_d_model(config)
 
 
@@ -183,7 +189,7 @@ def train_passes(config: dict) -> list[TrainPass]:
     """The one-pass training jobs of every group with `one_pass` other than none. SAEs of one seed share the
     data order (the seed and the group's train block set it), so each pass holds SAEs of one seed."""
     passes = []
-    for source in synthetic_sources(config) + lm_sources(config):
+    for source in synthetic_sources(config) + lm_sources(config) + vision_sources(config):
         by = source_group(config, source).get("one_pass", "none")
         if by == "none":
             continue
@@ -196,7 +202,7 @@ def train_passes(config: dict) -> list[TrainPass]:
 
 def per_sae_sources(config: dict) -> list[str]:
     """Sources whose SAEs are trained one job per SAE (the `train` rule)."""
-    return [s for s in synthetic_sources(config) + lm_sources(config)
+    return [s for s in synthetic_sources(config) + lm_sources(config) + vision_sources(config)
             if source_group(config, s).get("one_pass", "none") == "none"]
 
 
@@ -295,3 +301,30 @@ def convergence_runs(config: dict) -> list[ConvergenceRun]:
                 current = base["options"].get(axis) if axis in OPTION_AXES else base["train"][axis]
                 runs += [ConvergenceRun(dist, arch, f"{axis}-{_axis_value(v)}") for v in values if v != current]
     return runs
+
+
+# The vision part (config `vision`, docs/vision.md): SAEs of group saes.vision on a vision model's hooks,
+# trained by the same rules; built only by the opt-in target results/vision.
+TOYVIT = "toyvit"
+
+
+def is_toyvit(config: dict) -> bool:
+    return config["vision"]["kind"] == TOYVIT
+
+
+def vision_sources(config: dict) -> list[str]:
+    """`vision-<vision.name>-<hook>` for every hook of vision.hooks (none for a config without the block, as
+    a hand-written one in a test)."""
+    if "vision" not in config:
+        return []
+    return [vision_source(config["vision"]["name"], hook) for hook in config["vision"]["hooks"]]
+
+
+def vision_d_model(config: dict) -> int:
+    """Width of the hooked activations: the toy ViT's d_model, or vision.d_model for CLIP."""
+    vision = config["vision"]
+    return vision["model"]["d_model"] if is_toyvit(config) else vision["d_model"]
+
+
+def vision_sae_keys(config: dict) -> list[SAEKey]:
+    return [k for src in vision_sources(config) for k in sae_keys(config, src)]

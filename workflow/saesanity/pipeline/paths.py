@@ -151,6 +151,8 @@ def external_example_dir(name: str) -> str:
 
 def activation_store(source: str, split: str) -> str:
     """The store an SAE on `source` trains on (split 'activations') or is evaluated on ('heldout')."""
+    if source.startswith(VISION_PREFIX):
+        return vision_store(*split_vision_source(source), split)
     if source.startswith(SYNTHETIC_PREFIX):
         return synthetic_store(synthetic_dist(source), split)
     return lm_store(*split_lm_source(source), split)
@@ -231,3 +233,35 @@ def log_file(stage: str, key: str | None = None) -> str:
 def benchmark_file(stage: str, key: str | None = None) -> str:
     """results/benchmarks/<stage>[/<key>].tsv: a job's time and memory (Snakemake's benchmark:)."""
     return f"{RESULTS}/benchmarks/{stage}.tsv" if key is None else f"{RESULTS}/benchmarks/{stage}/{key}.tsv"
+
+
+# The vision part (config `vision`, opt-in target results/vision; docs/vision.md). Vision sources are
+# `vision-<model>-<hook>`: the prefix tells their stores apart from a language model's without the config.
+VISION_PREFIX = "vision-"
+VISION_SOURCE_PATTERN = f"{VISION_PREFIX}.+"
+"""Wildcard constraint of the vision-only per-SAE rules."""
+VISION = f"{RESULTS}/vision"
+"""The opt-in target: vision_table2.csv, vision_model.csv and vision_table2.{png,pdf}, written by one job."""
+VISION_WORLD = f"{RESULTS}/vision_world"
+"""The toy vision world's images.parquet (rule vision_world)."""
+
+
+def vision_source(model: str, hook: str) -> str:
+    return f"{VISION_PREFIX}{model}-{hook}"
+
+
+def split_vision_source(source: str) -> tuple[str, str]:
+    """(model, hook) of `vision-<model>-<hook>`."""
+    if not source.startswith(VISION_PREFIX):
+        raise KeyError(f"{source!r} is not a vision source '{VISION_PREFIX}<model>-<hook>'")
+    return split_lm_source(source.removeprefix(VISION_PREFIX))
+
+
+def vision_store(model: str, hook: str, split: str) -> str:
+    """A vision model's activations at one hook: results/vision_activations/{model}/{hook} (training) and
+    results/vision_activations/{model}/heldout/{hook}, apart from the language model's stores."""
+    if split == "activations":
+        return f"{RESULTS}/vision_activations/{model}/{hook}"
+    if split == "heldout":
+        return f"{RESULTS}/vision_activations/{model}/heldout/{hook}"
+    raise KeyError(f"unknown split {split!r}")

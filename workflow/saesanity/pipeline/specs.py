@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPass, arch_options, convergence_base,
-                                     is_toyworld, source_d_in, source_group, studies_train, width_init_seed)
+                                     is_toyvit, is_toyworld, source_d_in, source_group, studies_train,
+                                     width_init_seed)
 from saesanity.pipeline.sanity import sanity_sae
-from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, model_dir, sanity_name, split_arch_dir,
-                                     split_lm_source, width_of)
+from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, VISION_WORLD, model_dir, sanity_name, split_arch_dir,
+                                     split_lm_source, split_vision_source, width_of)
 
 
 def canonical(obj: Any) -> str:
@@ -240,3 +241,58 @@ def regimes_prep_spec(config: dict, model: str, hook: str) -> str:
 
 def regimes_probe_spec(config: dict) -> str:
     return canonical({"regimes": regimes_block(config), "device": config["lm"]["device"]})
+
+
+# The vision part (config `vision`; docs/vision.md).
+def vision_model_dir(config: dict) -> str:
+    """The toy ViT's folder (rule train_vit)."""
+    return model_dir(config["vision"]["name"])
+
+
+def vision_model_spec(config: dict) -> dict:
+    """saesanity.vision.model.VisionSpec of the configured vision model."""
+    vision = config["vision"]
+    path = vision_model_dir(config) if is_toyvit(config) else vision["clip_model"]
+    return {"kind": vision["kind"], "path": path, "device": vision["device"]}
+
+
+def vision_images_spec(config: dict) -> dict:
+    """saesanity.vision.images.ImageSource: the toy world's images, or the user's image folder."""
+    vision = config["vision"]
+    if is_toyvit(config):
+        return {"kind": "world", "path": VISION_WORLD}
+    return {"kind": "folder", "path": vision["images"], "n_heldout": vision["folder"]["n_heldout"],
+            "seed": vision["folder"]["seed"]}
+
+
+def vision_world_spec(config: dict) -> str:
+    return canonical(config["vision"]["world"])
+
+
+def train_vit_spec(config: dict) -> str:
+    vision = config["vision"]
+    return canonical({"model": vision["model"], "train": vision["train"]})
+
+
+def vision_harvest_spec(config: dict, hook: str) -> str:
+    """JSON of saesanity.vision.harvest.VisionHarvestJob for one hook."""
+    vision = config["vision"]
+    if hook not in vision["hooks"]:
+        raise KeyError(f"no vision harvest at {hook!r}: vision.hooks is {vision['hooks']}")
+    return canonical({"model": vision_model_spec(config), "hook": hook, "images": vision_images_spec(config),
+                      "harvest": vision["harvest"]})
+
+
+def vision_eval_spec(config: dict, source: str) -> str:
+    """JSON of saesanity.vision.evals.VisionEvalJob for the SAEs on `source`."""
+    _, hook = split_vision_source(source)
+    return canonical({"model": vision_model_spec(config), "hook": hook, "images": vision_images_spec(config),
+                      "eval": config["vision"]["eval"]})
+
+
+def vision_reference_spec(config: dict) -> str:
+    """What vision-concepts-reference reads: the images, the group's dictionary size and L0, the threshold
+    and the training images of vision.eval."""
+    group, ev = config["saes"]["vision"], config["vision"]["eval"]
+    return canonical({"images": vision_images_spec(config), "d_sae": group["d_sae"], "target_l0": group["target_l0"],
+                      "threshold": ev["concept_threshold"], "train_images": ev["train_images"], "seed": ev["seed"]})

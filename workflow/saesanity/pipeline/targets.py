@@ -3,9 +3,10 @@ the job enumeration (jobs.py) and the path templates (paths.py)."""
 
 from __future__ import annotations
 
-from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, convergence_runs, is_toyworld,
+from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, convergence_runs, is_toyvit, is_toyworld,
                                      lm_headline_keys, lm_sae_keys, lm_sources, regimes_keys, studies_keys,
-                                     synthetic_sae_keys, synthetic_sources, sweep_keys, table2_evals, width_keys)
+                                     synthetic_sae_keys, synthetic_sources, sweep_keys, table2_evals, vision_sae_keys,
+                                     vision_sources, width_keys)
 from saesanity.pipeline.paths import (FIGURES, SANITY_DIR, SANITY_REFERENCE, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER,
                                       activation_store, convergence_metrics_file, features_file, files_in, group_key,
                                       metrics_file, sae_file, sae_files, sweep_metrics_file, sweep_sae_dir,
@@ -129,3 +130,14 @@ def all_targets(config: dict) -> list[str]:
         *([table_file("convergence")] if convergence_runs(config) else []),
         *([SANITY_DIR] if sanity_saes(config) else []),
     ]
+
+
+def vision_report_inputs(config: dict) -> dict[str, list[str]]:
+    """What the opt-in target results/vision reads: core.json and vision.json of every vision SAE, the toy
+    ViT's metrics and the concept check's reference dictionaries (toy world only)."""
+    keys = vision_sae_keys(config)
+    toy = is_toyvit(config)
+    return {"core": [metrics_file(k.path, "core") for k in keys],
+            "vision": [metrics_file(k.path, "vision") for k in keys],
+            "model": [metrics_file(config["vision"]["name"], "vit")] if toy else [],
+            "reference": [metrics_file(src, "vision_concepts_reference") for src in vision_sources(config)] if toy else []}
