@@ -32,7 +32,7 @@ from saesanity.evals.autointerp.concepts import concept_f1, presence
 from saesanity.evals.autointerp.contexts import Context
 from saesanity.evals.autointerp.detection import ABOVE, score_latent
 from saesanity.evals.autointerp.explainers import GroundTruthInterpreter
-from saesanity.evals.autointerp.reference import best_f1_thresholds
+from saesanity.evals.autointerp.reference import fisher_detectors
 from saesanity.evals.core import DEAD_FREQUENCY
 from saesanity.evals.probing.probes import Task, class_pools, dense_probe, one_vs_rest, sparse_probe, summarise
 from saesanity.vision.images import ImageSet, ImageSource, load_images
@@ -320,13 +320,7 @@ def concepts_reference(train: str | Path, heldout: str | Path, images: ImageSour
     x_h = torch.from_numpy(held.x_NTD[:, 1:].reshape(-1, D)).double()
     mean_D = x_t.mean(0)
     x_t, x_h = x_t - mean_D, x_h - mean_D
-    ct = c_t.double()
-    pos_KD = (ct.T @ x_t) / ct.sum(0).clamp_min(1)[:, None]
-    neg_KD = ((1 - ct).T @ x_t) / (1 - ct).sum(0).clamp_min(1)[:, None]
-    cov_DD = x_t.T @ x_t / len(x_t)
-    ridge_DD = 1e-3 * cov_DD.diagonal().mean() * torch.eye(D, dtype=torch.float64)
-    W_KD = torch.linalg.solve(cov_DD + ridge_DD, (pos_KD - neg_KD).T).T
-    thresholds = best_f1_thresholds(x_t @ W_KD.T, c_t)
+    W_KD, thresholds = fisher_detectors(x_t, c_t)
     ideal = concepts_metrics((x_h @ W_KD.T - thresholds).clamp_min(0), names, c_h, threshold)
     gen = torch.Generator().manual_seed(seed)
     R_FD = torch.randn(d_sae, D, generator=gen, dtype=torch.float64)

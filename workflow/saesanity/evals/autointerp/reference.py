@@ -38,6 +38,19 @@ def best_f1_thresholds(scores_NK: torch.Tensor, c_NK: torch.Tensor) -> torch.Ten
     return (above + below) / 2
 
 
+def fisher_detectors(x_ND: torch.Tensor, c_NK: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ideal dictionary's detectors on centred float64 rows `x_ND` with concept labels `c_NK`: per
+    concept Fisher's discriminant w = (Sigma + ridge) ^ -1 (mean(x | concept) - mean(x | not concept)) and
+    the threshold that maximises F1 on those rows."""
+    c = c_NK.double()
+    pos_KD = (c.T @ x_ND) / c.sum(0).clamp_min(1)[:, None]
+    neg_KD = ((1 - c).T @ x_ND) / (1 - c).sum(0).clamp_min(1)[:, None]
+    cov_DD = x_ND.T @ x_ND / len(x_ND)
+    ridge_DD = RIDGE * cov_DD.diagonal().mean() * torch.eye(len(cov_DD), dtype=torch.float64)
+    W_KD = torch.linalg.solve(cov_DD + ridge_DD, (pos_KD - neg_KD).T).T
+    return W_KD, best_f1_thresholds(x_ND @ W_KD.T, c_NK)
+
+
 def _fired(scores_NK: torch.Tensor, thresholds_K: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = torch.nonzero(scores_NK > thresholds_K, as_tuple=True)
     return rows.numpy(), cols.numpy()
@@ -55,13 +68,7 @@ def reference_records(train: ActivationStore, heldout: ActivationStore, document
     mean_D = x_t.mean(0)
     x_t, x_h = x_t - mean_D, x_h - mean_D
 
-    ct = c_t.double()
-    pos_KD = (ct.T @ x_t) / ct.sum(0).clamp_min(1)[:, None]
-    neg_KD = ((1 - ct).T @ x_t) / (1 - ct).sum(0).clamp_min(1)[:, None]
-    cov_DD = x_t.T @ x_t / len(x_t)
-    ridge_DD = RIDGE * cov_DD.diagonal().mean() * torch.eye(len(cov_DD), dtype=torch.float64)
-    W_KD = torch.linalg.solve(cov_DD + ridge_DD, (pos_KD - neg_KD).T).T
-    thresholds = best_f1_thresholds(x_t @ W_KD.T, c_t)
+    W_KD, thresholds = fisher_detectors(x_t, c_t)
     ideal = concept_f1(names, c_h, *_fired(x_h @ W_KD.T, thresholds), len(names), threshold)
 
     gen = torch.Generator().manual_seed(seed)
