@@ -68,7 +68,7 @@ def _by_width(table: str, metric: str, width: str, paper: float, ylabel: str, ti
         return None
     groups = sorted({(s, a) for s, a in df[["source", "arch"]].itertuples(index=False)})
     colours = _colours(df.variant.unique())
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(7, 5 * len(groups)), 4.4), squeeze=False)
     for ax, (source, arch) in zip(axes.flat, groups):
         sub = df[(df.source == source) & (df.arch == arch)]
         for (variant, seed), c in sub.groupby(["variant", "seed"], sort=True):
@@ -89,11 +89,11 @@ def _by_width(table: str, metric: str, width: str, paper: float, ylabel: str, ti
 def plot_novel_fraction(tables: Path):
     from saesanity.studies.stitch_tables import PAPER_NOVEL_FRACTION
     return _by_width(STITCHING, "fraction_novel", "d_large", PAPER_NOVEL_FRACTION, "fraction of L's latents novel",
-                     "Novel latents of the larger SAE (max decoder cosine with the smaller < threshold; "
+                     "Novel latents of the larger SAE\n(max decoder cosine with the smaller < threshold; "
                      "paper: ~35%, GPT-2)", tables)
 
 
 def plot_meta(tables: Path):
     from saesanity.studies.stitch_tables import PAPER_META_VE
     return _by_width(META, "decoder_variance_explained", "d_sae", PAPER_META_VE, "decoder variance explained",
-                     "Meta-SAE (BatchTopK, k = 4) on the decoder rows (paper: 55.47%)", tables)
+                     "Meta-SAE (BatchTopK, k = 4) on the decoder rows\n(paper: 55.47%)", tables)
