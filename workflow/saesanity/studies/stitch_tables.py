@@ -15,7 +15,6 @@ compares is the trained SAE against its random baselines, not the value."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
