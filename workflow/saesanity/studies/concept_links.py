@@ -17,10 +17,10 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from saesanity.data.store import ActivationStore
 from saesanity.evals.autointerp.concepts import concept_matrix, f1_counts
+from saesanity.evals.autointerp.detection import encode_firing
 from saesanity.sae.base import SAE
 
 PERSON, CITY = "entity:person=", "entity:city="
@@ -45,22 +45,10 @@ class HeldoutConcepts:
         return cls(names, c_NK)
 
 
-@torch.no_grad()
-def firing(sae: SAE, store: ActivationStore, n_rows: int, chunk_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """(row, latent) pairs where the SAE fires (z > 0) on the store's first n_rows rows."""
-    rows, latents, start = [], [], 0
-    for x in store.iter_chunks(chunk_rows=chunk_rows, limit=n_rows):
-        r, f = torch.nonzero(sae.encode(torch.from_numpy(x)) > 0, as_tuple=True)
-        rows.append(r.numpy() + start)
-        latents.append(f.numpy())
-        start += len(x)
-    return np.concatenate(rows), np.concatenate(latents)
-
-
 def latent_f1(sae: SAE, store: ActivationStore, concepts: HeldoutConcepts) -> np.ndarray:
     """[d_sae, K] F1 of each latent's firing against each concept."""
-    rows, latents = firing(sae, store, len(concepts.c_NK))
-    return f1_counts(concepts.c_NK, rows, latents, sae.cfg.d_sae)[3].numpy()
+    fired = encode_firing(sae, store, limit=len(concepts.c_NK))
+    return f1_counts(concepts.c_NK, fired.rows, fired.latents, sae.cfg.d_sae)[3].numpy()
 
 
 def _kind(name: str) -> str:
