@@ -30,7 +30,7 @@ from saesanity.config import _check, from_dict
 from saesanity.data.store import ActivationStore, StoreError
 from saesanity.evals.autointerp.concepts import concept_f1, presence
 from saesanity.evals.autointerp.contexts import Context
-from saesanity.evals.autointerp.detection import ABOVE, score_latent
+from saesanity.evals.autointerp.detection import ABOVE, score_latent, stratified_rows, top_rows
 from saesanity.evals.autointerp.explainers import GroundTruthInterpreter
 from saesanity.evals.autointerp.reference import fisher_detectors
 from saesanity.evals.core import DEAD_FREQUENCY
@@ -228,21 +228,12 @@ def detection_metrics(z_h_RF: torch.Tensor, h_concepts: Sequence[frozenset[str]]
         rng = np.random.default_rng([cfg.seed, 2, int(j)])
         t_vals = z_t_RF[:, j].numpy()
         t_rows = np.flatnonzero(t_vals > 0)
-        # The top patches, at most one per image (SAEBench keeps top contexts apart); ties by row.
-        top, seen = [], set()
-        for r in t_rows[np.lexsort((t_rows, -t_vals[t_rows]))]:
-            if t_image[r] not in seen:
-                seen.add(t_image[r])
-                top.append(r)
-                if len(top) == cfg.n_explain:
-                    break
-        if not top:
+        top = top_rows(t_image, t_rows, t_vals[t_rows], cfg.n_explain)  # at most one patch per image
+        if not len(top):
             continue
         h_vals = z_h_RF[:, j].numpy()
         h_rows = np.flatnonzero(h_vals > 0)
-        if len(h_rows) > cfg.n_activating:  # one row per activation-quantile stratum (Paulo et al.)
-            strata = np.array_split(h_rows[np.argsort(h_vals[h_rows], kind="stable")], cfg.n_activating)
-            h_rows = np.sort([s[rng.integers(len(s))] for s in strata])
+        h_rows = np.sort(stratified_rows(h_rows, h_vals[h_rows], cfg.n_activating, rng))
         quiet = np.flatnonzero(h_vals <= 0)
         quiet = np.sort(rng.choice(quiet, min(cfg.n_random, len(quiet)), replace=False))
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from saesanity.atomic import atomic_path
 from saesanity.config import ConfigError, _check
+from saesanity.lm.model import resolve_device
 
 MODEL_WEIGHTS, MODEL_CONFIG = "model.safetensors", "config.json"
 KINDS = ("toyvit", "clip")
@@ -148,12 +149,6 @@ def _clip_layers(model: nn.Module) -> nn.ModuleList:
     """CLIP's encoder blocks: transformers 5 holds them at model.encoder, earlier versions at
     model.vision_model.encoder."""
     return getattr(model, "vision_model", model).encoder.layers
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class VisionModel:

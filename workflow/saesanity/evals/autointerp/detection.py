@@ -67,12 +67,12 @@ def encode_firing(sae: SAE, store: ActivationStore, latents: np.ndarray | None =
     return Firing.collect(parts)
 
 
-def _top_rows(index: StoreIndex, rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """The rows of the n largest activations, at most one per document (as SAEBench keeps top contexts
-    apart), largest first; ties by row."""
+def top_rows(group_R: np.ndarray, rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The rows of the n largest activations, at most one per group (document, or image; `group_R` holds each
+    row's), as SAEBench keeps top contexts apart; largest first, ties by row."""
     picked, docs = [], set()
     for i in np.lexsort((rows, -values)):
-        d = int(index.doc[rows[i]])
+        d = int(group_R[rows[i]])
         if d not in docs:
             docs.add(d)
             picked.append(rows[i])
@@ -81,7 +81,7 @@ def _top_rows(index: StoreIndex, rows: np.ndarray, values: np.ndarray, n: int) -
     return np.asarray(picked, dtype=np.int64)
 
 
-def _stratified(rows: np.ndarray, values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def stratified_rows(rows: np.ndarray, values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """n rows, one from each of n equal strata of activation quantiles (Paulo et al. sample activating
     contexts across quantiles, not only the top); all rows when there are at most n."""
     if len(rows) <= n:
@@ -156,7 +156,7 @@ def evaluate_autointerp(sae: SAE, train: ActivationStore, heldout: ActivationSto
     t_firing = encode_firing(sae, train, latents=chosen, limit=cfg.train_tokens)
     bg_rows = np.sort(np.random.default_rng([cfg.seed, 1]).choice(len(t_index), min(cfg.n_background,
                                                                                     len(t_index)), replace=False))
-    top = {int(j): _top_rows(t_index, *t_firing.of(c), cfg.n_explain) for c, j in enumerate(chosen)}
+    top = {int(j): top_rows(t_index.doc, *t_firing.of(c), cfg.n_explain) for c, j in enumerate(chosen)}
     # A context never leaves its document: the documents to label are those of the contexts' own rows.
     labels = load_labels([h_index.doc, t_index.doc[np.concatenate([bg_rows, *top.values()])]])
 
@@ -176,7 +176,7 @@ def evaluate_autointerp(sae: SAE, train: ActivationStore, heldout: ActivationSto
         explain = _contexts(labels, t_index, top[int(j)], cfg, t_rows, t_vals)
         if not explain:  # fires on held-out data but not in the scanned training tokens: nothing to explain
             continue
-        activating = _contexts(labels, h_index, np.sort(_stratified(h_rows, h_vals, cfg.n_activating, rng)), cfg)
+        activating = _contexts(labels, h_index, np.sort(stratified_rows(h_rows, h_vals, cfg.n_activating, rng)), cfg)
         random = _contexts(labels, h_index, _quiet_rows(h_index, h_rows, cfg, cfg.n_random, rng), cfg)
         latents.append({"latent": int(j), **score_latent(interpreter, explain, activating, random, rng)})
     acc = np.array([r["accuracy"] for r in latents])
