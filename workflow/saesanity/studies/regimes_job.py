@@ -73,20 +73,16 @@ def choose_documents(cfg: RegimesConfig) -> tuple[list[str], pd.DataFrame, list[
 
 
 def prepare_regimes(job: RegimesPrepJob, out: str | Path) -> None:
-    from saesanity.lm.harvest import HarvestConfig, harvest
+    from saesanity.evals.probing.jobs import harvest_documents, special_token_ids
     from saesanity.lm.model import load_model
     cfg = job.regimes
     texts, table, entries = choose_documents(cfg)
     lm = load_model(job.model)
-    special = sorted({i for i in (lm.tokenizer.bos_token_id, lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id,
-                                  lm.bos_id, lm.pad_id) if i is not None})
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        harvest(lm, job.hook, enumerate(texts), tmp / TOKENS,
-                HarvestConfig(n_tokens=len(texts) * lm.n_ctx, batch_docs=cfg.batch_docs, dtype=cfg.dtype),
-                {"purpose": "probing in four regimes"})
+        harvest_documents(lm, job.hook, texts, tmp / TOKENS, cfg.batch_docs, cfg.dtype, "probing in four regimes")
         table.to_parquet(tmp / DOCS, index=False)
-        write_prep(tmp, lm.name, job.hook, special, entries, cfg)
+        write_prep(tmp, lm.name, job.hook, special_token_ids(lm), entries, cfg)
 
 
 def write_prep(folder: Path, model: str, hook: str, special: list[int], entries: list[dict],

@@ -69,8 +69,21 @@ class PrepJob:
                    dataclasses.replace(from_dict(ProbingConfig, probing, "evals.probing"), datasets=datasets))
 
 
-def prepare_probing(job: PrepJob, out: str | Path) -> None:
+def special_token_ids(lm) -> list[int]:
+    """The token ids a document's pooling leaves out: BOS, EOS and padding, as the model names them."""
+    return sorted({i for i in (lm.tokenizer.bos_token_id, lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id,
+                               lm.bos_id, lm.pad_id) if i is not None})
+
+
+def harvest_documents(lm, hook: str, texts: list[str], out: Path, batch_docs: int, dtype: str, purpose: str) -> None:
+    """Every token of every document at `hook` (BOS left out), as an activation store with doc, pos, token_id."""
     from saesanity.lm.harvest import HarvestConfig, harvest
+    # n_tokens: an upper bound (every document at full context), so every document is run.
+    harvest(lm, hook, enumerate(texts), out, HarvestConfig(n_tokens=len(texts) * lm.n_ctx, batch_docs=batch_docs,
+                                                            dtype=dtype), {"purpose": purpose})
+
+
+def prepare_probing(job: PrepJob, out: str | Path) -> None:
     from saesanity.lm.model import load_model
     cfg = job.probing
     texts: list[str] = []
@@ -92,15 +105,11 @@ def prepare_probing(job: PrepJob, out: str | Path) -> None:
                                           "doc": lo + np.searchsorted(used, docs), "y": y.astype(np.int8)}))
         print(f"probing {ds.name}: {len(tasks)} tasks, {len(used)} documents", file=sys.stderr, flush=True)
     lm = load_model(job.model)
-    special = sorted({i for i in (lm.tokenizer.bos_token_id, lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id,
-                                  lm.bos_id, lm.pad_id) if i is not None})
+    special = special_token_ids(lm)
     table = pd.concat(rows, ignore_index=True)
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        # n_tokens: an upper bound (every document at full context), so every document is run.
-        harvest(lm, job.hook, enumerate(texts), tmp / TOKENS,
-                HarvestConfig(n_tokens=len(texts) * lm.n_ctx, batch_docs=cfg.batch_docs, dtype=cfg.dtype),
-                {"purpose": "sparse probing"})
+        harvest_documents(lm, job.hook, texts, tmp / TOKENS, cfg.batch_docs, cfg.dtype, "sparse probing")
         table.to_parquet(tmp / TASKS, index=False)
         prep = {"model": lm.name, "hook": job.hook, "special_token_ids": special, "datasets": datasets,
                 "n_train": cfg.n_train, "n_test": cfg.n_test, "seed": cfg.seed,
