@@ -141,12 +141,25 @@ def train_lm_spec(config: dict) -> str:
     return canonical({"model": tw["model"], "train": tw["train"], "device": config["lm"]["device"]})
 
 
-def harvest_spec(config: dict, model: str, hook: str) -> str:
-    """JSON of saesanity.lm.jobs.HarvestJob for one hook."""
+def _check_lm_hook(config: dict, model: str, hook: str, job: str) -> None:
     lm = config["lm"]
     if model != lm["name"] or hook not in lm["hooks"]:
-        raise KeyError(f"no harvest of {model}/{hook}: the config has lm.name {lm['name']!r}, "
-                       f"lm.hooks {lm['hooks']}")
+        raise KeyError(f"no {job} of {model}/{hook}: the config has lm.name {lm['name']!r}, lm.hooks {lm['hooks']}")
+
+
+def _probing_datasets(config: dict) -> list[dict]:
+    """evals.probing.datasets as the jobs read them: nulls dropped, the toy world's corpus path filled in."""
+    datasets = [{k: v for k, v in d.items() if v is not None} for d in config["evals"]["probing"]["datasets"]]
+    for d in datasets:
+        if d["name"] == TOYWORLD:
+            d.setdefault("path", TOYWORLD_CORPUS)
+    return datasets
+
+
+def harvest_spec(config: dict, model: str, hook: str) -> str:
+    """JSON of saesanity.lm.jobs.HarvestJob for one hook."""
+    _check_lm_hook(config, model, hook, "harvest")
+    lm = config["lm"]
     h = lm["harvest"]
     train = {"n_tokens": h["n_tokens"], "batch_docs": h["batch_docs"], "shard_rows": h["shard_rows"],
              "dtype": h["dtype"]}
@@ -177,19 +190,14 @@ def ravel_spec(config: dict, source: str) -> str:
 def probing_prep_spec(config: dict, model: str, hook: str) -> str:
     """JSON of saesanity.evals.probing.PrepJob: the model (context evals.probing.n_ctx), the hook, and what
     decides the tasks' documents (not ks: changing ks reruns only the per-SAE jobs)."""
-    if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
-        raise KeyError(f"no probing preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
-                       f"lm.hooks {config['lm']['hooks']}")
+    _check_lm_hook(config, model, hook, "probing preparation")
     probing = config["evals"]["probing"]
     model_spec = lm_model_spec(config)
     if probing["n_ctx"] is not None:
         model_spec["n_ctx"] = probing["n_ctx"]
-    datasets = [{k: v for k, v in d.items() if v is not None} for d in probing["datasets"]]
-    for d in datasets:
-        if d["name"] == TOYWORLD:
-            d.setdefault("path", TOYWORLD_CORPUS)
     return canonical({"model": model_spec, "hook": hook,
-                      "probing": {"datasets": datasets, "n_train": probing["n_train"], "n_test": probing["n_test"],
+                      "probing": {"datasets": _probing_datasets(config), "n_train": probing["n_train"],
+                                  "n_test": probing["n_test"],
                                   "seed": probing["seed"], "batch_docs": probing["batch_docs"],
                                   "dtype": probing["dtype"]}})
 
@@ -224,18 +232,12 @@ def regimes_block(config: dict) -> dict:
     """saesanity.studies.regimes.RegimesConfig: studies.regimes on evals.probing's data sets (the toy world's
     corpus, or SAEBench's on a Hugging Face model). Every job of one source gets the same block: the training
     draws depend on it."""
-    datasets = [{k: v for k, v in d.items() if v is not None} for d in config["evals"]["probing"]["datasets"]]
-    for d in datasets:
-        if d["name"] == TOYWORLD:
-            d.setdefault("path", TOYWORLD_CORPUS)
-    return {**config["studies"]["regimes"], "datasets": datasets}
+    return {**config["studies"]["regimes"], "datasets": _probing_datasets(config)}
 
 
 def regimes_prep_spec(config: dict, model: str, hook: str) -> str:
     """JSON of saesanity.studies.regimes_job.RegimesPrepJob: the model, the hook and the regimes block."""
-    if model != config["lm"]["name"] or hook not in config["lm"]["hooks"]:
-        raise KeyError(f"no regimes preparation of {model}/{hook}: the config has lm.name {config['lm']['name']!r}, "
-                       f"lm.hooks {config['lm']['hooks']}")
+    _check_lm_hook(config, model, hook, "regimes preparation")
     return canonical({"model": lm_model_spec(config), "hook": hook, "regimes": regimes_block(config)})
 
 
