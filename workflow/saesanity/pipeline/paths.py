@@ -158,13 +158,14 @@ def activation_store(source: str, split: str) -> str:
     return lm_store(*split_lm_source(source), split)
 
 
-def lm_store(model: str, hook: str, split: str) -> str:
+def lm_store(model: str, hook: str, split: str, root: str = "activations") -> str:
     """A language model's activations at one hook: results/activations/{model}/{hook} (the training store)
-    and results/activations/{model}/heldout/{hook} (a sibling, so the two are separate rule outputs)."""
+    and results/activations/{model}/heldout/{hook} (a sibling, so the two are separate rule outputs); a vision
+    model's the same below `root` vision_activations."""
     if split == "activations":
-        return f"{RESULTS}/activations/{model}/{hook}"
+        return f"{RESULTS}/{root}/{model}/{hook}"
     if split == "heldout":
-        return f"{RESULTS}/activations/{model}/heldout/{hook}"
+        return f"{RESULTS}/{root}/{model}/heldout/{hook}"
     raise KeyError(f"unknown split {split!r}")
 
 
@@ -260,8 +261,4 @@ def split_vision_source(source: str) -> tuple[str, str]:
 def vision_store(model: str, hook: str, split: str) -> str:
     """A vision model's activations at one hook: results/vision_activations/{model}/{hook} (training) and
     results/vision_activations/{model}/heldout/{hook}, apart from the language model's stores."""
-    if split == "activations":
-        return f"{RESULTS}/vision_activations/{model}/{hook}"
-    if split == "heldout":
-        return f"{RESULTS}/vision_activations/{model}/heldout/{hook}"
-    raise KeyError(f"unknown split {split!r}")
+    return lm_store(model, hook, split, root="vision_activations")

@@ -4,7 +4,7 @@ the job enumeration (jobs.py) and the path templates (paths.py)."""
 from __future__ import annotations
 
 from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, convergence_runs, is_toyvit, is_toyworld,
-                                     lm_headline_keys, lm_sae_keys, lm_sources, regimes_keys, studies_keys,
+                                     lm_headline_keys, lm_sae_keys, lm_sources, regimes_keys,
                                      synthetic_sae_keys, synthetic_sources, sweep_keys, table2_evals, vision_sae_keys,
                                      vision_sources, width_keys)
 from saesanity.pipeline.paths import (FIGURES, SANITY_DIR, SANITY_REFERENCE, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER,
@@ -87,9 +87,8 @@ def sanity_inputs(config: dict) -> dict[str, list[str]]:
 def studies_inputs(config: dict) -> dict[str, list[str]]:
     """What results/studies is drawn from: every family member's core.json, the stitching of each member with
     the one below it, the meta-SAE of each variant's largest member, and the four regimes' probes."""
-    keys = studies_keys(config)
     families = [width_keys(config, src, v) for src in lm_sources(config) for v in config["studies"]["variants"]]
-    return {"core": [metrics_file(k.path, "core") for k in keys],
+    return {"core": [metrics_file(k.path, "core") for family in families for k in family],
             "stitching": [metrics_file(k.path, "stitching") for family in families for k in family[1:]],
             "meta": [metrics_file(family[-1].path, "meta_sae") for family in families],
             "regimes_baselines": [metrics_file(src, "regimes_baselines") for src in lm_sources(config)],
