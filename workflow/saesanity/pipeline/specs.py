@@ -11,7 +11,7 @@ from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPas
                                      is_toyvit, is_toyworld, source_d_in, source_group, studies_train,
                                      width_init_seed)
 from saesanity.pipeline.sanity import sanity_sae
-from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, VISION_WORLD, model_dir, sanity_name, split_arch_dir,
+from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, VISION_WORLD, english_text, model_dir, sanity_name, split_arch_dir,
                                      split_lm_source, split_vision_source, width_of)
 
 
@@ -125,10 +125,19 @@ def toy_model_dir(config: dict) -> str:
     return model_dir(config["lm"]["name"])
 
 
+def lm_model_path(config: dict) -> str:
+    """Where the language model is loaded from: the toy-world model folder, the packaged model's folder
+    (rule fetch_model), or lm.hf_model (a hub name or the user's folder)."""
+    lm = config["lm"]
+    if is_toyworld(config) or lm["packaged"]:
+        return toy_model_dir(config) if is_toyworld(config) else model_dir(lm["packaged"])
+    return lm["hf_model"]
+
+
 def lm_model_spec(config: dict) -> dict:
     """saesanity.lm.model.ModelSpec of the configured language model."""
     lm = config["lm"]
-    path = toy_model_dir(config) if is_toyworld(config) else lm["hf_model"]
+    path = lm_model_path(config)
     return {"kind": lm["kind"], "path": path, "device": lm["device"], "dtype": lm["dtype"], "n_ctx": lm["n_ctx"]}
 
 
@@ -167,8 +176,11 @@ def harvest_spec(config: dict, model: str, hook: str) -> str:
     if is_toyworld(config):
         text = {"kind": TOYWORLD, "path": TOYWORLD_CORPUS, "split": "train"}
         heldout_text = {**text, "split": "heldout"}
+    elif lm["text"]["source"] == "offline":
+        text = {"kind": "jsonl", "path": english_text("train")}
+        heldout_text = {"kind": "jsonl", "path": english_text("heldout")}
     else:
-        text = {"kind": "hf", **{k: v for k, v in lm["text"].items() if v is not None}}
+        text = {"kind": "hf", **{k: v for k, v in lm["text"].items() if v is not None and k != "source"}}
         heldout_text = None
     return canonical({"model": lm_model_spec(config), "hook": hook, "text": text, "heldout_text": heldout_text,
                       "train": train, "heldout": heldout})
@@ -217,7 +229,7 @@ def autointerp_text_args(config: dict, corpus: str | None) -> str:
     Face model's tokenizer (text only)."""
     if is_toyworld(config):
         return f"--documents {corpus}/documents.parquet"
-    return f"--tokenizer {config['lm']['hf_model']}"
+    return f"--tokenizer {lm_model_path(config)}"
 
 
 def stitching_spec(config: dict) -> str:
