@@ -130,14 +130,15 @@ def country_attributes(country: dict, continents: dict, languages: dict[str, str
 
 
 def select_cities(cities: dict, settings: RavelCitiesSettings) -> list[City]:
-    """The kept cities, most populous first (ties by name), each name unique."""
+    """The qualifying cities, most populous first (ties by name), each name unique; build_ravel_cities keeps
+    the first max_entities that have every attribute."""
     all_cities = [City(c["name"], int(c["population"]), c["countrycode"]) for c in cities.values()]
     by_name: dict[str, list[int]] = defaultdict(list)
     for c in all_cities:
         by_name[c.name].append(c.population)
     kept, per_country = [], Counter()
     for c in sorted(all_cities, key=lambda c: (-c.population, c.name, c.country_code)):
-        if c.population < settings.min_population or len(kept) >= settings.max_entities:
+        if c.population < settings.min_population:
             break
         others = sorted(by_name[c.name], reverse=True)
         others.remove(c.population)
@@ -172,6 +173,8 @@ def build_ravel_cities(settings: RavelCitiesSettings, cache_dir: str | Path, out
     languages = language_names(lang_root)
     entities, skipped = {}, Counter()
     for c in select_cities(cities, settings):
+        if len(entities) >= settings.max_entities:
+            break
         attrs = country_attributes(countries[c.country_code], continents, languages) \
             if c.country_code in countries else {}
         if not all(attrs.get(a) for a in ATTRIBUTES):
