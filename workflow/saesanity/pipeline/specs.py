@@ -145,6 +145,11 @@ def toyworld_spec(config: dict) -> str:
     return canonical(config["toyworld"]["corpus"])
 
 
+def offline_labels_spec(config: dict, name: str) -> str:
+    """offline_labels.<name>: 'sentiment' or 'ravel_cities'."""
+    return canonical(config["offline_labels"][name])
+
+
 def train_lm_spec(config: dict) -> str:
     tw = config["toyworld"]
     return canonical({"model": tw["model"], "train": tw["train"], "device": config["lm"]["device"]})

@@ -40,6 +40,9 @@ class RegistryEntry:
     rows: Callable[[dict, str | None], Iterator[dict]] | None = None
     """Turns one raw row (and its configuration) into flat rows ({text column, label columns}); None: the
     row is flat already."""
+    local_only: bool = False
+    """No hub copy exists (hub_path is ''): the config's path/data_files must name the local files, made by
+    a rule of the pipeline (docs/offline-data.md)."""
 
 
 def _europarl_rows(row: dict, config: str | None) -> Iterator[dict]:
@@ -78,6 +81,13 @@ REGISTRY: dict[str, RegistryEntry] = {
     "github_code": RegistryEntry(
         "codeparrot/github-code", "code",
         {"language": LabelSet("language", ("C", "Python", "HTML", "Java", "PHP"))}, rows=_github_rows),
+    # Human-rated snippets from vaderSentiment's sdist (saesanity.data.offline.sentiment, rule sentiment_set):
+    # movie-review sentiment (amazon sentiment's analogue) and which of four sources a snippet comes from.
+    "movie_sentiment": RegistryEntry("", "text", {"sentiment": LabelSet("sentiment", ("negative", "positive"))},
+                                     local_only=True),
+    "snippet_source": RegistryEntry("", "text",
+                                    {"source": LabelSet("source", ("amazon", "movie", "nyt", "tweets"))},
+                                    local_only=True),
 }
 TOYWORLD_LABEL_SETS = {name: LabelSet(name) for name in ("topic", "sentiment", "register")}
 
@@ -88,7 +98,8 @@ class ProbingDataset:
 
     name: str
     """'toyworld' (the corpus's documents, label sets topic, sentiment, register) or a registry key:
-    bias_in_bios, amazon_reviews, ag_news, europarl, github_code."""
+    bias_in_bios, amazon_reviews, ag_news, europarl, github_code; local only (path and data_files required):
+    movie_sentiment, snippet_source."""
     path: str | None = None
     """toyworld: the corpus folder. Others: replaces the hub name, e.g. 'json' with data_files, or a local
     folder saved by datasets; None: the registry's hub name."""
@@ -106,6 +117,9 @@ class ProbingDataset:
         _check(self.name == TOYWORLD or self.name in REGISTRY, "name",
                f"unknown probing data set {self.name!r}; known: {[TOYWORLD, *sorted(REGISTRY)]}")
         _check(self.max_rows > 0, "max_rows", "must be positive")
+        _check(self.name == TOYWORLD or not REGISTRY[self.name].local_only or bool(self.path), "path",
+               f"{self.name} is local only: the config's path/data_files must be set, e.g. path: json, "
+               f"data_files: [the .jsonl file its rule writes] (docs/offline-data.md)")
         known = TOYWORLD_LABEL_SETS if self.name == TOYWORLD else REGISTRY[self.name].label_sets
         bad = sorted(set(self.skip_label_sets) - set(known))
         _check(not bad, "skip_label_sets", f"unknown label set(s) {bad} of {self.name}; known: {sorted(known)}")
