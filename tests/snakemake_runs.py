@@ -10,7 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "presets", "envs", "profiles"]
 # --configfile takes several values, so it goes last on a command line.
-TINY = ["--configfile", "presets/tiny.yaml"]
+TINY = ["--configfile", "presets/toyworld.yaml", "presets/tiny.yaml"]
 
 
 def snakemake(cwd: Path, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:

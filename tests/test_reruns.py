@@ -114,7 +114,7 @@ def synthetic_files(root: Path) -> dict[str, str]:
 
 def test_a_killed_job_leaves_nothing_finished_and_reruns_to_the_same_bytes(tmp_path):
     # Enough rows that the generator is still writing shards when it is killed (128 shards, about 2 s).
-    override = ["--configfile", "presets/tiny.yaml", "big.yaml"]
+    override = [*TINY, "big.yaml"]
     target = "results/synthetic/tiny_variable/features.parquet"
     runs = {}
     for name in ("killed", "reference"):

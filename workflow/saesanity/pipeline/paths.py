@@ -39,6 +39,9 @@ TEXT_DIR = f"{RESULTS}/text"
 SENTIMENT_SET = f"{TEXT_DIR}/sentiment"
 RAVEL_CITIES = f"{TEXT_DIR}/ravel_cities"
 PYPI_DOWNLOADS = f"{RESULTS}/downloads/pypi"
+OFFLINE_PROBING_FILES = {"movie_sentiment": f"{SENTIMENT_SET}/sentiment.jsonl",
+                         "snippet_source": f"{SENTIMENT_SET}/source.jsonl"}
+"""The file each local-only probing data set is read from (evals.probing.datasets), built by a rule."""
 
 
 def sae_key(source: str, arch_dir: str, variant: str, seed: int | str) -> str:
@@ -180,9 +183,7 @@ def model_dir(name: str) -> str:
     return f"{RESULTS}/models/{name}"
 
 
-DOWNLOADS = f"{RESULTS}/downloads"
-"""Pinned packages as downloaded (checked by SHA-256 before use)."""
-ENGLISH_TEXT = f"{RESULTS}/text/english"
+ENGLISH_TEXT = f"{TEXT_DIR}/english"
 """The offline English documents (rule fetch_text): train.jsonl and heldout.jsonl, split by document."""
 
 

@@ -11,7 +11,7 @@ from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPas
                                      is_toyvit, is_toyworld, source_d_in, source_group, studies_train,
                                      width_init_seed)
 from saesanity.pipeline.sanity import sanity_sae
-from saesanity.pipeline.paths import (L0_TAG, TOYWORLD_CORPUS, VISION_WORLD, english_text, model_dir, sanity_name, split_arch_dir,
+from saesanity.pipeline.paths import (L0_TAG, OFFLINE_PROBING_FILES, RAVEL_CITIES, TOYWORLD_CORPUS, VISION_WORLD, english_text, model_dir, sanity_name, split_arch_dir,
                                      split_lm_source, split_vision_source, width_of)
 
 
@@ -167,7 +167,15 @@ def _probing_datasets(config: dict) -> list[dict]:
     for d in datasets:
         if d["name"] == TOYWORLD:
             d.setdefault("path", TOYWORLD_CORPUS)
+        elif d["name"] in OFFLINE_PROBING_FILES and "path" not in d:
+            d.update(path="json", data_files=[OFFLINE_PROBING_FILES[d["name"]]])
     return datasets
+
+
+def probing_files(config: dict) -> list[str]:
+    """The files of the probing data sets the pipeline builds (a local-only set with no path of the user's)."""
+    return [f for d in _probing_datasets(config) for f in d.get("data_files") or []
+            if f in OFFLINE_PROBING_FILES.values()]
 
 
 def harvest_spec(config: dict, model: str, hook: str) -> str:
@@ -201,7 +209,10 @@ def lm_loss_spec(config: dict, source: str) -> str:
 def ravel_spec(config: dict, source: str) -> str:
     """JSON for eval-ravel: the model, the SAE's hook and evals.ravel."""
     _, hook = split_lm_source(source)
-    return canonical({"model": lm_model_spec(config), "hook": hook, "ravel": config["evals"]["ravel"]})
+    ravel = dict(config["evals"]["ravel"])
+    if ravel["data"] == "cities":
+        ravel.update(data="ravel", ravel_dir=RAVEL_CITIES)
+    return canonical({"model": lm_model_spec(config), "hook": hook, "ravel": ravel})
 
 
 def probing_prep_spec(config: dict, model: str, hook: str) -> str:

@@ -7,7 +7,7 @@ from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, c
                                      lm_headline_keys, lm_sae_keys, lm_sources, regimes_keys,
                                      synthetic_sae_keys, synthetic_sources, sweep_keys, table2_evals, vision_sae_keys,
                                      vision_sources, width_keys)
-from saesanity.pipeline.paths import (FIGURES, SANITY_DIR, SANITY_REFERENCE, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER,
+from saesanity.pipeline.paths import (FIGURES, RAVEL_CITIES, SANITY_DIR, SANITY_REFERENCE, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER,
                                       activation_store, convergence_metrics_file, features_file, files_in, group_key,
                                       metrics_file, sae_file, sae_files, sweep_metrics_file, sweep_sae_dir,
                                       synthetic_dist, synthetic_store, table_file)
@@ -106,8 +106,10 @@ def toyworld_corpus(config: dict) -> list[str]:
 
 
 def ravel_corpus(config: dict) -> list[str]:
-    """The toy-world corpus an eval_ravel job reads its prompts from; none for RAVEL's own files."""
-    return [TOYWORLD_CORPUS] if config["evals"]["ravel"]["data"] == TOYWORLD else []
+    """What an eval_ravel job reads its prompts from where the pipeline builds it: the toy-world corpus, or
+    the GeoNames cities (rule ravel_cities); none for RAVEL's own files."""
+    data = config["evals"]["ravel"]["data"]
+    return {TOYWORLD: [TOYWORLD_CORPUS], "cities": [RAVEL_CITIES]}.get(data, [])
 
 
 def all_targets(config: dict) -> list[str]:
