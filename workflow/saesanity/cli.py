@@ -45,7 +45,8 @@ def cmd_train(args) -> None:
         from saesanity.data.synthetic import read_features
         truth_FD = torch.from_numpy(read_features(args.truth)[0])
     train_saes(jobs, ActivationStore.open(args.data), args.out, metadata={"source": args.source},
-               threads=args.threads, truth_FD=truth_FD)
+               threads=args.threads, truth_FD=truth_FD,
+               heldout=ActivationStore.open(args.heldout) if args.heldout else None)
 
 
 def cmd_eval_core(args) -> None:
@@ -314,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="activation store folder")
     p.add_argument("--source", required=True, help="source name recorded in cfg.json (e.g. synthetic-constant)")
     p.add_argument("--truth", help="features.parquet of a synthetic store: the dictionary of the *-truth ceilings")
+    p.add_argument("--heldout", help="held-out store: train_curve.csv (held-out EV and distance from the init "
+                   "during training) beside train_log.csv")
     p.add_argument("--target-l0-from", help="a sanity check's reference.json: train to its target_l0 (the L0 of "
                    "the imported SAE on held-out data) instead of the spec's")
     p.add_argument("--out", required=True, nargs="+",
