@@ -169,6 +169,12 @@ def cmd_table_lm(args) -> None:
     lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out, args.model_out)
 
 
+def cmd_table_train_curves(args) -> None:
+    from saesanity.tables.tidy import write_csv
+    from saesanity.tables.train_curves import train_curves_table
+    write_csv(train_curves_table(args.curves), Path(args.out))
+
+
 def cmd_table2(args) -> None:
     from saesanity.tables.table2 import COLUMNS, MetricsFileError, write_table2
     try:
@@ -459,6 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="lm_core.csv")
     p.add_argument("--model-out", required=True, help="lm_model.csv")
     p.set_defaults(func=cmd_table_lm)
+
+    p = sub.add_parser("table-train-curves", help="train_curves.csv: the language-model SAEs' training curves")
+    p.add_argument("--curves", nargs="*", default=[], help="train_curve.csv of each SAE (cfg.json beside it)")
+    p.add_argument("--out", required=True, help="train_curves.csv")
+    p.set_defaults(func=cmd_table_train_curves)
 
     p = sub.add_parser("table2", help="arXiv 2602.14111 Table 2 (+ AutoInterp, concepts, L0) per LM SAE")
     p.add_argument("--core", nargs="+", required=True, help="core.json per SAE")
