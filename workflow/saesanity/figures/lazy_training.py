@@ -47,7 +47,9 @@ def plot(tables: Path):
         for ax in ax_row:
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("tokens seen")
-    handles, labels = axes[0, 1].get_legend_handles_labels()
+    # Every variant of every panel, once (an architecture may lack some baselines).
+    legend = {l: h for ax in axes[:, 1] for h, l in zip(*ax.get_legend_handles_labels())}
+    handles, labels = list(legend.values()), list(legend.keys())
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
     fig.suptitle("Lazy training: held-out EV and distance from the random init during training "
                  "(mean over seeds, shaded: range; BatchTopK read with its batch top-k rule)", fontsize=10)
