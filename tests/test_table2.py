@@ -16,6 +16,7 @@ from saesanity.cli import main
 from saesanity.figures import table2_l0_sweep, table2_metrics
 from saesanity.figures.style import save
 from saesanity.tables.table2 import COLUMNS, METRICS, MetricsFileError, table2, write_table2
+from saesanity.tables.tidy import TRAINING
 
 SOURCE = "toyworld-blocks.1.hook_resid_pre"
 ARCHS = ["batchtopk", "jumprelu", "relu"]
@@ -87,7 +88,10 @@ def test_seed_means_spread_and_the_papers_numbers(tmp_path):
     assert set(table.metric) == set(METRICS) == {
         "explained_variance", "l0", "sparse_probing_top1", "sparse_probing_top5", "sparse_probing_top1_task_mean",
         "sparse_probing_top5_task_mean", "ravel", "autointerp", "concepts_detected", "concepts_detected_tag",
-        "concepts_detected_value", "concepts_detected_token"}
+        "concepts_detected_value", "concepts_detected_token", *TRAINING}
+    # Planted files hold no training record: null there (an imported SAE has none either).
+    assert table[table.metric.isin(TRAINING)].value.isna().all()
+    assert not table.saturated.any()
     assert len(table) == len(METRICS) * len(ARCHS) * ((3 + 5) + (1 + 5))  # per SAE, and a mean per arch x variant
 
 
@@ -96,7 +100,7 @@ def test_an_evaluation_without_files_gives_no_rows(tmp_path):
     table = table2({**files, "concepts": [], "autointerp": []}, headline_l0=16)
     assert not {"concepts_detected", "autointerp"} & set(table.metric)
     only_core = table2({"core": files["core"]})
-    assert set(only_core.metric) == {"explained_variance", "l0"} and only_core.headline.all()
+    assert set(only_core.metric) == {"explained_variance", "l0", *TRAINING} and only_core.headline.all()
 
 
 def test_a_missing_key_names_the_file_and_the_key(tmp_path):
@@ -149,6 +153,23 @@ def test_figures_one_panel_per_metric_and_the_sweep_only_with_a_sweep(tmp_path):
             assert sorted(sweep.axes[0].lines[0].get_xdata()) == [8, 16, 32]
             save(sweep, tables / "table2_l0_sweep")
             assert (tables / "table2_l0_sweep.png").stat().st_size > 0
+
+
+def test_a_saturated_metric_is_marked_on_its_panel(tmp_path):
+    """EV planted at the ceiling for every variant of one architecture: table2.csv marks it, the panel says so."""
+    files = write_planted(tmp_path / "metrics")
+    for f in files["core"]:
+        m = json.loads(Path(f).read_text())
+        if m["arch"] == "relu":
+            write_json(f, {**m, "explained_variance": 0.995})
+    write_table2(files, tmp_path / "tables" / "table2.csv", headline_l0=16)
+    table = pd.read_csv(tmp_path / "tables" / "table2.csv")
+    ev = table[table.metric == "explained_variance"]
+    assert ev[ev.arch == "relu"].saturated.all() and not ev[ev.arch != "relu"].saturated.any()
+    assert not table[table.metric != "explained_variance"].saturated.any()
+    fig = table2_metrics.plot(tmp_path / "tables")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(t.startswith("saturated: cannot discriminate") and "relu" in t for t in texts)
 
 
 def lm_config(**lm_group) -> dict:

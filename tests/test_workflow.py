@@ -18,8 +18,16 @@ def test_tiny_preset_builds_every_output(tiny_run):
     group = preset["saes"]["synthetic"]
     figures = sorted(p.name for p in (tiny_run / "results/figures").iterdir())
     for stem in ("synthetic_ev_recovery", "synthetic_recovery_vs_p", "synthetic_pwmcc_vs_gtmcc", "pwmcc_validation",
-                 "lm_core", "table2"):
+                 "lm_core", "table2", "lazy_training"):
         assert f"{stem}.png" in figures and f"{stem}.pdf" in figures
+    # Every language-model SAE's training curve, from its init (cosine 1) to the end of training.
+    curves = pd.read_csv(tiny_run / "results/tables/train_curves.csv")
+    assert list(curves.columns) == ["source", "arch", "variant", "seed", "tokens", "heldout_ev", "init_cos_mean",
+                                    "init_cos_min"]
+    assert (curves[curves.tokens == 0].init_cos_mean.round(5) == 1).all() and curves.tokens.max() > 0
+    lm_core = pd.read_csv(tiny_run / "results/tables/lm_core.csv")
+    assert {"tokens_seen", "ev_gain_last_quarter", "converged"} <= set(lm_core.metric)
+    assert {"saturated", "saturation_note"} <= set(lm_core.columns)
     assert "table2_l0_sweep.png" not in figures  # the tiny preset has no L0 sweep
 
     table = pd.read_csv(tiny_run / "results/tables/synthetic.csv")

@@ -96,6 +96,31 @@ rule table2:
         " --out {output} 2> {log}"
 
 
+rule table_train_curves:
+    """The training curves of the language-model SAEs (held-out EV and decoder-to-init cosine against
+    tokens), tidy, for the lazy-training figure."""
+    input:
+        targets.train_curve_inputs(config),
+    output:
+        report(
+            paths.table_file("train_curves"),
+            caption="../report/table_train_curves.rst",
+            category="Tables",
+            labels={"table": "train_curves"},
+        ),
+    log:
+        paths.log_file("tables", "train_curves"),
+    benchmark:
+        paths.benchmark_file("tables", "train_curves")
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m saesanity table-train-curves --curves {input} --out {output} 2> {log}"
+
+
 rule figures:
     """Every figure, as PNG and PDF."""
     input:
@@ -103,6 +128,7 @@ rule figures:
         rules.table_validation.output,
         rules.table_lm.output,
         rules.table2.output,
+        rules.table_train_curves.output,
         rules.table_convergence.output if jobs.convergence_runs(config) else [],
     output:
         report(

@@ -1,11 +1,14 @@
 rule train:
-    """One SAE of one architecture, variant and seed, in the SAELens layout."""
+    """One SAE of one architecture, variant and seed, in the SAELens layout, with its training curve on the
+    first rows of the held-out store (train_curve.csv; saesanity.train_curve)."""
     input:
         data=lambda w: paths.activation_store(w.source, "activations"),
+        heldout=lambda w: paths.activation_store(w.source, "heldout"),
         truth=lambda w: targets.truth_input(w.source, [w.variant]),
     output:
         paths.sae_files(names=paths.SAE_LOADABLE),
         train_log=paths.sae_file(paths.SAE_KEY, paths.TRAIN_LOG),
+        train_curve=paths.sae_file(paths.SAE_KEY, paths.TRAIN_CURVE),
         checkpoints=directory(paths.checkpoints_dir()),
     wildcard_constraints:
         source=jobs.per_sae_source_pattern(config),
@@ -25,7 +28,7 @@ rule train:
         CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data} {params.truth}"
-        " --source {wildcards.source} --out {params.out} 2> {log}"
+        " --heldout {input.heldout} --source {wildcards.source} --out {params.out} 2> {log}"
 
 
 # saes.<group>.one_pass: the SAEs of one seed (or one architecture and seed) trained by one job, in one pass
@@ -37,9 +40,11 @@ for train_pass in jobs.train_passes(config):
             train_pass.name
         input:
             data=paths.activation_store(train_pass.source, "activations"),
+            heldout=paths.activation_store(train_pass.source, "heldout"),
             truth=targets.truth_input(train_pass.source, [k.variant for k in train_pass.keys]),
         output:
             [f for k in train_pass.keys for f in paths.sae_files(k.path)],
+            [paths.sae_file(k.path, paths.TRAIN_CURVE) for k in train_pass.keys],
             [directory(paths.checkpoints_dir(k.path)) for k in train_pass.keys],
         params:
             spec=specs.train_pass_spec(config, train_pass),
@@ -58,4 +63,4 @@ for train_pass in jobs.train_passes(config):
             CONDA_ENV
         shell:
             "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data} {params.truth}"
-            " --source {params.source} --out {params.out} 2> {log}"
+            " --heldout {input.heldout} --source {params.source} --out {params.out} 2> {log}"

@@ -46,7 +46,8 @@ def cmd_train(args) -> None:
         from saesanity.data.synthetic import read_features
         truth_FD = torch.from_numpy(read_features(args.truth)[0])
     train_saes(jobs, ActivationStore.open(args.data), args.out, metadata={"source": args.source},
-               threads=args.threads, truth_FD=truth_FD)
+               threads=args.threads, truth_FD=truth_FD,
+               heldout=ActivationStore.open(args.heldout) if args.heldout else None)
 
 
 def cmd_eval_core(args) -> None:
@@ -184,6 +185,12 @@ def cmd_eval_ravel(args) -> None:
 def cmd_table_lm(args) -> None:
     from saesanity.tables.lm import lm_tables
     lm_tables(args.core, args.lm_loss, args.consistency, args.lm_metrics, args.out, args.model_out)
+
+
+def cmd_table_train_curves(args) -> None:
+    from saesanity.tables.tidy import write_csv
+    from saesanity.tables.train_curves import train_curves_table
+    write_csv(train_curves_table(args.curves), Path(args.out))
 
 
 def cmd_table2(args) -> None:
@@ -332,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="activation store folder")
     p.add_argument("--source", required=True, help="source name recorded in cfg.json (e.g. synthetic-constant)")
     p.add_argument("--truth", help="features.parquet of a synthetic store: the dictionary of the *-truth ceilings")
+    p.add_argument("--heldout", help="held-out store: train_curve.csv (held-out EV and distance from the init "
+                   "during training) beside train_log.csv")
     p.add_argument("--target-l0-from", help="a sanity check's reference.json: train to its target_l0 (the L0 of "
                    "the imported SAE on held-out data) instead of the spec's")
     p.add_argument("--out", required=True, nargs="+",
@@ -492,6 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="lm_core.csv")
     p.add_argument("--model-out", required=True, help="lm_model.csv")
     p.set_defaults(func=cmd_table_lm)
+
+    p = sub.add_parser("table-train-curves", help="train_curves.csv: the language-model SAEs' training curves")
+    p.add_argument("--curves", nargs="*", default=[], help="train_curve.csv of each SAE (cfg.json beside it)")
+    p.add_argument("--out", required=True, help="train_curves.csv")
+    p.set_defaults(func=cmd_table_train_curves)
 
     p = sub.add_parser("table2", help="arXiv 2602.14111 Table 2 (+ AutoInterp, concepts, L0) per LM SAE")
     p.add_argument("--core", nargs="+", required=True, help="core.json per SAE")

@@ -193,9 +193,18 @@ class TrainConfig:
     checkpoints: tuple[int, ...] = ()
     """Sample counts at which a copy of the SAE is also saved, into checkpoints/<count>/ beside the final
     one (SAELens layout): training trajectories for PW-MCC against ground truth (arXiv 2505.20254)."""
+    curve_points: int = 16
+    """Evenly spaced points of train_curve.csv (plus the init and 3/4 of training): held-out EV (Eq. 5) and
+    the decoder's cosine to its init; 0 for none. Each reads `curve_rows` held-out rows once (a few % of
+    training at the defaults), and needs the held-out store (saesanity.train_curve)."""
+    curve_rows: int = 8192
+    """The first rows of the held-out store that the curve evaluates on."""
+    converged_ev_gain: float = 0.005
+    """An SAE counts as converged when its held-out EV rose by less than this over the last quarter of
+    training (`ev_gain_last_quarter` in cfg.json's saesanity_training)."""
 
     def __post_init__(self) -> None:
-        for key in ("n_samples", "batch_size", "shuffle_buffer", "stats_samples", "log_every"):
+        for key in ("n_samples", "batch_size", "shuffle_buffer", "stats_samples", "log_every", "curve_rows"):
             _check(getattr(self, key) > 0, key, f"must be positive, got {getattr(self, key)}")
         object.__setattr__(self, "checkpoints", tuple(sorted(self.checkpoints)))
         _check(all(0 < c < self.n_samples for c in self.checkpoints), "checkpoints",
@@ -204,6 +213,8 @@ class TrainConfig:
         _check(self.lr > 0, "lr", f"must be positive, got {self.lr}")
         _check(self.decoder_lr_scale > 0, "decoder_lr_scale", f"must be positive, got {self.decoder_lr_scale}")
         _check(0 <= self.lr_decay_fraction <= 1, "lr_decay_fraction", "must be in [0, 1]")
+        _check(self.curve_points >= 0, "curve_points", f"must be >= 0, got {self.curve_points}")
+        _check(self.converged_ev_gain >= 0, "converged_ev_gain", f"must be >= 0, got {self.converged_ev_gain}")
         object.__setattr__(self, "betas", tuple(self.betas))
 
 

@@ -24,10 +24,11 @@ from saesanity.data.prefetch import prefetched
 from saesanity.data.store import ActivationStore, shuffled_batches
 from saesanity.sae.base import SAE, TrainOutput
 from saesanity.sae.io import save_sae
-from saesanity.sae.layout import TRAIN_LOG
+from saesanity.sae.layout import TRAIN_CURVE, TRAIN_LOG
 from saesanity.sae.registry import build_sae
 from saesanity.sae.variants import (constrain_decoder, decoder_unit_norm, dictionary_geometry, initialise,
                                     remove_parallel_grad)
+from saesanity.train_curve import TrainCurve, curve_steps, decoder_init_cos
 
 # Stream ids of the data-order and statistics seeds, so they never coincide with the init seed's stream.
 _DATA_ORDER, _STATS = 1, 2
@@ -119,7 +120,8 @@ class _Run:
     `stats.scale` (1 without normalisation); whatever it saves is folded back to raw activations."""
 
     def __init__(self, job: TrainJob, stats: ActivationStats, out_dir: str | Path | None,
-                 metadata: dict | None, truth_FD: torch.Tensor | None = None):
+                 metadata: dict | None, truth_FD: torch.Tensor | None = None,
+                 heldout_ND: torch.Tensor | None = None, n_steps: int = 0):
         self.job, self.out_dir, self.metadata, self.scale = job, out_dir, metadata, stats.scale
         scaled = stats.scaled()
         self.sample_ND, self.stats_rows = scaled.sample_ND, stats.n
@@ -129,6 +131,12 @@ class _Run:
         self.cone_moved_F = torch.zeros(job.sae.d_sae, dtype=torch.bool)
         self.opt = make_optimizer(self.sae, job.train)
         self.log = TrainLog()
+        self.steps_done = 0
+        # heldout_ND is already scaled like the training batches (train_saes).
+        self.curve = (TrainCurve(heldout_ND, self.W0_FD, curve_steps(n_steps, job.train.curve_points),
+                                 job.train.batch_size) if heldout_ND is not None else None)
+        if self.curve is not None:
+            self.curve.after(self.sae, 0)
         self.checkpoints = Checkpoints(job.train.checkpoints, job.train.batch_size, out_dir, metadata,
                                        self.finish_sae)
 
@@ -138,6 +146,9 @@ class _Run:
         out, moved_F = train_step(self.sae, self.opt, x_BD, self.W0_FD, lr, step)
         if moved_F is not None:
             self.cone_moved_F |= moved_F
+        self.steps_done = step + 1
+        if self.curve is not None:
+            self.curve.after(self.sae, self.steps_done)
         self.checkpoints.after_step(self.sae, step)
         if step % tc.log_every == 0 or step == n_steps - 1:
             var = float((x_BD - x_BD.mean(0)).pow(2).sum(-1).mean())
@@ -150,17 +161,25 @@ class _Run:
         """Fixes `sae`'s inference state (e.g. BatchTopK's threshold), folds the activation scale into it,
         and returns what cfg.json records of its training (`saesanity_training`)."""
         sae.finish(self.sample_ND)
-        W_FD = sae.W_dec.detach()
-        cos_F = (W_FD * self.W0_FD).sum(1) / W_FD.norm(dim=1).clamp_min(1e-12)
+        cos_F = decoder_init_cos(sae.W_dec.detach(), self.W0_FD)
         soft = sae.cfg.variant_kind == "soft_frozen_decoder"
         summary = {"activation_scale": self.scale, "stats_rows": self.stats_rows,
                    "init_effective_rank": self.init_geometry["effective_rank"],
                    "init_mean_abs_cos": self.init_geometry["mean_abs_cos"],
                    "init_cos_min": float(cos_F.min()), "init_cos_mean": float(cos_F.mean()),
                    "cone_moved_fraction": float(self.cone_moved_F.double().mean()) if soft else None,
+                   "tokens_seen": self.steps_done * self.job.train.batch_size,
+                   **self.curve_summary(),
                    **sae.training_summary()}
         sae.fold_input_scale(self.scale)
         return summary
+
+    def curve_summary(self) -> dict:
+        """Where on its held-out curve the SAE stopped (saesanity.train_curve); null without a curve.
+        A checkpoint's summary reads the curve up to the checkpoint (its last quarter is the checkpoint's)."""
+        if self.curve is None:
+            return {"curve_points": 0, "curve_heldout_ev": None, "ev_gain_last_quarter": None, "converged": None}
+        return self.curve.summary(self.job.train.converged_ev_gain)
 
     def finish(self) -> None:
         summary = self.finish_sae(self.sae)
@@ -168,6 +187,8 @@ class _Run:
             out_dir = Path(self.out_dir)
             self.checkpoints.close()
             self.log.write(out_dir / TRAIN_LOG)
+            if self.curve is not None:
+                self.curve.write(out_dir / TRAIN_CURVE)
             save_sae(self.sae, out_dir, self.metadata, summary)
 
 
@@ -185,13 +206,15 @@ def check_one_pass(jobs: list[TrainJob]) -> None:
 
 
 def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str | Path] | None = None,
-               metadata: dict | None = None, threads: int = 1,
-               truth_FD: torch.Tensor | None = None) -> list[tuple[SAE, TrainLog]]:
+               metadata: dict | None = None, threads: int = 1, truth_FD: torch.Tensor | None = None,
+               heldout: ActivationStore | None = None) -> list[tuple[SAE, TrainLog]]:
     """Trains several SAEs in one pass over the data: each batch is read once and every SAE steps on it in
     turn. With `out_dirs`, writes each SAE's cfg.json, sae_weights.safetensors and train_log.csv (and
     checkpoints/) into its folder. Each SAE gets the same bytes as `train_sae` alone: it sees the same
     statistics and batches, and its steps run the same operations on its own state (same `threads`).
-    `truth_FD`: the true dictionary of a synthetic store, for the ceiling variants (init 'truth')."""
+    `truth_FD`: the true dictionary of a synthetic store, for the ceiling variants (init 'truth').
+    `heldout`: the source's held-out store; with it (and train.curve_points > 0) each SAE also gets
+    train_curve.csv and the curve's summary in cfg.json (saesanity.train_curve)."""
     check_one_pass(jobs)
     if out_dirs is not None and len(out_dirs) != len(jobs):
         raise ValueError(f"{len(jobs)} SAEs but {len(out_dirs)} output folders")
@@ -204,7 +227,12 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
     if n_steps == 0:
         raise ValueError(f"train.n_samples ({tc.n_samples}) is smaller than one batch ({tc.batch_size})")
     stats = training_stats(store, tc, jobs[0].sae.seed)
-    runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata, truth_FD)
+    heldout_ND = None
+    if heldout is not None and tc.curve_points > 0:
+        # Scaled exactly as the training batches are, so the curve sees the SAE in its training units.
+        heldout_ND = torch.from_numpy(heldout.read_all(limit=tc.curve_rows))
+        heldout_ND = heldout_ND if stats.scale == 1.0 else heldout_ND * stats.scale
+    runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata, truth_FD, heldout_ND, n_steps)
             for i, job in enumerate(jobs)]
     batches = prefetched(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [jobs[0].sae.seed, _DATA_ORDER],
                                           tc.n_samples))
@@ -220,8 +248,9 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
 
 
 def train_sae(job: TrainJob, store: ActivationStore, out_dir: str | Path | None = None,
-              metadata: dict | None = None, threads: int = 1,
-              truth_FD: torch.Tensor | None = None) -> tuple[SAE, TrainLog]:
+              metadata: dict | None = None, threads: int = 1, truth_FD: torch.Tensor | None = None,
+              heldout: ActivationStore | None = None) -> tuple[SAE, TrainLog]:
     """Trains one SAE; with `out_dir`, writes cfg.json, sae_weights.safetensors and train_log.csv there.
     Bit-identical results need the same `threads` too: a matmul may sum in another order with more threads."""
-    return train_saes([job], store, None if out_dir is None else [out_dir], metadata, threads, truth_FD)[0]
+    return train_saes([job], store, None if out_dir is None else [out_dir], metadata, threads, truth_FD,
+                      heldout)[0]

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 from saesanity.atomic import atomic_path  # noqa: E402
 from saesanity.figures import (  # noqa: E402
+    lazy_training,
     lm_core,
     probing_regimes,
     pwmcc_validation,
@@ -31,6 +32,7 @@ FIGURES = {
     "lm_core": lm_core.plot,
     "table2": table2_metrics.plot,
     "table2_l0_sweep": table2_l0_sweep.plot,
+    "lazy_training": lazy_training.plot,
     "synthetic_convergence": synthetic_convergence.plot,
     "synthetic_convergence_axes": synthetic_convergence.plot_axes,
 }

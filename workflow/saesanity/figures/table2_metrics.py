@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from saesanity.figures.style import ARCH_ORDER, CAVEAT_NOTE, VARIANT_ORDER, has_caveats, ordered, variant_bars
+from saesanity.tables.saturation import SATURATED_LABEL
 from saesanity.tables.table2 import REFERENCE
 
 METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "sparse_probing_top1": "sparse probing top-1",
@@ -31,6 +32,18 @@ def panels(df: pd.DataFrame) -> list[tuple[str, str]]:
     return [(s, m) for s in sorted(df.source.unique()) for m in METRIC_LABEL if m in set(df.metric)]
 
 
+def mark_saturated(ax, sub: pd.DataFrame) -> None:
+    """Hatches a panel and names the architectures on which the metric cannot discriminate (table2.csv's
+    `saturated`: trained and every baseline at the ceiling, saesanity.tables.saturation)."""
+    if "saturated" not in sub or not sub.saturated.any():
+        return
+    archs = ", ".join(ordered(sub[sub.saturated].arch.unique(), ARCH_ORDER))
+    ax.patch.set_hatch("//")
+    ax.patch.set_edgecolor("0.85")
+    ax.text(0.5, 0.5, f"{SATURATED_LABEL}\n({archs})", transform=ax.transAxes, ha="center", va="center",
+            fontsize=9, color="firebrick", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "firebrick"})
+
+
 def plot(tables: Path):
     df = table2_means(tables)
     df = df[df.headline]
@@ -49,6 +62,7 @@ def plot(tables: Path):
             low = float(sub.value.min()) if sub.value.notna().any() else 0.0
             ax.set_ylim(min(0.0, low - 0.05), 1.05)
         ax.set_ylabel(METRIC_LABEL.get(metric, metric))
+        mark_saturated(ax, sub)
         ax.set_title(source if df.source.nunique() > 1 else METRIC_LABEL.get(metric, metric), fontsize=9)
     for ax in axes.flat[len(cells):]:
         ax.axis("off")

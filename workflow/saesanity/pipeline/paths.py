@@ -4,7 +4,7 @@ called with values it gives one file. The layout is docs/design.md's Contracts."
 
 from __future__ import annotations
 
-from saesanity.sae.layout import CFG, CHECKPOINTS, TRAIN_LOG, WEIGHTS
+from saesanity.sae.layout import CFG, CHECKPOINTS, TRAIN_CURVE, TRAIN_LOG, WEIGHTS
 
 RESULTS = "results"
 SYNTHETIC_PREFIX = "synthetic-"

@@ -9,7 +9,7 @@ from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, c
                                      vision_sources, width_keys)
 from saesanity.pipeline.paths import (FIGURES, RAVEL_CITIES, SANITY_DIR, SANITY_REFERENCE, TOYWORLD_CORPUS, TOYWORLD_TOKENIZER,
                                       activation_store, convergence_metrics_file, features_file, files_in, group_key,
-                                      metrics_file, sae_file, sae_files, sweep_metrics_file, sweep_sae_dir,
+                                      TRAIN_CURVE, metrics_file, sae_file, sae_files, sweep_metrics_file, sweep_sae_dir,
                                       synthetic_dist, synthetic_store, table_file)
 from saesanity.pipeline.sanity import sanity_saes
 
@@ -45,6 +45,11 @@ def lm_table_inputs(config: dict) -> dict[str, list[str]]:
             "lm_metrics": [metrics_file(config["lm"]["name"], "lm")] if is_toyworld(config) else []}
 
 
+def train_curve_inputs(config: dict) -> list[str]:
+    """train_curve.csv of every headline language-model SAE (the lazy-training figure's curves)."""
+    return [sae_file(k.path, TRAIN_CURVE) for k in lm_headline_keys(config)]
+
+
 def table2_inputs(config: dict) -> dict[str, list[str]]:
     """<eval>.json of every language-model SAE per evaluation of table2.csv; [] where the evaluation is not
     configured for this model (jobs.table2_evals)."""
@@ -67,7 +72,7 @@ def convergence_table_inputs(config: dict) -> list[str]:
 def figure_inputs(config: dict) -> list[str]:
     """The tables the figures are drawn from; the convergence study's only where the config has one."""
     names = ["synthetic", "synthetic_features", "validation", "validation_correlation", "lm_core", "lm_model",
-             "table2"] + (["convergence"] if convergence_runs(config) else [])
+             "table2", "train_curves"] + (["convergence"] if convergence_runs(config) else [])
     return [table_file(name) for name in names]
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from saesanity.atomic import read_json
 from saesanity.paper import table2_paper_value
+from saesanity.tables.saturation import with_saturation
 from saesanity.tables.tidy import (CORE, consistency_rows, metric_rows, with_paper_values, with_seed_aggregates,
                                    write_csv)
 
@@ -18,11 +19,13 @@ KEY = ["source", "arch", "variant"]
 
 
 def lm_core_table(core: Sequence[str], lm_loss: Sequence[str], consistency: Sequence[str] = ()) -> pd.DataFrame:
-    """Per SAE and mean over seeds; PW-MCC and shared latents (seed 'all') where a variant has >= 2 seeds."""
+    """Per SAE and mean over seeds; PW-MCC and shared latents (seed 'all') where a variant has >= 2 seeds;
+    a metric at its ceiling for every variant (CE loss recovered, KL score, EV) marked `saturated`."""
     per_sae = pd.DataFrame([r for name, files in (("core", core), ("lm_loss", lm_loss))
                             for r in metric_rows(name, files, [(m, m) for m in PER_SAE[name]])])
     table = with_seed_aggregates(per_sae, consistency_rows(consistency), KEY)
-    return with_paper_values(table, KEY, lambda r: table2_paper_value(r.arch, r.variant, r.metric))
+    return with_saturation(with_paper_values(table, KEY, lambda r: table2_paper_value(r.arch, r.variant, r.metric)),
+                           KEY)
 
 
 def lm_model_table(metrics_files: Sequence[str]) -> pd.DataFrame:

@@ -12,13 +12,15 @@ import pandas as pd
 from saesanity.atomic import read_json
 
 from saesanity.paper import table2_paper_value
-from saesanity.tables.tidy import (MetricsFileError, metric_rows, value_of, with_paper_values, with_seed_aggregates,
+from saesanity.tables.saturation import with_saturation
+from saesanity.tables.tidy import (TRAINING, MetricsFileError, metric_rows, value_of, with_paper_values, with_seed_aggregates,
                                    write_csv)
 
 # Per evaluation (its <eval>.json under results/metrics/.../seed<seed>/): (key in the file, metric in the table).
 # The metric names of the paper's four columns are those of saesanity.paper.TABLE2_METRICS.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "core": [("explained_variance", "explained_variance"), ("l0", "l0")],
+    # With how far each SAE trained and whether it converged (tidy.TRAINING), beside the metrics they qualify.
+    "core": [("explained_variance", "explained_variance"), ("l0", "l0"), *((k, k) for k in TRAINING)],
     # The headline is SAEBench's average (over each data set's classes, then over data sets); the plain mean
     # over tasks beside it (saesanity.evals.probing.summarise).
     "probing": [("top_1", "sparse_probing_top1"), ("top_5", "sparse_probing_top5"),
@@ -57,7 +59,8 @@ def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None 
            concepts_reference: Sequence[str] = ()) -> pd.DataFrame:
     """Per SAE and mean over seeds (std, n_seeds) of every metric whose files are given; an evaluation with
     no files (not configured for this model) gives no rows. The paper's number sits beside the seed means,
-    at the headline L0 only when one is given (the paper's Table 2 is at L0 160 of its sweep)."""
+    at the headline L0 only when one is given (the paper's Table 2 is at L0 160 of its sweep). A metric on
+    which the trained SAE and every baseline sit at the ceiling is marked `saturated` (tables.saturation)."""
     unknown = set(metric_files) - set(COLUMNS)
     if unknown:
         raise KeyError(f"unknown evaluations {sorted(unknown)}; known: {list(COLUMNS)}")
@@ -74,7 +77,7 @@ def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None 
     # at the headline L0 and lines over the sweep.
     table = table.drop(columns="init")
     table.insert(table.columns.get_loc("target_l0") + 1, "headline", table.target_l0.map(is_headline))
-    return table
+    return with_saturation(table, KEY)
 
 
 def write_table2(metric_files: Mapping[str, Sequence[str]], out: str | Path, headline_l0: float | None = None,

@@ -14,12 +14,22 @@ from saesanity.atomic import atomic_path, read_json
 
 IDENTITY = ["source", "arch", "variant", "seed", "d_sae", "target_l0"]
 """The fields of a metrics JSON that name its SAE (saesanity.evals.identity), as table columns."""
+TRAINING = ["tokens_seen", "init_cos_mean", "init_cos_min", "ev_gain_last_quarter", "converged"]
+"""How far each SAE trained and where on its held-out curve it stopped (saesanity.train_curve): tokens seen,
+the decoder's mean and minimum cosine to its random init, the held-out EV gained over the last quarter of
+training and whether that gain is below train.converged_ev_gain (1/0). From cfg.json's saesanity_training,
+copied into core.json by eval_core."""
+ABSENT_IS_NULL = frozenset(TRAINING)
+"""Keys read as null where a core.json lacks them: an SAE imported by a sanity check, or trained before the
+curve existed, has no record of its training."""
 CORE = ["explained_variance", "l0", "dead_fraction", "l0_before_calibration", "init_cos_min", "init_cos_mean",
-        "cone_moved_fraction", "init_effective_rank", "init_mean_abs_cos"]
+        "cone_moved_fraction", "init_effective_rank", "init_mean_abs_cos", "tokens_seen", "ev_gain_last_quarter",
+        "converged"]
 """core.json's metrics in the tables: what eval_core measures, the L0 training alone reached (before the final
 calibration), how far training moved the decoder from its random init, how often the Soft-Frozen cone bound,
-and how spread the initial dictionary was (effective rank, mean |cos| between rows: iso against cov); from
-cfg.json's saesanity_training, copied by eval_core; null where it does not apply."""
+how spread the initial dictionary was (effective rank, mean |cos| between rows: iso against cov), and how far
+training went (TRAINING); from cfg.json's saesanity_training, copied by eval_core; null where it does not
+apply."""
 CONE_NEVER_BOUND = ("Soft-Frozen cone never bound: the same computation as the trained SAE of this seed, "
                     "so their agreement holds by construction")
 
@@ -67,7 +77,7 @@ def metric_rows(eval_name: str, files: Sequence[str], columns: Sequence[tuple[st
         if eval_name == "core":
             ident["caveat"] = caveat(m)
         for key, metric in columns:
-            v = value_of(m, key, str(f), eval_name)
+            v = None if key in ABSENT_IS_NULL and key not in m else value_of(m, key, str(f), eval_name)
             rows.append({**ident, "metric": metric, "value": float("nan") if v is None else float(v)})
     return rows
 
