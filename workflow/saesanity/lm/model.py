@@ -104,8 +104,10 @@ class LanguageModel:
             self.model.cfg.device)
 
     def encode(self, text: str, n_ctx: int | None = None) -> list[int]:
-        """BOS followed by the text's tokens, truncated to the context length."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        """BOS followed by the text's tokens, truncated to the context length. A special token's name in the
+        text (e.g. a literal "<|endoftext|>") is tokenized as plain text, so BOS is a document's only special
+        token, and harvest leaves it out: SAEs never train on special-token positions (as in SAELens)."""
+        ids = self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
         return [self.bos_id, *ids][: n_ctx or self.n_ctx]
 
     def check_hook(self, hook: str) -> None:

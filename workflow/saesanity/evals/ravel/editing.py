@@ -164,9 +164,15 @@ class PromptModel:
 
     @torch.no_grad()
     def clean_predictions(self) -> torch.Tensor:
+        """The model's next token after every prompt; from the kept hook activations where site_activations
+        kept them (the layers before the hook are not run twice)."""
         out = []
         for idx in self._batches():
-            logits = self.lm.logits(self._rows(idx))
+            if self._resid_PTD is not None:
+                T = int(self.last_P[idx].max()) + 1
+                logits = self.lm.logits_from(self._resid_PTD[idx.to(self._resid_PTD.device), :T], self.hook)
+            else:
+                logits = self.lm.logits(self._rows(idx))
             out.append(logits[torch.arange(len(idx)), self.last_P[idx].to(logits.device)].argmax(-1).cpu())
         return torch.cat(out)
 
@@ -224,7 +230,7 @@ class ExampleBuilder:
     def examples(self, etype: str, read: str, split: str, source_attrs: list[str], expect: str, n: int,
                  rng: np.random.Generator) -> Examples:
         """`n` examples whose base prompt asks for attribute `read` and whose source entity has a different
-        value of it; target: the source's value (expect='source', cause) or the base's (expect='base',
+        value of it (a different first token); target: the source's value (expect='source', cause) or the base's (expect='base',
         isolation). The source prompt is the base's template with the source entity (same_template), else
         any right-answered prompt of the source entity about one of `source_attrs` in the same split
         (RAVEL draws source prompts from all templates of the entity type)."""
@@ -233,8 +239,10 @@ class ExampleBuilder:
         bases = [i for e in knows for i in self.by_key.get((etype, read, split, e), []) if self.correct_P[i]]
         options = {}
         for b in bases:
-            base_value = value[self.data.prompts[b]["entity"]]
-            opts = [(e, s) for e in knows if value[e] != base_value
+            # Values differ where the scored token (their first) differs: "United States" and "United Kingdom"
+            # both begin " United", so an edit between them could change nothing and still count as a cause.
+            base_token = self._token(b, value[self.data.prompts[b]["entity"]])
+            opts = [(e, s) for e in knows if self._token(b, value[e]) != base_token
                     for s in self._sources(b, e, source_attrs, split, etype)]
             if opts:
                 options[b] = opts
