@@ -34,6 +34,15 @@ TOYWORLD_DIR = f"{RESULTS}/toyworld"
 TOYWORLD_CORPUS = f"{TOYWORLD_DIR}/corpus"
 TOYWORLD_TOKENIZER = f"{TOYWORLD_DIR}/tokenizer"
 FIGURES = f"{RESULTS}/figures"
+# Real text from pinned Debian packages (rules offline_data.smk, docs/offline-data.md).
+DEBIAN_DOWNLOADS = f"{RESULTS}/downloads/debian"
+"""The .deb files and their extracted folders (<name>_<version>/), shared by the offline-text rules."""
+DEBIAN_PACKAGE = f"{DEBIAN_DOWNLOADS}/{{deb}}"
+"""One extracted package; `deb` is its pinned folder name (saesanity.data.offline.debian.DebPin.folder)."""
+ENGLISH_TEXT = f"{RESULTS}/text/english"
+"""train.jsonl, heldout.jsonl, provenance.json."""
+PROBING_SETS = f"{RESULTS}/text/probing"
+"""<set>.jsonl per local probing set, provenance.json."""
 
 
 def sae_key(source: str, arch_dir: str, variant: str, seed: int | str) -> str:

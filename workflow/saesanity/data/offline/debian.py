@@ -63,6 +63,14 @@ PINS: dict[str, DebPin] = {p.name: p for p in (
 )}
 
 
+def pin_of_folder(folder: str) -> DebPin:
+    """The pin whose extracted folder is named `folder` (`<name>_<version>`, as rule debian_package's output)."""
+    for pin in PINS.values():
+        if pin.folder == folder:
+            return pin
+    raise KeyError(f"no pinned Debian package has the folder {folder!r}; pinned: {[p.folder for p in PINS.values()]}")
+
+
 class DebianUnavailable(RuntimeError):
     """apt-get is missing, or cannot download the pinned version; the message names the fix."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from saesanity.config import _check
 from saesanity.lm.model import ModelNotAvailable, one_line
+from saesanity.pipeline.paths import PROBING_SETS
 
 TOYWORLD = "toyworld"
 
@@ -31,7 +32,9 @@ class LabelSet:
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    hub_path: str
+    hub_path: str | None
+    """None: a local-only set (built by this pipeline, e.g. from Debian packages); the config must give
+    `path` and `data_files`."""
     text_column: str
     label_sets: dict[str, LabelSet]
     configs: tuple[str | None, ...] = (None,)
@@ -78,6 +81,16 @@ REGISTRY: dict[str, RegistryEntry] = {
     "github_code": RegistryEntry(
         "codeparrot/github-code", "code",
         {"language": LabelSet("language", ("C", "Python", "HTML", "Java", "PHP"))}, rows=_github_rows),
+    # Local-only sets written by saesanity.data.offline.probing_sets (rule probing_sets, results/text/probing):
+    # SAEBench's kinds of task from pinned Debian packages; the classes are all the file holds (5 each).
+    "wordnet_topic": RegistryEntry(
+        None, "text", {"topic": LabelSet("topic", ("noun.artifact", "noun.person", "noun.plant", "noun.animal",
+                                                   "noun.food"))}),
+    "wordnet_profession": RegistryEntry(
+        None, "text", {"profession": LabelSet("profession", ("writer", "scientist", "politician", "musician",
+                                                             "artist"))}),
+    "manpages_language": RegistryEntry(
+        None, "text", {"language": LabelSet("language", ("en", "de", "fr", "es", "it"))}),
 }
 TOYWORLD_LABEL_SETS = {name: LabelSet(name) for name in ("topic", "sentiment", "register")}
 
@@ -88,7 +101,8 @@ class ProbingDataset:
 
     name: str
     """'toyworld' (the corpus's documents, label sets topic, sentiment, register) or a registry key:
-    bias_in_bios, amazon_reviews, ag_news, europarl, github_code."""
+    bias_in_bios, amazon_reviews, ag_news, europarl, github_code (hub), or wordnet_topic, wordnet_profession,
+    manpages_language (local only: give path and data_files)."""
     path: str | None = None
     """toyworld: the corpus folder. Others: replaces the hub name, e.g. 'json' with data_files, or a local
     folder saved by datasets; None: the registry's hub name."""
@@ -106,6 +120,10 @@ class ProbingDataset:
         _check(self.name == TOYWORLD or self.name in REGISTRY, "name",
                f"unknown probing data set {self.name!r}; known: {[TOYWORLD, *sorted(REGISTRY)]}")
         _check(self.max_rows > 0, "max_rows", "must be positive")
+        if self.name != TOYWORLD and REGISTRY[self.name].hub_path is None:
+            _check(self.path is not None and bool(self.data_files), "path",
+                   f"{self.name!r} is a local-only set (no hub copy): set path: json and data_files: "
+                   f"[{PROBING_SETS}/{self.name}.jsonl] (built by `snakemake {PROBING_SETS}`)")
         known = TOYWORLD_LABEL_SETS if self.name == TOYWORLD else REGISTRY[self.name].label_sets
         bad = sorted(set(self.skip_label_sets) - set(known))
         _check(not bad, "skip_label_sets", f"unknown label set(s) {bad} of {self.name}; known: {sorted(known)}")
@@ -183,10 +201,12 @@ def _stream(ds: ProbingDataset, entry: RegistryEntry, config_name: str | None) -
     except (KeyError, FileNotFoundError):
         raise
     except Exception as err:  # hub, cache and builder errors come as many types; all mean "not here"
+        elsewhere = (f"or on a machine with network run `hf download --repo-type dataset {entry.hub_path}` and "
+                     f"copy the Hugging Face cache here." if entry.hub_path else
+                     f"or build it: `snakemake {PROBING_SETS}`.")
         raise ModelNotAvailable(
             f"could not open the probing data set {ds.name!r} ({path!r}, split {split!r}): "
             f"{type(err).__name__}: {one_line(err)}. Offline, give a local copy in the same format: "
             f"evals.probing.datasets: [{{name: {ds.name}, path: json, data_files: [{ds.name}.jsonl]}}] "
             f"(columns {entry.text_column!r} and {sorted({s.column for s in entry.label_sets.values()})}), "
-            f"or on a machine with network run `hf download --repo-type dataset {entry.hub_path}` and copy "
-            f"the Hugging Face cache here.") from err
+            f"{elsewhere}") from err
