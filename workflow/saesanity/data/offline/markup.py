@@ -16,10 +16,9 @@ def collapse(text: str) -> str:
 
 # GCIDE as dictd renders it (dict-gcide's gcide.dict.dz): "Arrive \Ar*rive"\, v. t." headword lines with the
 # pronunciation between backslashes, {cross references}, source tags such as [1913 Webster] or [WordNet 1.5]
-# on their own lines. The raw GCIDE XML-ish markup (<hw>, <def>, &eacute;) is removed too, in case a user's
+# (mostly on their own lines, sometimes after text). The raw GCIDE XML-ish markup (<hw>, <def>, &eacute;) is removed too, in case a user's
 # copy is the raw form.
-_GCIDE_SOURCE = re.compile(r"^\s*\[(?:[^\]]*(?:Webster|WordNet|PJC|Century|Chambers|RN|MW|AS|Sci\. Am\.)[^\]]*)\]\s*$",
-                           re.MULTILINE)
+_GCIDE_SOURCE = re.compile(r"[ \t]*\[[^\]\n]*(?:Webster|WordNet|PJC|Century|Chambers|\bRN\b|\bMW\b|\bAS\b)[^\]\n]*\]")
 _GCIDE_PRON = re.compile(r"\\[^\\\n]*\\,?")
 _TAG = re.compile(r"<[^<>\n]{1,40}>")
 _ENTITY = re.compile(r"&([a-zA-Z]{1,10});")

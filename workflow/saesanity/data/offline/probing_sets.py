@@ -14,7 +14,8 @@
   artist ~250 (below SAEBench's 4,000+1,000 per class; probing reports such tasks as short).
 - manpages_language (europarl analogue), label `language`: a paragraph of a man page in English (`manpages`)
   or a translation (`manpages-de`, -fr, -es, -it from manpages-l10n), only pages present both in English and
-  in that translation, so the classes share their topics. Dutch (SAEBench's 5th language) is left out:
+  in that translation, so the classes share their topics; a translated paragraph that equals an English one
+  (left untranslated) is dropped. Dutch (SAEBench's 5th language) is left out:
   manpages-nl translates only 7 of the English package's pages; Italian replaces it.
 Each class keeps at most `max_rows_per_class` rows, chosen and ordered by a hash of the row's key so that the
 classes interleave (a reader that stops early still sees every class).
@@ -126,12 +127,14 @@ def page_paragraphs(path: Path) -> list[str]:
 def language_rows(roots: dict[str, Path], cfg: ProbingSetsConfig) -> Iterator[tuple[str, str, str]]:
     pages = {lang: man_pages(root, lang) for lang, root in roots.items()}
     translated = set().union(*(set(p) for lang, p in pages.items() if lang != "en"))
+    # A translation leaves some paragraphs in English (untranslated text, examples): those are not its language.
+    english = {para for path in pages["en"].values() for para in page_paragraphs(path)}
     for lang, files in pages.items():
         shared = set(files) & (translated if lang == "en" else set(pages["en"]))
         for page in sorted(shared):
             for i, para in enumerate(page_paragraphs(files[page])):
                 words = para.split()
-                if len(words) >= cfg.min_paragraph_words:
+                if len(words) >= cfg.min_paragraph_words and (lang == "en" or para not in english):
                     yield f"language:{lang}:{page}:{i}", " ".join(words[:cfg.max_paragraph_words]), lang
 
 
