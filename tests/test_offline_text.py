@@ -5,7 +5,6 @@ fetched once into pytest's cache folder (apt-get download, about 45 MB: a cold f
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import shutil
 from pathlib import Path
@@ -50,6 +49,11 @@ def english(cache, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("text") / "english"
     build_english(EnglishTextConfig(), cache, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def english_rows(english) -> dict[str, list[dict]]:
+    return {split: _rows(english / f"{split}.jsonl") for split in ("train", "heldout")}
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +138,7 @@ def test_strip_gcide():
 def test_strip_groff():
     page = (".\\\" a comment\n.TH OPEN 2\n.SH NAME\nopen \\- open a file\n.SH DESCRIPTION\n"
             "The \\fBopen\\fP() call opens\n.BR path name (7)\n.I in\nplace \\(em quickly.\n.PP\n"
-            ".nf\nint fd = open(p);\n.fi\nSecond paragraph.\n.TS\ntab;\n.TE\n")
+            ".nf\nint fd = open(p);\n.fi\nSecond paragraph.\n.TS\ntab;\n.TE\n.ig\nignored\n..\n")
     assert strip_groff(page) == ["open - open a file", "The open() call opens pathname(7) in place — quickly.",
                                  "Second paragraph."]
 
@@ -165,8 +169,8 @@ def test_configs_check_their_keys():
 
 # --- the English corpus -------------------------------------------------------------------------------------
 
-def test_english_counts_split_and_provenance(english):
-    train, heldout = _rows(english / "train.jsonl"), _rows(english / "heldout.jsonl")
+def test_english_counts_split_and_provenance(english, english_rows):
+    train, heldout = english_rows["train"], english_rows["heldout"]
     prov = json.loads((english / "provenance.json").read_text())
     assert {r["doc"] for r in train}.isdisjoint({r["doc"] for r in heldout})
     assert sorted(r["doc"] for r in train + heldout) == list(range(len(train) + len(heldout)))
@@ -184,8 +188,8 @@ def test_english_counts_split_and_provenance(english):
         assert not any(marker in r["text"] for r in train[::50]), marker
 
 
-def test_english_rows_come_from_their_package(english, cache):
-    train = _rows(english / "train.jsonl") + _rows(english / "heldout.jsonl")
+def test_english_rows_come_from_their_package(english_rows, cache):
+    train = english_rows["train"] + english_rows["heldout"]
     root = cache / PINS["wordnet-base"].folder
     glosses = {" ".join(line.partition(" | ")[2].split()) for pos in ("noun", "verb", "adj", "adv")
                for line in (root / f"usr/share/wordnet/data.{pos}").read_text(encoding="utf-8").splitlines()}

@@ -18,7 +18,6 @@ shared by both files and disjoint) and provenance.json (packages, versions, SHA-
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import json
@@ -161,7 +160,7 @@ def own_text_documents(folder: Path) -> Iterator[tuple[str, str]]:
         yield path.name, collapse(path.read_text(encoding="utf-8", errors="replace")).replace("\n\n", "\n")
 
 
-def _documents(cfg: EnglishTextConfig, cache_dir: Path) -> Iterator[tuple[str, str]]:
+def _documents(cfg: EnglishTextConfig, cache_dir: Path) -> Iterator[tuple[str, str, str]]:
     """(source, key, text) of every document in corpus order."""
     for source in cfg.sources:
         root = fetch_deb(PINS[SOURCE_PACKAGES[source]], cache_dir)

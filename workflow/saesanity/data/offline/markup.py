@@ -16,8 +16,8 @@ def collapse(text: str) -> str:
 
 # GCIDE as dictd renders it (dict-gcide's gcide.dict.dz): "Arrive \Ar*rive"\, v. t." headword lines with the
 # pronunciation between backslashes, {cross references}, source tags such as [1913 Webster] or [WordNet 1.5]
-# (mostly on their own lines, sometimes after text). The raw GCIDE XML-ish markup (<hw>, <def>, &eacute;) is removed too, in case a user's
-# copy is the raw form.
+# (mostly on their own lines, sometimes after text). The raw GCIDE XML-ish markup (<hw>, <def>, &eacute;) is
+# removed too, in case a user's copy is the raw form.
 _GCIDE_SOURCE = re.compile(r"[ \t]*\[[^\]\n]*(?:Webster|WordNet|PJC|Century|Chambers|\bRN\b|\bMW\b|\bAS\b)[^\]\n]*\]")
 _GCIDE_PRON = re.compile(r"\\[^\\\n]*\\,?")
 _TAG = re.compile(r"<[^<>\n]{1,40}>")
@@ -77,7 +77,7 @@ def strip_groff(source: str) -> list[str]:
     for raw in source.splitlines():
         line = raw.split('\\"', 1)[0] if '\\"' in raw else raw  # groff comment
         if end_block is not None:
-            if line.startswith((".", "'")) and line[1:].strip().split()[:1] == [end_block]:
+            if line.strip() == end_block or (line.startswith((".", "'")) and line[1:].split()[:1] == [end_block]):
                 end_block = None
             continue
         if line.startswith((".", "'")):

@@ -6,9 +6,9 @@
 - wordnet_profession (bias_in_bios analogue), label `profession`: WordNet's named people (noun synsets with
   an instance-hypernym pointer) grouped by the occupation their instance hypernyms descend from
   (PROFESSION_GROUPS); a person in two groups is dropped (musicians are also artists in WordNet: they count
-  as musicians). Text 'full name: gloss', e.g. 'Wolfgang Amadeus Mozart: prolific Austrian composer ...'. The profession word is
-  NOT masked: a WordNet gloss is one sentence that usually names the occupation, and removing it would leave
-  dates and nationality only. bias_in_bios's hard_text drops a biography's first sentence, yet the
+  as musicians). Text 'full name: gloss', e.g. 'Wolfgang Amadeus Mozart: prolific Austrian composer ...'.
+  The profession word is NOT masked: a WordNet gloss is one sentence that usually names the occupation, and
+  removing it would leave dates and nationality only. bias_in_bios's hard_text drops a biography's first sentence, yet the
   profession's vocabulary stays in the rest; here it is more explicit, so expect this task to be easier.
   WordNet holds only 3,814 named people: writer and scientist have ~500 rows, politician ~380, musician and
   artist ~250 (below SAEBench's 4,000+1,000 per class; probing reports such tasks as short).
