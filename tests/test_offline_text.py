@@ -4,12 +4,15 @@ fetched once into pytest's cache folder (apt-get download, about 45 MB: a cold f
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from snakemake.utils import validate
 
 from saesanity.config import ConfigError
 from saesanity.data.offline import debian
@@ -21,6 +24,9 @@ from saesanity.data.offline.probing_sets import (LANGUAGE_PACKAGES, TOPIC_CLASSE
                                                  build_probing_sets, man_pages, page_paragraphs)
 from saesanity.data.offline.wordnet import read_synsets
 from saesanity.evals.probing.data import REGISTRY, ProbingDataset, load_labelled
+from saesanity.pipeline import checks, specs
+
+REPO = Path(__file__).resolve().parents[1]
 
 SOURCES_OF = {"gcide", "wordnet", "python_doc", "fortunes"}
 
@@ -292,3 +298,32 @@ def test_registry_reads_the_local_sets(probing):
                              per_class=100)
         (label_set, classes), = docs.labels.items()
         assert set(classes) - {None} == set(entry.label_sets[label_set].classes)
+
+
+# --- the pipeline's view ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def default_config() -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return config
+
+
+def test_a_local_set_without_its_file_stops_the_config(default_config):
+    config = copy.deepcopy(default_config)
+    config["evals"]["probing"]["datasets"] = [{"name": "wordnet_topic"}]
+    with pytest.raises(checks.PipelineConfigError, match="local-only set"):
+        checks.check_config(config)
+    config["evals"]["probing"]["datasets"] = [{"name": "wordnet_topic", "path": "json",
+                                               "data_files": ["results/text/probing/wordnet_topic.jsonl"]}]
+    checks.check_config(config)
+
+
+def test_rule_inputs_are_the_packages_each_job_reads(default_config):
+    assert specs.english_text_packages(default_config) == [
+        f"results/downloads/debian/{PINS[n].folder}" for n in ("dict-gcide", "wordnet-base", "python3.11-doc",
+                                                               "fortunes")]
+    config = copy.deepcopy(default_config)
+    config["offline_text"]["probing"]["sets"] = ["manpages_language"]
+    assert len(specs.probing_sets_packages(config)) == len(LANGUAGE_PACKAGES)
+    assert json.loads(specs.english_text_spec(default_config)) == dataclasses.asdict(EnglishTextConfig())

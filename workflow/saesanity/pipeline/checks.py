@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from saesanity.config import SyntheticConfig, from_dict
+from saesanity.data.offline.probing_sets import SETS as LOCAL_PROBING_SETS
 from saesanity.pipeline.jobs import arch_options, convergence_runs, is_toyworld
-from saesanity.pipeline.paths import SYNTHETIC_PREFIX, VISION_PREFIX
+from saesanity.pipeline.paths import PROBING_SETS, SYNTHETIC_PREFIX, VISION_PREFIX
 from saesanity.pipeline.sanity import check_sanity
 from saesanity.pipeline.specs import convergence_train_spec, synthetic_spec
 
@@ -37,6 +38,16 @@ def check_config(config: dict) -> None:
     check_sanity(config)
     _check_studies(config)
     _check_vision(config)
+    _check_local_probing_sets(config)
+
+
+def _check_local_probing_sets(config: dict) -> None:
+    # The sets built from Debian packages have no hub copy: a config that names one must say where it is.
+    for ds in config["evals"]["probing"]["datasets"]:
+        if ds["name"] in LOCAL_PROBING_SETS and not (ds.get("path") and ds.get("data_files")):
+            raise PipelineConfigError(f"evals.probing.datasets: {ds['name']!r} is a local-only set: give path: json "
+                                      f"and data_files: [{PROBING_SETS}/{ds['name']}.jsonl] (built by "
+                                      f"`snakemake {PROBING_SETS}`)")
 
 
 def _check_studies(config: dict) -> None:
