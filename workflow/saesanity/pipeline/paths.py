@@ -34,13 +34,23 @@ TOYWORLD_DIR = f"{RESULTS}/toyworld"
 TOYWORLD_CORPUS = f"{TOYWORLD_DIR}/corpus"
 TOYWORLD_TOKENIZER = f"{TOYWORLD_DIR}/tokenizer"
 FIGURES = f"{RESULTS}/figures"
-# Labelled text built from pinned package-registry files (saesanity.data.offline), and the download cache.
+# Real text and labels built from pinned package-registry files (saesanity.data.offline, docs/offline-data.md).
 TEXT_DIR = f"{RESULTS}/text"
 SENTIMENT_SET = f"{TEXT_DIR}/sentiment"
 RAVEL_CITIES = f"{TEXT_DIR}/ravel_cities"
+ENGLISH_TEXT = f"{TEXT_DIR}/english"
+"""train.jsonl, heldout.jsonl (split by document), provenance.json."""
+PROBING_SETS = f"{TEXT_DIR}/probing"
+"""<set>.jsonl per Debian-built probing set, provenance.json."""
 PYPI_DOWNLOADS = f"{RESULTS}/downloads/pypi"
+DEBIAN_DOWNLOADS = f"{RESULTS}/downloads/debian"
+"""The .deb files and their extracted folders (<name>_<version>/), shared by the offline-text rules."""
+DEBIAN_PACKAGE = f"{DEBIAN_DOWNLOADS}/{{deb}}"
+"""One extracted package; `deb` is its pinned folder name (saesanity.data.offline.debian.DebPin.folder)."""
 OFFLINE_PROBING_FILES = {"movie_sentiment": f"{SENTIMENT_SET}/sentiment.jsonl",
-                         "snippet_source": f"{SENTIMENT_SET}/source.jsonl"}
+                         "snippet_source": f"{SENTIMENT_SET}/source.jsonl",
+                         **{name: f"{PROBING_SETS}/{name}.jsonl"
+                            for name in ("wordnet_topic", "wordnet_profession", "manpages_language")}}
 """The file each local-only probing data set is read from (evals.probing.datasets), built by a rule."""
 
 

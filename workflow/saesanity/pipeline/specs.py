@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from saesanity.data.offline.debian import PINS
+from saesanity.data.offline.english import SOURCE_PACKAGES
+from saesanity.data.offline.probing_sets import SETS as PROBING_SETS_SOURCES
 from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPass, arch_options, convergence_base,
                                      is_toyvit, is_toyworld, source_d_in, source_group, studies_train,
                                      width_init_seed)
 from saesanity.pipeline.sanity import sanity_sae
-from saesanity.pipeline.paths import (L0_TAG, OFFLINE_PROBING_FILES, RAVEL_CITIES, TOYWORLD_CORPUS, VISION_WORLD, english_text, model_dir, sanity_name, split_arch_dir,
-                                     split_lm_source, split_vision_source, width_of)
+from saesanity.pipeline.paths import (DEBIAN_PACKAGE, L0_TAG, OFFLINE_PROBING_FILES, RAVEL_CITIES, TOYWORLD_CORPUS,
+                                      VISION_WORLD, english_text, model_dir, sanity_name, split_arch_dir,
+                                      split_lm_source, split_vision_source, width_of)
 
 
 def canonical(obj: Any) -> str:
@@ -148,6 +152,24 @@ def toyworld_spec(config: dict) -> str:
 def offline_labels_spec(config: dict, name: str) -> str:
     """offline_labels.<name>: 'sentiment' or 'ravel_cities'."""
     return canonical(config["offline_labels"][name])
+def english_text_packages(config: dict) -> list[str]:
+    """The extracted package folders the English corpus reads (rule english_text's inputs)."""
+    sources = config["offline_text"]["english"]["sources"]
+    return [DEBIAN_PACKAGE.format(deb=PINS[SOURCE_PACKAGES[s]].folder) for s in sources]
+
+
+def probing_sets_packages(config: dict) -> list[str]:
+    """The extracted package folders the probing sets read (rule probing_sets's inputs)."""
+    names = sorted({p for s in config["offline_text"]["probing"]["sets"] for p in PROBING_SETS_SOURCES[s][1]})
+    return [DEBIAN_PACKAGE.format(deb=PINS[name].folder) for name in names]
+
+
+def english_text_spec(config: dict) -> str:
+    return canonical(config["offline_text"]["english"])
+
+
+def probing_sets_spec(config: dict) -> str:
+    return canonical(config["offline_text"]["probing"])
 
 
 def train_lm_spec(config: dict) -> str:

@@ -32,6 +32,7 @@ class LabelSet:
 @dataclass(frozen=True)
 class RegistryEntry:
     hub_path: str
+    """The data set on the Hugging Face hub; '' for a local-only set."""
     text_column: str
     label_sets: dict[str, LabelSet]
     configs: tuple[str | None, ...] = (None,)
@@ -41,8 +42,8 @@ class RegistryEntry:
     """Turns one raw row (and its configuration) into flat rows ({text column, label columns}); None: the
     row is flat already."""
     local_only: bool = False
-    """No hub copy exists (hub_path is ''): the config's path/data_files must name the local files, made by
-    a rule of the pipeline (docs/offline-data.md)."""
+    """No hub copy exists (hub_path ''): path/data_files name the local files a rule of the pipeline makes
+    (docs/offline-data.md); saesanity.pipeline.specs fills them in."""
 
 
 def _europarl_rows(row: dict, config: str | None) -> Iterator[dict]:
@@ -88,6 +89,16 @@ REGISTRY: dict[str, RegistryEntry] = {
     "snippet_source": RegistryEntry("", "text",
                                     {"source": LabelSet("source", ("amazon", "movie", "nyt", "tweets"))},
                                     local_only=True),
+    # Local-only sets written by saesanity.data.offline.probing_sets (rule probing_sets, results/text/probing):
+    # SAEBench's kinds of task from pinned Debian packages; the classes are all the file holds (5 each).
+    "wordnet_topic": RegistryEntry(
+        "", "text", {"topic": LabelSet("topic", ("noun.artifact", "noun.person", "noun.plant", "noun.animal",
+                                                   "noun.food"))}, local_only=True),
+    "wordnet_profession": RegistryEntry(
+        "", "text", {"profession": LabelSet("profession", ("writer", "scientist", "politician", "musician",
+                                                             "artist"))}, local_only=True),
+    "manpages_language": RegistryEntry(
+        "", "text", {"language": LabelSet("language", ("en", "de", "fr", "es", "it"))}, local_only=True),
 }
 TOYWORLD_LABEL_SETS = {name: LabelSet(name) for name in ("topic", "sentiment", "register")}
 
@@ -98,8 +109,9 @@ class ProbingDataset:
 
     name: str
     """'toyworld' (the corpus's documents, label sets topic, sentiment, register) or a registry key:
-    bias_in_bios, amazon_reviews, ag_news, europarl, github_code; local only (path and data_files required):
-    movie_sentiment, snippet_source."""
+    bias_in_bios, amazon_reviews, ag_news, europarl, github_code (hub), or the sets built offline (local only:
+    path and data_files, which the pipeline fills in with its own files): movie_sentiment, snippet_source,
+    wordnet_topic, wordnet_profession, manpages_language."""
     path: str | None = None
     """toyworld: the corpus folder. Others: replaces the hub name, e.g. 'json' with data_files, or a local
     folder saved by datasets; None: the registry's hub name."""
@@ -197,10 +209,12 @@ def _stream(ds: ProbingDataset, entry: RegistryEntry, config_name: str | None) -
     except (KeyError, FileNotFoundError):
         raise
     except Exception as err:  # hub, cache and builder errors come as many types; all mean "not here"
+        elsewhere = (f"or on a machine with network run `hf download --repo-type dataset {entry.hub_path}` and "
+                     f"copy the Hugging Face cache here." if entry.hub_path else
+                     "or build it with the rule that writes it (docs/offline-data.md).")
         raise ModelNotAvailable(
             f"could not open the probing data set {ds.name!r} ({path!r}, split {split!r}): "
             f"{type(err).__name__}: {one_line(err)}. Offline, give a local copy in the same format: "
             f"evals.probing.datasets: [{{name: {ds.name}, path: json, data_files: [{ds.name}.jsonl]}}] "
             f"(columns {entry.text_column!r} and {sorted({s.column for s in entry.label_sets.values()})}), "
-            f"or on a machine with network run `hf download --repo-type dataset {entry.hub_path}` and copy "
-            f"the Hugging Face cache here.") from err
+            f"{elsewhere}") from err
