@@ -3,7 +3,7 @@ rule probing_prep:
     input:
         model=lm_model_input(),
         corpus=targets.toyworld_corpus(config),
-        datasets=specs.probing_files(config),
+        datasets=specs.probing_inputs(config),
     output:
         directory(paths.probing_dir("{model}", "{hook}")),
     params:

@@ -194,10 +194,10 @@ def _probing_datasets(config: dict) -> list[dict]:
     return datasets
 
 
-def probing_files(config: dict) -> list[str]:
-    """The files of the probing data sets the pipeline builds (a local-only set with no path of the user's)."""
-    return [f for d in _probing_datasets(config) for f in d.get("data_files") or []
-            if f in OFFLINE_PROBING_FILES.values()]
+def probing_inputs(config: dict) -> list[str]:
+    """The folders of the probing data sets the pipeline builds (each rule writes one folder)."""
+    return sorted({f.rsplit("/", 1)[0] for d in _probing_datasets(config) for f in d.get("data_files") or []
+                   if f in OFFLINE_PROBING_FILES.values()})
 
 
 def harvest_spec(config: dict, model: str, hook: str) -> str:
