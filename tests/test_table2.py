@@ -22,7 +22,7 @@ SOURCE = "toyworld-blocks.1.hook_resid_pre"
 ARCHS = ["batchtopk", "jumprelu", "relu"]
 BASELINES = ["frozen_decoder-iso", "frozen_decoder-cov", "soft_frozen_decoder-iso", "frozen_encoder-iso",
              "frozen_encoder-cov"]
-EVALS = ("core", "probing", "ravel", "autointerp", "concepts")
+EVALS = ("core", "lm_loss", "probing", "ravel", "autointerp", "concepts")
 
 
 def planted(arch: str, variant: str, seed: int, target_l0: int) -> dict[str, dict]:
@@ -33,6 +33,7 @@ def planted(arch: str, variant: str, seed: int, target_l0: int) -> dict[str, dic
              "target_l0": target_l0, "init_seed": seed}
     return {
         "core": {**ident, "explained_variance": base, "l0": target_l0 + 0.5 * seed, "dead_fraction": 0.0},
+        "lm_loss": {**ident, "ce_loss_recovered": base + 0.1, "kl_div_score": base + 0.09, "ce_clean": 3.0},
         "probing": {**ident, "top_1": base - 0.1, "top_2": base - 0.05, "top_5": base, "dense": 0.95, "n_tasks": 3,
                     "top_1_task_mean": base - 0.11, "top_5_task_mean": base - 0.01, "tasks": []},
         "ravel": {**ident, "score": base - 0.2, "cause": base, "isolation": base, "pairs": []},
@@ -79,14 +80,14 @@ def test_seed_means_spread_and_the_papers_numbers(tmp_path):
     assert m.loc[("batchtopk", "trained", 16, "autointerp"), "paper_value"] == 0.90
     assert m.loc[("batchtopk", "soft_frozen_decoder-iso", 16, "autointerp"), "paper_value"] == 0.88
     assert np.isnan(m.loc[("jumprelu", "trained", 16, "autointerp"), "paper_value"])
-    for metric in ("concepts_detected", "l0"):
+    for metric in ("concepts_detected", "l0", "ce_loss_recovered", "kl_div_score"):
         assert m.xs(metric, level="metric").paper_value.isna().all()
     assert m.xs("relu", level="arch").paper_value.isna().all()
     # Per-SAE rows carry their own value and no paper number.
     one = table[(table.seed == "2") & (table.arch == "relu") & (table.metric == "concepts_detected")]
     assert len(one) == 1 and one.value.iloc[0] == pytest.approx(0.536) and one.paper_value.isna().all()
     assert set(table.metric) == set(METRICS) == {
-        "explained_variance", "l0", "sparse_probing_top1", "sparse_probing_top5", "sparse_probing_top1_task_mean",
+        "explained_variance", "l0", "ce_loss_recovered", "kl_div_score", "sparse_probing_top1", "sparse_probing_top5", "sparse_probing_top1_task_mean",
         "sparse_probing_top5_task_mean", "ravel", "autointerp", "concepts_detected", "concepts_detected_tag",
         "concepts_detected_value", "concepts_detected_token", *TRAINING}
     # Planted files hold no training record: null there (an imported SAE has none either).
@@ -142,7 +143,7 @@ def test_figures_one_panel_per_metric_and_the_sweep_only_with_a_sweep(tmp_path):
         write_table2(write_planted(tmp_path / f"{name}-metrics", l0s=l0s), tables / "table2.csv", headline_l0=16)
         fig = table2_metrics.plot(tables)
         titled = [ax for ax in fig.axes if ax.get_title()]
-        assert len(titled) == len(table2_metrics.METRIC_LABEL) == 8  # one panel per headline metric
+        assert len(titled) == len(table2_metrics.METRIC_LABEL) == 10  # one panel per headline metric
         save(fig, tables / "table2")
         assert (tables / "table2.png").stat().st_size > 0 and (tables / "table2.pdf").stat().st_size > 0
         sweep = table2_l0_sweep.plot(tables)
@@ -204,8 +205,11 @@ def test_l0_sweep_keys_carry_the_l0_in_the_arch_segment_and_headline_paths_stay(
 
 def test_table2_reads_only_configured_evaluations():
     cfg = lm_config()
-    assert jobs.table2_evals(cfg) == ["core"]
+    assert jobs.table2_evals(cfg) == ["core", "lm_loss"]
     assert jobs.table2_evals({**cfg, "evals": {"probing": {}, "ravel": {}, "autointerp": {}}}) == list(EVALS)
     hf = {**cfg, "lm": {**cfg["lm"], "kind": "hf"}, "evals": {"probing": {}, "autointerp": {}}}
-    assert jobs.table2_evals(hf) == ["core", "probing", "autointerp"]
+    assert jobs.table2_evals(hf) == ["core", "lm_loss", "probing", "autointerp"]
+    # No judge (backend none): detection scoring is not measured and has no rows.
+    offline = {**hf, "evals": {"probing": {}, "autointerp": {"backend": "none"}}}
+    assert jobs.table2_evals(offline) == ["core", "lm_loss", "probing"]
     assert jobs.TABLE2_EVALS == tuple(COLUMNS)  # the files the rule gathers are the ones the table reads

@@ -64,8 +64,8 @@ rule table_lm:
 
 
 rule table2:
-    """arXiv 2602.14111 Table 2 on every language-model SAE (L0-sweep points included): EV, sparse probing
-    top-1 and top-5, RAVEL, AutoInterp, the ground-truth concept check and the L0 reached, per SAE and mean
+    """arXiv 2602.14111 Table 2 on every language-model SAE (L0-sweep points included): EV, CE-loss recovered
+    and KL score, sparse probing top-1 and top-5, RAVEL, AutoInterp, the ground-truth concept check and the L0 reached, per SAE and mean
     over seeds, the paper's numbers beside ours at the headline L0. An evaluation not configured for this
     model has no files and no rows (saesanity.pipeline.jobs.table2_evals)."""
     input:
@@ -90,7 +90,8 @@ rule table2:
     conda:
         CONDA_ENV
     shell:
-        "python -m saesanity table2 --core {input.core} --probing {input.probing} --ravel {input.ravel}"
+        "python -m saesanity table2 --core {input.core} --lm-loss {input.lm_loss} --probing {input.probing}"
+        " --ravel {input.ravel}"
         " --autointerp {input.autointerp} --concepts {input.concepts}"
         " --concepts-reference {input.concepts_reference} --headline-l0 {params.headline_l0}"
         " --out {output} 2> {log}"

@@ -1,4 +1,5 @@
-"""Table 2 of arXiv 2602.14111 as grouped bars: one panel per metric (EV, sparse probing top-1 and top-5,
+"""Table 2 of arXiv 2602.14111 as grouped bars: one panel per metric (EV, CE loss recovered and the KL score,
+sparse probing top-1 and top-5,
 RAVEL, AutoInterp, the ground-truth concept check, the L0 reached), per architecture the trained SAE beside
 the random baselines at the headline L0, seed spread as error bars and the paper's number marked."""
 
@@ -13,7 +14,8 @@ from saesanity.figures.style import ARCH_ORDER, CAVEAT_NOTE, VARIANT_ORDER, has_
 from saesanity.tables.saturation import SATURATED_LABEL
 from saesanity.tables.table2 import REFERENCE
 
-METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "sparse_probing_top1": "sparse probing top-1",
+METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "ce_loss_recovered": "CE loss recovered",
+                "kl_div_score": "KL score", "sparse_probing_top1": "sparse probing top-1",
                 "sparse_probing_top5": "sparse probing top-5", "ravel": "RAVEL score",
                 "autointerp": "AutoInterp detection accuracy", "concepts_detected": "concepts detected (F1 >= 0.8)",
                 "concepts_detected_token": "token concepts detected", "l0": "L0 reached"}

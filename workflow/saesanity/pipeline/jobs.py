@@ -236,16 +236,17 @@ def sweep_keys(config: dict) -> list[dict]:
             for d_sae in sweep["d_sae"] for arch in sweep["architectures"] for seed in sweep["seeds"]]
 
 
-TABLE2_EVALS = ("core", "probing", "ravel", "autointerp", "concepts")
+TABLE2_EVALS = ("core", "lm_loss", "probing", "ravel", "autointerp", "concepts")
 """Every evaluation table2.csv can read, one <name>.json per SAE (saesanity.tables.table2.COLUMNS's keys)."""
 
 
 def table2_evals(config: dict) -> list[str]:
-    """The evaluations whose per-SAE JSON table2.csv reads (saesanity.tables.table2.COLUMNS): core always;
+    """The evaluations whose per-SAE JSON table2.csv reads (saesanity.tables.table2.COLUMNS): core and the
+    spliced loss always;
     probing, RAVEL and AutoInterp where their `evals.<name>` block is in the config; the ground-truth concept
     check (settings in evals.autointerp) on the toy world only, the one model whose concepts are known."""
     evals = config.get("evals", {})
-    names = ["core"] + [name for name in ("probing", "ravel", "autointerp") if name in evals]
+    names = ["core", "lm_loss"] + [name for name in ("probing", "ravel", "autointerp") if name in evals]
     if names.count("autointerp") and evals["autointerp"].get("backend") == "none":
         names.remove("autointerp")  # not measured: no judge (docs/decisions.md)
     elif "autointerp" in evals and is_toyworld(config):

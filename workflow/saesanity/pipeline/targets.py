@@ -79,7 +79,7 @@ def figure_inputs(config: dict) -> list[str]:
 def sanity_evals(config: dict) -> list[str]:
     """The per-SAE evaluations a verdict compares: core, the language-model loss, and every Table 2
     evaluation configured for this model."""
-    return ["core", "lm_loss"] + [e for e in table2_evals(config) if e != "core"]
+    return table2_evals(config)
 
 
 def sanity_inputs(config: dict) -> dict[str, list[str]]:

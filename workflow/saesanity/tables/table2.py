@@ -1,5 +1,5 @@
 """results/tables/table2.csv: Table 2 of arXiv 2602.14111 (EV, sparse probing top-1 and top-5, RAVEL) plus
-AutoInterp, our ground-truth concept check and the L0 reached, for every language-model SAE and its mean
+CE-loss recovered and the KL score, AutoInterp, our ground-truth concept check and the L0 reached, for every language-model SAE and its mean
 over seeds, with the paper's number beside ours."""
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from saesanity.tables.tidy import (TRAINING, MetricsFileError, metric_rows, valu
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     # With how far each SAE trained and whether it converged (tidy.TRAINING), beside the metrics they qualify.
     "core": [("explained_variance", "explained_variance"), ("l0", "l0"), *((k, k) for k in TRAINING)],
+    # The spliced model's loss (SAEBench core; the paper gives no Table 2 number for it): it can saturate.
+    "lm_loss": [("ce_loss_recovered", "ce_loss_recovered"), ("kl_div_score", "kl_div_score")],
     # The headline is SAEBench's average (over each data set's classes, then over data sets); the plain mean
     # over tasks beside it (saesanity.evals.probing.summarise).
     "probing": [("top_1", "sparse_probing_top1"), ("top_5", "sparse_probing_top5"),
