@@ -231,16 +231,60 @@ def load_hf_model(name: str, device: str = "auto", dtype: str = "float32") -> La
 
 def _load_local_hf(folder: Path, device: str, dtype: torch.dtype):
     """transformer_lens's from_pretrained, minus the official-name lookup: its config and state-dict
-    converters accept a local folder (the architecture comes from config.json), from_pretrained does not."""
+    converters accept a local folder (the architecture comes from config.json), from_pretrained does not.
+    They also guess the architecture from substrings of the name ("llama", "gemma" anywhere in the path:
+    a folder below wt-gemma/ loaded as GemmaForCausalLM), so they see the folder through a neutral symlink,
+    and the weights come in as a model loaded here."""
+    import tempfile
+
     from transformer_lens import HookedTransformer
     from transformer_lens import loading_from_pretrained as loading
-    from transformers import AutoTokenizer
-    cfg = loading.get_pretrained_model_config(str(folder), fold_ln=False, device=device, dtype=dtype)
-    state = loading.get_pretrained_state_dict(str(folder), cfg, None, dtype=dtype)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    with tempfile.TemporaryDirectory(prefix="saesanity-") as tmp:
+        neutral = Path(tmp) / "model"
+        neutral.symlink_to(folder.resolve(), target_is_directory=True)
+        name = _tl_config_name(folder) or str(neutral)
+        cfg = loading.get_pretrained_model_config(name, fold_ln=False, device=device, dtype=dtype)
+        if name != str(neutral):
+            _check_borrowed_config(folder, cfg)
+        hf_model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
+        state = loading.get_pretrained_state_dict(str(neutral), cfg, hf_model, dtype=dtype)
+    del hf_model
     model = HookedTransformer(cfg, tokenizer=AutoTokenizer.from_pretrained(str(folder)), move_to_device=False)
     model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
                                       fold_value_biases=False, refactor_factored_attn_matrices=False)
     return model.to(device)
+
+
+# transformer_lens 3.9 builds the config of these architectures from the official name only (its config.json
+# converter refuses them: "Gemma3ForCausalLM is not currently supported"); a local folder holding one borrows
+# that name's config (no download: the converter writes those configs out by hand), checked against the
+# folder's config.json. Keyed by (architecture, layers, width).
+_TL_CONFIG_BY_SHAPE = {("Gemma3ForCausalLM", 18, 640): "google/gemma-3-270m"}
+
+
+def _tl_config_name(folder: Path) -> str | None:
+    """The official name whose config a local folder borrows; None: transformer_lens reads config.json."""
+    hf = json.loads((folder / "config.json").read_text())
+    shape = ((hf.get("architectures") or [None])[0], hf.get("num_hidden_layers"), hf.get("hidden_size"))
+    return _TL_CONFIG_BY_SHAPE.get(shape)
+
+
+def _check_borrowed_config(folder: Path, cfg) -> None:
+    """A borrowed config must describe the folder's model: a fine-tune with other RoPE bases or windows would
+    otherwise run with the wrong ones, silently."""
+    hf = json.loads((folder / "config.json").read_text())
+    rope = hf.get("rope_parameters") or {}
+    want = {"d_vocab": hf["vocab_size"], "n_heads": hf["num_attention_heads"], "d_head": hf["head_dim"],
+            "n_key_value_heads": hf["num_key_value_heads"], "d_mlp": hf["intermediate_size"],
+            "window_size": hf["sliding_window"], "attn_scale": hf["query_pre_attn_scalar"] ** 0.5,
+            "rotary_base": rope.get("full_attention", {}).get("rope_theta"),
+            "rotary_base_local": rope.get("sliding_attention", {}).get("rope_theta"),
+            "attn_types": ["global" if t == "full_attention" else "local" for t in hf["layer_types"]]}
+    wrong = {k: (getattr(cfg, k), v) for k, v in want.items() if getattr(cfg, k) != v}
+    if wrong:
+        raise ValueError(f"{folder}: transformer_lens's config for {cfg.model_name} differs from config.json "
+                         f"(field: (transformer_lens, config.json)): {wrong}")
 
 
 def load_model(spec: ModelSpec) -> LanguageModel:
