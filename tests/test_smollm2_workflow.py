@@ -27,7 +27,7 @@ def smollm2_run(smollm2_dir, tmp_path_factory) -> Path:
         pytest.skip("the offline text comes from Debian packages (apt-get download); not a Debian system")
     root = copy_workflow(tmp_path_factory.mktemp("smollm2"))
     # The model folder rule fetch_model would write, as hard links (or copies) of the session's one.
-    model = root / "results/models/smollm2-135m"
+    model = root / "results/pretrained/smollm2-135m"
     shutil.copytree(smollm2_dir, model, copy_function=_link_or_copy)
     snakemake(root, *TARGETS, *CONFIG)
     return root

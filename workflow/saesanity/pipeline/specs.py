@@ -15,8 +15,8 @@ from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPas
                                      width_init_seed)
 from saesanity.pipeline.sanity import sanity_sae
 from saesanity.pipeline.paths import (DEBIAN_PACKAGE, L0_TAG, OFFLINE_PROBING_FILES, RAVEL_CITIES, TOYWORLD_CORPUS,
-                                      VISION_WORLD, english_text, model_dir, sanity_name, split_arch_dir,
-                                      split_lm_source, split_vision_source, width_of)
+                                      VISION_WORLD, english_text, model_dir, pretrained_dir, sanity_name,
+                                      split_arch_dir, split_lm_source, split_vision_source, width_of)
 
 
 def canonical(obj: Any) -> str:
@@ -134,7 +134,7 @@ def lm_model_path(config: dict) -> str:
     (rule fetch_model), or lm.hf_model (a hub name or the user's folder)."""
     lm = config["lm"]
     if is_toyworld(config) or lm["packaged"]:
-        return toy_model_dir(config) if is_toyworld(config) else model_dir(lm["packaged"])
+        return toy_model_dir(config) if is_toyworld(config) else pretrained_dir(lm["packaged"])
     return lm["hf_model"]
 
 
