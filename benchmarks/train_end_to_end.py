@@ -13,7 +13,8 @@ C, ...), so that all three sample the same stretch of a noisy machine's time:
          avoid) at the rate measured between the steps: the fastest a step could be.
 
 Ratios: "job/step" (1.0: reading, shuffling, scaling and logging batches cost nothing beside the step) and
-"step/limit" (1.0: a step that does nothing but its one unavoidable matmul). Absolute rates move by tens of
+"step/limit" (1.0: a step that does nothing but its one unavoidable matmul), each taken within a round and
+its median over the rounds printed (the rates printed are medians too). Absolute rates move by tens of
 percent between runs on a shared machine; read the ratios.
 
 By default the stores are built in a temporary folder with the package's own writers: the synthetic set of
@@ -137,17 +138,22 @@ def measure(arch: str, store_path: Path, d_sae: int, k: int, args, tmp: Path) ->
             mm_s.append(ref.call())
             step_s.append(bare.step())
         mm_s.append(ref.call())
-    loop_s = statistics.median(long_s) - statistics.median(short_s)
-    job_rate = (args.samples - 2 * B) / loop_s
-    step_rate = B / statistics.median(step_s)
-    limit_rate = B / statistics.median(mm_s)
+    # Rates per round, ratios per round, then medians: a ratio taken within one round is the least moved
+    # by the machine's load drifting between rounds.
+    n = args.steps
+    job_r = [(args.samples - 2 * B) / (lo - sh) for lo, sh in zip(long_s, short_s)]
+    step_r = [B / statistics.median(step_s[i * n:(i + 1) * n]) for i in range(args.reps)]
+    limit_r = [B / statistics.median(mm_s[i * (n + 1):(i + 1) * (n + 1)]) for i in range(args.reps)]
+    job_rate, step_rate, limit_rate = (statistics.median(r) for r in (job_r, step_r, limit_r))
+    med = lambda a, b: statistics.median(x / y for x, y in zip(a, b))  # noqa: E731
     return {"store": store_path.name if args.store else args.current_store, "arch": arch, "d_in": store.d,
             "d_sae": d_sae, "k": k, "batch": B, "threads": args.threads, "samples": args.samples,
             "job_samples_per_s": job_rate, "job_whole_samples_per_s": args.samples / statistics.median(long_s),
             "fixed_s": statistics.median(short_s) - 2 * B / job_rate,
+            "rounds": {"job": job_r, "step": step_r, "limit": limit_r},
             "step_samples_per_s": step_rate, "limit_samples_per_s": limit_rate,
-            "job_over_step": job_rate / step_rate, "step_over_limit": step_rate / limit_rate,
-            "job_over_limit": job_rate / limit_rate,
+            "job_over_step": med(job_r, step_r), "step_over_limit": med(step_r, limit_r),
+            "job_over_limit": med(job_r, limit_r),
             "times_s": {"long": long_s, "short": short_s, "step": step_s, "matmul": mm_s}}
 
 
