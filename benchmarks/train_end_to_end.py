@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 import saesanity
-from saesanity.config import SAEConfig, SyntheticConfig, TrainConfig, TrainJob, ProbabilityModel
+from saesanity.config import ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig, TrainJob
 from saesanity.data.store import ActivationStore, ShardWriter, shuffled_batches
 from saesanity.data.synthetic import generate
 from saesanity.train import _DATA_ORDER, _Run, lr_at, train_step, training_stats
