@@ -125,6 +125,44 @@ def test_shuffle_is_one_permutation_per_pass(indexed_store, buffer_rows):
     np.testing.assert_array_equal(np.concatenate(batches), x[rows])
 
 
+def _concatenating_shuffle(store, batch_size, buffer_rows, seed, n_samples):
+    """The shuffle as first written (each chunk concatenated onto the buffer): the data order every
+    trained SAE so far has seen, which the in-place buffer must keep row for row."""
+    rng = np.random.default_rng(seed)
+    n_batches, buffer_rows, produced = n_samples // batch_size, max(buffer_rows, 2 * batch_size), 0
+    while produced < n_batches:
+        buf = np.empty((0, store.d), np.float32)
+        for chunk in store.iter_chunks(chunk_rows=batch_size, shard_order=rng.permutation(len(store.shards))):
+            buf = np.concatenate([buf, chunk])
+            if len(buf) < buffer_rows:
+                continue
+            buf = buf[rng.permutation(len(buf))]
+            n_out = (len(buf) - buffer_rows // 2) // batch_size
+            for b in range(n_out):
+                yield buf[b * batch_size:(b + 1) * batch_size]
+                produced += 1
+                if produced == n_batches:
+                    return
+            buf = buf[n_out * batch_size:]
+        buf = buf[rng.permutation(len(buf))]
+        for b in range(len(buf) // batch_size):
+            yield buf[b * batch_size:(b + 1) * batch_size]
+            produced += 1
+            if produced == n_batches:
+                return
+
+
+@pytest.mark.parametrize("batch_size, buffer_rows, n_samples", [(32, 64, 3 * 512 + 100), (48, 100, 1000),
+                                                               (32, 10_000, 1100), (7, 50, 600), (64, 200, 2048)])
+def test_shuffle_keeps_the_concatenating_order(indexed_store, batch_size, buffer_rows, n_samples):
+    new = list(shuffled_batches(indexed_store, batch_size, buffer_rows, [5, 1], n_samples))
+    old = list(_concatenating_shuffle(indexed_store, batch_size, buffer_rows, [5, 1], n_samples))
+    assert len(new) == len(old) == n_samples // batch_size
+    for a, b in zip(new, old):
+        assert a.flags.c_contiguous and a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+
+
 def test_shuffle_deterministic_per_seed(indexed_store):
     a = list(shuffled_batches(indexed_store, 32, 64, seed=3, n_samples=512))
     b = list(shuffled_batches(indexed_store, 32, 64, seed=3, n_samples=512))

@@ -184,3 +184,17 @@ def test_final_calibration_meets_the_target_l0(synthetic_store, heldout_store, a
     if arch != "batchtopk":
         assert record["l0_before_calibration"] > 6  # training alone missed it
     assert 0 < record["calibration_l0_se"] < 0.2
+
+
+def test_parameter_check_names_the_steps_between():
+    """The trainer reads the parameters for NaN/Inf every PARAMS_CHECKED_EVERY steps (the loss every step);
+    the error says between which steps a parameter went bad."""
+    from saesanity.sae.registry import build_sae
+    from saesanity.train import _check_finite
+    sae = build_sae(make_job().sae)
+    _check_finite(sae, torch.zeros(()), 32, 15)  # all finite: no error
+    with torch.no_grad():
+        sae.b_dec[0] = float("nan")
+    _check_finite(sae, torch.zeros(()), 33, None)  # parameters not read on this step
+    with pytest.raises(TrainingDiverged, match=r"b_dec has NaN/Inf after step 48 \(finite after step 32\)"):
+        _check_finite(sae, torch.zeros(()), 48, 32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,14 +77,25 @@ class TrainLog:
             tmp.write_text(buf.getvalue())
 
 
-def _check_finite(sae: SAE, loss: torch.Tensor, step: int) -> None:
+PARAMS_CHECKED_EVERY = 16
+"""Steps between the trainer's checks of every parameter for NaN/Inf (and after the last step). The loss is
+checked every step, and a NaN parameter makes the next loss NaN anyway; reading every parameter every step
+cost a few percent of a step at d 576."""
+
+
+def _check_finite(sae: SAE, loss: torch.Tensor, step: int, params_since: int | None = None) -> None:
+    """Raises TrainingDiverged on a NaN/Inf loss; with `params_since` (the last step whose parameters were
+    checked, -1 for none), also on a NaN/Inf parameter, naming the steps it appeared between."""
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"loss is {loss.item()} at step {step}: lower train.lr, or check the activations "
                                "for NaN/Inf (saesanity validates stores on read only by shape)")
+    if params_since is None:
+        return
     for name, p in sae.named_parameters():
         # A NaN or Inf anywhere makes the sum NaN or Inf: one read of the tensor instead of isfinite's three.
         if not torch.isfinite(p.sum()):
-            raise TrainingDiverged(f"parameter {name} has NaN/Inf after step {step}: lower train.lr")
+            since = f" (finite after step {params_since})" if params_since >= 0 else ""
+            raise TrainingDiverged(f"parameter {name} has NaN/Inf after step {step}{since}: lower train.lr")
 
 
 def make_optimizer(sae: SAE, tc: TrainConfig) -> torch.optim.Optimizer:
@@ -98,13 +110,15 @@ def make_optimizer(sae: SAE, tc: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train_step(sae: SAE, opt: torch.optim.Optimizer, x_BD: torch.Tensor, W0_FD: torch.Tensor, lr: float,
-               step: int) -> tuple[TrainOutput, torch.Tensor | None]:
+               step: int, params_since: int | None = -1) -> tuple[TrainOutput, torch.Tensor | None]:
     """One optimiser step, with the decoder kept unit-norm where it should be (and in its cone for the
-    soft-frozen variant). Returns the output and the rows the cone moved (soft-frozen only, else None)."""
+    soft-frozen variant). Returns the output and the rows the cone moved (soft-frozen only, else None).
+    The loss is checked for NaN/Inf, and the parameters too unless `params_since` is None (see
+    _check_finite)."""
     for group in opt.param_groups:
         group["lr"] = lr * group["lr_scale"]
     out = sae.training_forward(x_BD)
-    _check_finite(sae, out.loss, step)
+    _check_finite(sae, out.loss, step, params_since)
     opt.zero_grad(set_to_none=True)
     out.loss.backward()
     if decoder_unit_norm(sae):
@@ -143,7 +157,11 @@ class _Run:
     def step(self, x_BD: torch.Tensor, step: int, n_steps: int) -> None:
         tc = self.job.train
         lr = lr_at(step, n_steps, tc)
-        out, moved_F = train_step(self.sae, self.opt, x_BD, self.W0_FD, lr, step)
+        # The parameters as the step found them are checked every PARAMS_CHECKED_EVERY steps; after the
+        # last step, finish() checks them once more.
+        check = step % PARAMS_CHECKED_EVERY == 0
+        out, moved_F = train_step(self.sae, self.opt, x_BD, self.W0_FD, lr, step,
+                                  step - PARAMS_CHECKED_EVERY if check else None)
         if moved_F is not None:
             self.cone_moved_F |= moved_F
         self.steps_done = step + 1
@@ -205,6 +223,12 @@ def check_one_pass(jobs: list[TrainJob]) -> None:
                              "same seed and the same train settings (they set the data order)")
 
 
+def scaled(batches: Iterator[np.ndarray], scale: float) -> Iterator[torch.Tensor]:
+    """The batches as tensors times `scale`: run inside the prefetch thread, so the step does not wait on it."""
+    for x_np in batches:
+        yield torch.from_numpy(x_np) if scale == 1.0 else torch.from_numpy(x_np) * scale
+
+
 def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str | Path] | None = None,
                metadata: dict | None = None, threads: int = 1, truth_FD: torch.Tensor | None = None,
                heldout: ActivationStore | None = None) -> list[tuple[SAE, TrainLog]]:
@@ -234,15 +258,16 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
         heldout_ND = heldout_ND if stats.scale == 1.0 else heldout_ND * stats.scale
     runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata, truth_FD, heldout_ND, n_steps)
             for i, job in enumerate(jobs)]
-    batches = prefetched(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer, [jobs[0].sae.seed, _DATA_ORDER],
-                                          tc.n_samples))
+    batches = prefetched(scaled(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer,
+                                                 [jobs[0].sae.seed, _DATA_ORDER], tc.n_samples), stats.scale))
     desc = (f"train {jobs[0].sae.arch}/{jobs[0].sae.variant}" if len(jobs) == 1
             else f"train {len(jobs)} SAEs, seed {jobs[0].sae.seed}")
-    for step, x_np in enumerate(tqdm(batches, total=n_steps, desc=desc, mininterval=10)):
-        x_BD = torch.from_numpy(x_np) if stats.scale == 1.0 else torch.from_numpy(x_np) * stats.scale
+    for step, x_BD in enumerate(tqdm(batches, total=n_steps, desc=desc, mininterval=10)):
         for run in runs:
             run.step(x_BD, step, n_steps)
+    last_checked = (n_steps - 1) // PARAMS_CHECKED_EVERY * PARAMS_CHECKED_EVERY - 1
     for run in runs:
+        _check_finite(run.sae, torch.zeros(()), n_steps - 1, last_checked)  # the last steps' parameters
         run.finish()
     return [(run.sae, run.log) for run in runs]
 

@@ -31,13 +31,14 @@ def act_column(x_ND: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(x_ND).reshape(-1)), d)
 
 
-def column_to_numpy(col: pa.ChunkedArray | pa.Array, d: int) -> np.ndarray:
-    """A fixed-size-list column as an [N, d] array without a Python loop."""
+def column_to_numpy(col: pa.ChunkedArray | pa.Array, d: int, writable: bool = True) -> np.ndarray:
+    """A fixed-size-list column as an [N, d] array without a Python loop; with writable=False, a read-only
+    view of Arrow's buffer where one exists (no copy)."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if not pa.types.is_fixed_size_list(col.type) or col.type.list_size != d:
         raise StoreError(f"column '{ACT}' must be a fixed-size list of length {d}, got {col.type}")
-    return col.flatten().to_numpy(zero_copy_only=False, writable=True).reshape(-1, d)
+    return col.flatten().to_numpy(zero_copy_only=False, writable=writable).reshape(-1, d)
 
 
 class ShardWriter:
@@ -97,8 +98,10 @@ class ActivationStore:
         return cls(folder, int(meta["d"]), int(meta["count"]), shards, meta)
 
     def iter_chunks(self, chunk_rows: int = 65_536, shard_order: np.ndarray | None = None,
-                    limit: int | None = None) -> Iterator[np.ndarray]:
-        """Yields float32 [n, d] chunks in shard order (or `shard_order`), at most `limit` rows in all."""
+                    limit: int | None = None, writable: bool = True) -> Iterator[np.ndarray]:
+        """Yields float32 [n, d] chunks in shard order (or `shard_order`), at most `limit` rows in all;
+        writable=False lets a float32 chunk be a read-only view of the decoded Parquet page (one copy fewer,
+        for a reader that copies the rows anyway)."""
         order = range(len(self.shards)) if shard_order is None else shard_order
         left = self.count if limit is None else limit
         for i in order:
@@ -106,7 +109,7 @@ class ActivationStore:
             if ACT not in pf.schema_arrow.names:
                 raise StoreError(f"{self.shards[i]}: no column '{ACT}'")
             for batch in pf.iter_batches(batch_size=chunk_rows, columns=[ACT]):
-                x = column_to_numpy(batch.column(0), self.d).astype(np.float32, copy=False)
+                x = column_to_numpy(batch.column(0), self.d, writable).astype(np.float32, copy=False)
                 if left <= len(x):
                     yield x[:left]
                     return
@@ -125,24 +128,34 @@ def shuffled_batches(store: ActivationStore, batch_size: int, buffer_rows: int, 
     n_batches = n_samples // batch_size
     buffer_rows = max(buffer_rows, 2 * batch_size)
     produced = 0
+    # The rows waiting to be shuffled are buf[:n], in arrival order. Chunks (at most batch_size rows) are
+    # copied into place, and a batch is gathered straight from the buffer through the permutation: each row
+    # is written a few times in all. Concatenating each chunk onto the buffer instead copied the whole
+    # buffer per chunk, which cost more than the training step at d 576. The batches are the same rows in
+    # the same order as that form's (tests/test_store.py keeps it as the reference).
+    buf = np.empty((buffer_rows + batch_size, store.d), np.float32)
     while produced < n_batches:
-        buf = np.empty((0, store.d), np.float32)
-        for chunk in store.iter_chunks(chunk_rows=batch_size, shard_order=rng.permutation(len(store.shards))):
-            buf = np.concatenate([buf, chunk])
-            if len(buf) < buffer_rows:
+        n = 0
+        for chunk in store.iter_chunks(chunk_rows=batch_size, shard_order=rng.permutation(len(store.shards)),
+                                       writable=False):
+            buf[n:n + len(chunk)] = chunk
+            n += len(chunk)
+            if n < buffer_rows:
                 continue
-            buf = buf[rng.permutation(len(buf))]
+            perm = rng.permutation(n)
             # Emit all but half a buffer, so later rows still mix with earlier ones.
-            n_out = (len(buf) - buffer_rows // 2) // batch_size
+            n_out = (n - buffer_rows // 2) // batch_size
             for b in range(n_out):
-                yield buf[b * batch_size:(b + 1) * batch_size]
+                yield buf[perm[b * batch_size:(b + 1) * batch_size]]  # a new array: buf is overwritten later
                 produced += 1
                 if produced == n_batches:
                     return
-            buf = buf[n_out * batch_size:]
-        buf = buf[rng.permutation(len(buf))]
-        for b in range(len(buf) // batch_size):
-            yield buf[b * batch_size:(b + 1) * batch_size]
+            rest = perm[n_out * batch_size:]
+            buf[:len(rest)] = buf[rest]  # the gather makes a copy first, so the overlap is safe
+            n = len(rest)
+        perm = rng.permutation(n)
+        for b in range(n // batch_size):
+            yield buf[perm[b * batch_size:(b + 1) * batch_size]]
             produced += 1
             if produced == n_batches:
                 return

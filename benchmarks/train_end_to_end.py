@@ -1,0 +1,222 @@
+"""End to end: the training job's rate beside its bare step's and the one-matmul limit, in one run.
+
+For each store and architecture, three rates are measured in turn, repeated `--reps` times (A, B, C, A, B,
+C, ...), so that all three sample the same stretch of a noisy machine's time:
+
+  job    `python -m saesanity --threads T train` on the store, a subprocess run twice: with `--samples`
+         samples and with two batches. samples/s = (samples - 2 batches) / (the difference of the two wall
+         times): the training loop's rate, with process start-up, the statistics, the init and the saving
+         (the "fixed" seconds, also printed) taken out. "whole" is samples / the long run's wall time.
+  step   saesanity.train.train_step alone, in this process, on batches already in memory (the same store,
+         statistics, init, scale and data order as the job; what benchmarks/train_throughput.py times).
+  limit  one [batch, d_in] @ [d_in, d_sae] matmul (the encoder's forward, the one product a step cannot
+         avoid) at the rate measured between the steps: the fastest a step could be.
+
+Ratios: "job/step" (1.0: reading, shuffling, scaling and logging batches cost nothing beside the step) and
+"step/limit" (1.0: a step that does nothing but its one unavoidable matmul), each taken within a round and
+its median over the rounds printed (the rates printed are medians too). Absolute rates move by tens of
+percent between runs on a shared machine; read the ratios.
+
+By default the stores are built in a temporary folder with the package's own writers: the synthetic set of
+arXiv 2602.14111 (d 100, 3,200 features, constant p = 20 / 3,200, float32) trained at 100 x 3,200, k 20,
+and a language-model-like store (d 576, float32 rows of random directions with log-normal norms and a few
+large dimensions, like a residual stream) trained at 576 x 4,608, k 64. `--store PATH` times a real store
+instead (say a harvest's `activations/`), at `--d-sae` and `--k`.
+
+    python benchmarks/train_end_to_end.py                         # both stores, TopK, BatchTopK, JumpReLU
+    python benchmarks/train_end_to_end.py --stores synthetic --archs topk --reps 2
+    python benchmarks/train_end_to_end.py --store results/lm/activations --d-sae 4608 --k 64 --batch 4096
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as `python -m saesanity` does, before torch allocates
+
+import numpy as np
+import torch
+
+import saesanity
+from saesanity.config import ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig, TrainJob
+from saesanity.data.store import ActivationStore, ShardWriter, shuffled_batches
+from saesanity.data.synthetic import generate
+from saesanity.train import _DATA_ORDER, _Run, lr_at, train_step, training_stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_throughput import MatmulReference  # noqa: E402
+
+STORES = {"synthetic": (100, 3200, 20), "lm": (576, 4608, 64)}
+"""Store name: (d_in, d_sae, k) trained on it."""
+SEED = 0
+
+
+def build_store(name: str, root: Path, rows: int) -> Path:
+    if name == "synthetic":
+        cfg = SyntheticConfig(probability=ProbabilityModel("constant", p=20 / 3200), n_samples=rows,
+                              n_heldout=1024, seed=SEED)
+        generate(cfg, root / name)
+        return root / name / "activations"
+    d, shard = STORES[name][0], 65_536
+    rng = np.random.default_rng(SEED)
+    writer = ShardWriter(root / name, d, "float32", {"model": "random-lm-like"})
+    for start in range(0, rows, shard):
+        n = min(shard, rows - start)
+        x = rng.standard_normal((n, d), dtype=np.float32)
+        x *= rng.lognormal(0, 0.5, (n, 1)).astype(np.float32)
+        x[:, :4] += 20  # a few large dimensions, as residual streams have
+        writer.write(x)
+    writer.close()
+    return root / name
+
+
+def job_for(arch: str, d_in: int, d_sae: int, k: int, batch: int, n_samples: int) -> TrainJob:
+    return TrainJob(SAEConfig(arch=arch, d_in=d_in, d_sae=d_sae, target_l0=k, seed=SEED),
+                    TrainConfig(n_samples=n_samples, batch_size=batch))
+
+
+def spec_json(job: TrainJob) -> str:
+    sae, tc = job.sae, job.train
+    return json.dumps({"sae": {"arch": sae.arch, "d_in": sae.d_in, "d_sae": sae.d_sae, "target_l0": sae.target_l0,
+                               "seed": sae.seed},
+                       "train": {"n_samples": tc.n_samples, "batch_size": tc.batch_size}})
+
+
+def time_job(job: TrainJob, store: Path, out: Path, threads: int) -> float:
+    """Wall seconds of the whole `python -m saesanity train` process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(saesanity.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "saesanity", "--threads", str(threads), "train", "--spec", spec_json(job),
+           "--data", str(store), "--source", "bench", "--out", str(out)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+class BareStep:
+    """The job's SAE, statistics and first batches, stepped with train_step alone."""
+
+    def __init__(self, job: TrainJob, store: ActivationStore, n_batches: int):
+        tc = job.train
+        stats = training_stats(store, tc, SEED)
+        self.run = _Run(job, stats, None, None)
+        self.batches = [torch.from_numpy(x) * stats.scale for x in shuffled_batches(
+            store, tc.batch_size, tc.shuffle_buffer, [SEED, _DATA_ORDER], n_batches * tc.batch_size)]
+        self.n_steps, self.step_i = tc.n_samples // tc.batch_size, 0
+
+    def step(self) -> float:
+        run, i = self.run, self.step_i
+        x = self.batches[i % len(self.batches)]
+        t0 = time.perf_counter()
+        train_step(run.sae, run.opt, x, run.W0_FD, lr_at(i, self.n_steps, run.job.train), i)
+        self.step_i += 1
+        return time.perf_counter() - t0
+
+
+def measure(arch: str, store_path: Path, d_sae: int, k: int, args, tmp: Path) -> dict:
+    store = ActivationStore.open(store_path)
+    B = args.batch
+    long_job = job_for(arch, store.d, d_sae, k, B, args.samples)
+    short_job = job_for(arch, store.d, d_sae, k, B, 2 * B)
+    bare = BareStep(long_job, store, n_batches=4)
+    ref = MatmulReference(B, store.d, d_sae)
+    for _ in range(args.warmup):
+        bare.step()
+    long_s, short_s, step_s, mm_s = [], [], [], []
+    for _ in range(args.reps):
+        long_s.append(time_job(long_job, store_path, tmp / "long", args.threads))
+        short_s.append(time_job(short_job, store_path, tmp / "short", args.threads))
+        for _ in range(args.steps):
+            mm_s.append(ref.call())
+            step_s.append(bare.step())
+        mm_s.append(ref.call())
+    # Rates per round, ratios per round, then medians: a ratio taken within one round is the least moved
+    # by the machine's load drifting between rounds.
+    n = args.steps
+    job_r = [(args.samples - 2 * B) / (lo - sh) for lo, sh in zip(long_s, short_s)]
+    step_r = [B / statistics.median(step_s[i * n:(i + 1) * n]) for i in range(args.reps)]
+    limit_r = [B / statistics.median(mm_s[i * (n + 1):(i + 1) * (n + 1)]) for i in range(args.reps)]
+    job_rate, step_rate, limit_rate = (statistics.median(r) for r in (job_r, step_r, limit_r))
+    med = lambda a, b: statistics.median(x / y for x, y in zip(a, b))  # noqa: E731
+    return {"store": store_path.name if args.store else args.current_store, "arch": arch, "d_in": store.d,
+            "d_sae": d_sae, "k": k, "batch": B, "threads": args.threads, "samples": args.samples,
+            "job_samples_per_s": job_rate, "job_whole_samples_per_s": args.samples / statistics.median(long_s),
+            "fixed_s": statistics.median(short_s) - 2 * B / job_rate,
+            "rounds": {"job": job_r, "step": step_r, "limit": limit_r},
+            "step_samples_per_s": step_rate, "limit_samples_per_s": limit_rate,
+            "job_over_step": med(job_r, step_r), "step_over_limit": med(step_r, limit_r),
+            "job_over_limit": med(job_r, limit_r),
+            "times_s": {"long": long_s, "short": short_s, "step": step_s, "matmul": mm_s}}
+
+
+HEADER = ("store", "size", "arch", "job/s", "whole/s", "fixed s", "step/s", "limit/s", "job/step", "step/limit",
+          "job/limit")
+
+
+def row_cells(r: dict) -> tuple[str, ...]:
+    return (r["store"], f"{r['d_in']}x{r['d_sae']} k{r['k']}", r["arch"], f"{r['job_samples_per_s']:.0f}",
+            f"{r['job_whole_samples_per_s']:.0f}", f"{r['fixed_s']:.1f}", f"{r['step_samples_per_s']:.0f}",
+            f"{r['limit_samples_per_s']:.0f}", f"{r['job_over_step']:.2f}", f"{r['step_over_limit']:.2f}",
+            f"{r['job_over_limit']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stores", default="synthetic,lm", help="built stores to time (synthetic, lm)")
+    p.add_argument("--store", type=Path, help="time this store instead (needs --d-sae and --k)")
+    p.add_argument("--d-sae", type=int)
+    p.add_argument("--k", type=int)
+    p.add_argument("--archs", default="topk,batchtopk,jumprelu")
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--samples", type=int, default=None,
+                   help="samples of the long job (default 300 batches at d_sae <= 3,200, else 100)")
+    p.add_argument("--rows", type=int, default=262_144, help="rows of each built store")
+    p.add_argument("--reps", type=int, default=3, help="rounds of (long job, short job, steps)")
+    p.add_argument("--steps", type=int, default=5, help="timed bare steps per round")
+    p.add_argument("--warmup", type=int, default=3, help="untimed bare steps first")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    args = p.parse_args(argv)
+    if args.store and not (args.d_sae and args.k):
+        p.error("--store needs --d-sae and --k")
+    torch.set_num_threads(args.threads)
+    print(f"saesanity end to end: batch {args.batch}, threads {args.threads}, torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs", flush=True)
+    rows = []
+    samples_arg = args.samples
+    with tempfile.TemporaryDirectory(prefix="saesanity-e2e-") as tmp_name:
+        tmp = Path(tmp_name)
+        cases = ([(args.store, args.d_sae, args.k)] if args.store else
+                 [(name, STORES[name][1], STORES[name][2]) for name in args.stores.split(",")])
+        for store, d_sae, k in cases:
+            path = store if args.store else build_store(store, tmp, args.rows)
+            args.current_store = str(store)
+            args.samples = samples_arg or args.batch * (300 if d_sae <= 3200 else 100)
+            for arch in args.archs.split(","):
+                rows.append(measure(arch, Path(path), d_sae, k, args, tmp))
+                print("  " + "  ".join(row_cells(rows[-1])), file=sys.stderr, flush=True)
+    table = [HEADER] + [row_cells(r) for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(len(HEADER))]
+    for j, t in enumerate(table):
+        print("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(t, widths))))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    print("job/s: the training loop of `python -m saesanity train` (two job lengths, start-up and saving taken "
+          "out);\nwhole/s: samples / the whole process; step/s: train_step alone; limit/s: one encoder matmul. "
+          "Ratios only: absolute rates vary between runs.")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
