@@ -97,7 +97,7 @@ BLOCKS = [
     ("properties.evals.properties.probing", ProbingConfig, {"ks", "n_ctx", "datasets"}),
     ("properties.evals.properties.autointerp", AutoInterpConfig, {"openai"}),
     ("properties.evals.properties.autointerp.properties.openai", OpenAIConfig, set()),
-    ("properties.evals.properties.ravel", RavelConfig, set()),
+    ("properties.evals.properties.ravel", RavelConfig, {"seeds"}),  # seeds picks the SAEs (targets.py)
     ("properties.studies.properties.stitching", StitchingConfig, set()),
     ("properties.studies.properties.meta_sae", MetaSAEConfig, set()),
     ("properties.studies.properties.regimes", RegimesConfig, set()),
@@ -208,7 +208,7 @@ CONFIG_OVERRIDES = {
     "evals.probing.batch_docs", "evals.autointerp.backend",
     "evals.ravel.data", "evals.ravel.pairs", "evals.ravel.max_entities", "evals.ravel.max_templates",
     "evals.ravel.n_train", "evals.ravel.n_eval", "evals.ravel.steps", "evals.ravel.batch_size",
-    "evals.ravel.forward_batch",
+    "evals.ravel.forward_batch", "evals.ravel.seeds",
     # The width family of the studies at a rate that serves its widest SAE on the toy world (config.yaml).
     "studies.train.lr",
 }

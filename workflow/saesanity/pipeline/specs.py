@@ -231,7 +231,7 @@ def lm_loss_spec(config: dict, source: str) -> str:
 def ravel_spec(config: dict, source: str) -> str:
     """JSON for eval-ravel: the model, the SAE's hook and evals.ravel."""
     _, hook = split_lm_source(source)
-    ravel = dict(config["evals"]["ravel"])
+    ravel = {k: v for k, v in config["evals"]["ravel"].items() if k != "seeds"}  # which SAEs: targets.py
     if ravel["data"] == "cities":
         ravel.update(data="ravel", ravel_dir=RAVEL_CITIES)
     return canonical({"model": lm_model_spec(config), "hook": hook, "ravel": ravel})

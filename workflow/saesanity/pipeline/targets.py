@@ -52,10 +52,12 @@ def train_curve_inputs(config: dict) -> list[str]:
 
 def table2_inputs(config: dict) -> dict[str, list[str]]:
     """<eval>.json of every language-model SAE per evaluation of table2.csv; [] where the evaluation is not
-    configured for this model (jobs.table2_evals)."""
-    evals = table2_evals(config)
-    return {name: [metrics_file(k.path, name) for k in lm_sae_keys(config)] if name in evals else []
-            for name in TABLE2_EVALS}
+    configured for this model (jobs.table2_evals); RAVEL's only for the seeds of evals.ravel.seeds."""
+    evals, ravel_seeds = table2_evals(config), config["evals"].get("ravel", {}).get("seeds")
+    def scored(name: str, seed: int) -> bool:
+        return name != "ravel" or ravel_seeds is None or seed in ravel_seeds
+    return {name: [metrics_file(k.path, name) for k in lm_sae_keys(config) if scored(name, k.seed)]
+            if name in evals else [] for name in TABLE2_EVALS}
 
 
 def concepts_reference_files(config: dict) -> list[str]:
