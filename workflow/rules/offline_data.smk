@@ -4,6 +4,9 @@
 
 rule debian_package:
     """One pinned .deb: `apt-get download`, SHA-256 check, data archive extracted (the .deb stays beside it)."""
+    # The real model's chain is the build's critical path (harvest -> 16 SAEs -> their evaluations): start it
+    # first, and let the synthetic jobs fill the other core.
+    priority: 10
     output:
         directory(paths.DEBIAN_PACKAGE),
     log:
@@ -23,6 +26,9 @@ rule debian_package:
 
 rule english_text:
     """The English training corpus: train.jsonl, heldout.jsonl (split by document), provenance.json."""
+    # The real model's chain is the build's critical path (harvest -> 16 SAEs -> their evaluations): start it
+    # first, and let the synthetic jobs fill the other core.
+    priority: 10
     input:
         specs.english_text_packages(config),
     output:
