@@ -82,9 +82,17 @@ def test_converged_is_the_last_quarters_gain_below_the_threshold(tmp_path, synth
         curve = pd.read_csv(tmp_path / str(threshold) / TRAIN_CURVE)
         gain = curve.heldout_ev.iloc[-1] - curve[curve.step == 24].heldout_ev.iloc[0]  # 3/4 of 32 steps
         assert training["ev_gain_last_quarter"] == pytest.approx(gain, abs=1e-5)
-        if threshold == 0.0 and gain <= 0:
-            continue  # a non-positive gain is below any threshold: nothing to check for 0
-        assert training["converged"] is expected
+        assert training["converged"] is expected  # |gain| is below 1 and never below 0
+
+
+def test_a_falling_curve_is_not_converged():
+    from saesanity.train_curve import TrainCurve
+    curve = TrainCurve(torch.zeros(1, 1), torch.zeros(1, 1), [], 1)
+    curve.rows = [{"step": s, "heldout_ev": ev} for s, ev in ((0, 0.1), (75, 0.73), (100, 0.13))]
+    summary = curve.summary(0.005)
+    assert summary["ev_gain_last_quarter"] == pytest.approx(-0.6) and summary["converged"] is False
+    curve.rows[-1]["heldout_ev"] = 0.732
+    assert curve.summary(0.005)["converged"] is True
 
 
 def test_without_heldout_the_summary_says_no_curve(tmp_path, synthetic_store):

@@ -200,8 +200,8 @@ class TrainConfig:
     curve_rows: int = 8192
     """The first rows of the held-out store that the curve evaluates on."""
     converged_ev_gain: float = 0.005
-    """An SAE counts as converged when its held-out EV rose by less than this over the last quarter of
-    training (`ev_gain_last_quarter` in cfg.json's saesanity_training)."""
+    """An SAE counts as converged when its held-out EV moved by less than this (either way) over the last
+    quarter of training (`ev_gain_last_quarter` in cfg.json's saesanity_training)."""
 
     def __post_init__(self) -> None:
         for key in ("n_samples", "batch_size", "shuffle_buffer", "stats_samples", "log_every", "curve_rows"):

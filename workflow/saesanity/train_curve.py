@@ -95,13 +95,14 @@ class TrainCurve:
 
     def summary(self, converged_ev_gain: float) -> dict:
         """For cfg.json's saesanity_training: the held-out EV at the end, its gain over the last quarter of
-        training, and `converged` = that gain < `converged_ev_gain`; null without a curve."""
+        training, and `converged` = |that gain| < `converged_ev_gain` (a curve that falls by more is not
+        flat: measured on SmolLM2, a JumpReLU SAE lost 0.42 EV over its last quarter); null without a curve."""
         if len(self.rows) < 2:
             return {"curve_points": len(self.rows), "curve_heldout_ev": None, "ev_gain_last_quarter": None,
                     "converged": None}
         gain = self.rows[-1]["heldout_ev"] - self.ev_at(LAST_QUARTER)
         return {"curve_points": len(self.rows), "curve_heldout_ev": self.rows[-1]["heldout_ev"],
-                "ev_gain_last_quarter": gain, "converged": bool(gain < converged_ev_gain)}
+                "ev_gain_last_quarter": gain, "converged": bool(abs(gain) < converged_ev_gain)}
 
     def write(self, path: Path) -> None:
         buf = io.StringIO()
