@@ -37,7 +37,7 @@ def lm_model_input():
 
 
 def lm_text_input():
-    """The offline English documents a harvest reads (rule fetch_text), where lm.text.source is offline."""
+    """The offline English documents a harvest reads (rule english_text), where lm.text.source is offline."""
     offline = not jobs.is_toyworld(config) and config["lm"]["text"]["source"] == "offline"
     return [paths.ENGLISH_TEXT] if offline else []
 

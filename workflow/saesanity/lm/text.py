@@ -1,5 +1,5 @@
 """Where a harvest's documents come from: the toy world's corpus, a JSON-lines file of documents (the offline
-English text of rule fetch_text), or a Hugging Face data set streamed with `datasets` (the paper: OpenWebText).
+English text of rule english_text), or a Hugging Face data set streamed with `datasets` (the paper: OpenWebText).
 Each yields (doc id, text) pairs in a fixed order."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def documents(src: TextSource) -> Iterator[tuple[int, str]]:
 
 def _jsonl_documents(path: Path, column: str) -> Iterator[tuple[int, str]]:
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such document file (rule fetch_text writes it)")
+        raise FileNotFoundError(f"{path}: no such document file (rule english_text writes it)")
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             row = json.loads(line)

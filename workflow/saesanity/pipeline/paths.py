@@ -199,11 +199,8 @@ def pretrained_dir(name: str) -> str:
     return f"{RESULTS}/pretrained/{name}"
 
 
-ENGLISH_TEXT = f"{TEXT_DIR}/english"
-"""The offline English documents (rule fetch_text): train.jsonl and heldout.jsonl, split by document."""
-
-
 def english_text(split: str) -> str:
+    """results/text/english/<split>.jsonl: the offline English documents (rule english_text)."""
     return f"{ENGLISH_TEXT}/{split}.jsonl"
 
 

@@ -132,10 +132,10 @@ def toy_model_dir(config: dict) -> str:
 def lm_model_path(config: dict) -> str:
     """Where the language model is loaded from: the toy-world model folder, the packaged model's folder
     (rule fetch_model), or lm.hf_model (a hub name or the user's folder)."""
+    if is_toyworld(config):
+        return toy_model_dir(config)
     lm = config["lm"]
-    if is_toyworld(config) or lm["packaged"]:
-        return toy_model_dir(config) if is_toyworld(config) else pretrained_dir(lm["packaged"])
-    return lm["hf_model"]
+    return pretrained_dir(lm["packaged"]) if lm["packaged"] else lm["hf_model"]
 
 
 def lm_model_spec(config: dict) -> dict:
@@ -152,6 +152,8 @@ def toyworld_spec(config: dict) -> str:
 def offline_labels_spec(config: dict, name: str) -> str:
     """offline_labels.<name>: 'sentiment' or 'ravel_cities'."""
     return canonical(config["offline_labels"][name])
+
+
 def english_text_packages(config: dict) -> list[str]:
     """The extracted package folders the English corpus reads (rule english_text's inputs)."""
     sources = config["offline_text"]["english"]["sources"]
