@@ -542,7 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--core", nargs="+", required=True, help="core.json per SAE")
     for name, what in (("lm_loss", "lm_loss.json"), ("probing", "probing.json"), ("ravel", "ravel.json"),
                        ("autointerp", "autointerp.json"), ("concepts", "concepts.json (toy world)")):
-        p.add_argument(f"--{name}", nargs="*", default=[], help=f"{what} per SAE; none: no rows for it")
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, nargs="*", default=[],
+                       help=f"{what} per SAE; none: no rows for it")
     p.add_argument("--concepts-reference", nargs="*", default=[],
                    help="concepts_reference.json per toy-world source: the ideal and random dictionaries' rows")
     p.add_argument("--headline-l0", type=float, default=None,

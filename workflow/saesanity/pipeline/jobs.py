@@ -82,8 +82,9 @@ def source_d_in(config: dict, source: str) -> int:
 
 
 def arch_baselines(group: dict, arch: str) -> list[str]:
-    """The baselines trained beside `arch` in one SAE group: its entry of baselines_by_arch, else baselines."""
-    return list(group.get("baselines_by_arch", {}).get(arch, group["baselines"]))
+    """The baselines trained beside `arch` in one SAE group: its entry of baselines_by_arch, else (no entry,
+    or null: how a preset undoes config.yaml's entry) baselines."""
+    return list(group.get("baselines_by_arch", {}).get(arch) or group["baselines"])
 
 
 def sae_keys(config: dict, source: str) -> list[SAEKey]:
