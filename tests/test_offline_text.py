@@ -309,14 +309,19 @@ def default_config() -> dict:
     return config
 
 
-def test_a_local_set_without_its_file_stops_the_config(default_config):
+def test_a_local_set_reads_the_file_its_rule_writes(default_config):
+    # Named alone, a local-only set is read from the pipeline's own file, whose folder the preparation
+    # job takes as input; a path of the user's is kept as given.
     config = copy.deepcopy(default_config)
     config["evals"]["probing"]["datasets"] = [{"name": "wordnet_topic"}]
-    with pytest.raises(checks.PipelineConfigError, match="local-only set"):
-        checks.check_config(config)
-    config["evals"]["probing"]["datasets"] = [{"name": "wordnet_topic", "path": "json",
-                                               "data_files": ["results/text/probing/wordnet_topic.jsonl"]}]
     checks.check_config(config)
+    (dataset,) = json.loads(specs.probing_prep_spec(config, config["lm"]["name"], config["lm"]["hooks"][0]))[
+        "probing"]["datasets"]
+    assert dataset == {"name": "wordnet_topic", "path": "json",
+                       "data_files": ["results/text/probing/wordnet_topic.jsonl"]}
+    assert specs.probing_inputs(config) == ["results/text/probing"]
+    config["evals"]["probing"]["datasets"] = [{"name": "wordnet_topic", "path": "json", "data_files": ["mine.jsonl"]}]
+    assert specs.probing_inputs(config) == []
 
 
 def test_rule_inputs_are_the_packages_each_job_reads(default_config):

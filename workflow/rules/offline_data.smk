@@ -35,7 +35,8 @@ rule english_text:
         directory(paths.ENGLISH_TEXT),
     params:
         spec=specs.english_text_spec(config),
-        cache=paths.DEBIAN_DOWNLOADS,
+        # The download cache: the folder of the extracted packages this job reads.
+        cache=lambda w, input: os.path.dirname(input[0]),
     log:
         paths.log_file("offline_text", "english"),
     benchmark:
@@ -57,7 +58,8 @@ rule probing_sets:
         directory(paths.PROBING_SETS),
     params:
         spec=specs.probing_sets_spec(config),
-        cache=paths.DEBIAN_DOWNLOADS,
+        # The download cache: the folder of the extracted packages this job reads.
+        cache=lambda w, input: os.path.dirname(input[0]),
     log:
         paths.log_file("offline_text", "probing"),
     benchmark:

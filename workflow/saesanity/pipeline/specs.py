@@ -10,6 +10,7 @@ from typing import Any
 from saesanity.data.offline.debian import PINS
 from saesanity.data.offline.english import SOURCE_PACKAGES
 from saesanity.data.offline.probing_sets import SETS as PROBING_SETS_SOURCES
+from saesanity.lm.packaged import PACKAGED_MODELS
 from saesanity.pipeline.jobs import (OPTION_AXES, TOYWORLD, TRAIN_AXES, TrainPass, arch_options, convergence_base,
                                      is_toyvit, is_toyworld, source_d_in, source_group, studies_train,
                                      width_init_seed)
@@ -127,6 +128,11 @@ def train_pass_spec(config: dict, train_pass: TrainPass) -> str:
 
 def toy_model_dir(config: dict) -> str:
     return model_dir(config["lm"]["name"])
+
+
+def packaged_model_names() -> list[str]:
+    """The wildcard values of rule fetch_model (saesanity.lm.packaged)."""
+    return sorted(PACKAGED_MODELS)
 
 
 def lm_model_path(config: dict) -> str:
