@@ -49,13 +49,14 @@ def test_one_architectures_setting_reruns_only_that_architecture(tiny_run, tmp_p
     counts, wildcards = scheduled(tiny_run, {"arch": {"topk": {"dead_after": 4096}}}, tmp_path)
     # The top-level arch options hold for both SAE groups. Synthetic: TopK's 2 trained seeds and 3
     # baselines, their evals, the PW-MCC of the trained seeds (baselines have one seed) and its validation.
-    # Language model: TopK's 2 trained seeds and its baseline, their evals, PW-MCC. The convergence study's
-    # two TopK runs (their arch options start from the top level too), its table. The tables, the figures.
+    # Language model: TopK's 2 trained seeds and its baseline, their evals, PW-MCC, the training curves. The
+    # convergence study's two TopK runs (their arch options start from the top level too), its table. The
+    # tables, the figures.
     assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 5, "eval_lm_loss": 3, "eval_probing": 3,
                       "eval_ravel": 3, "eval_autointerp": 3, "consistency": 2, "validation_synthetic": 1,
                       "convergence_train": 2, "convergence_eval": 2, "table_convergence": 1,
-                      "table_synthetic": 1, "table_validation": 1, "table_lm": 1, "table2": 1, "figures": 1,
-                      "all": 1, "total": 47}
+                      "table_synthetic": 1, "table_validation": 1, "table_lm": 1, "table2": 1,
+                      "table_train_curves": 1, "figures": 1, "all": 1, "total": 48}
     assert {w["arch"] for w in wildcards} == {"topk"}
 
 
@@ -65,7 +66,7 @@ def test_the_soft_frozen_cone_reruns_only_soft_frozen_saes(tiny_run, tmp_path):
     # tables, the figures.
     assert counts == {"train": 8, "eval_core": 8, "eval_recovery": 4, "eval_lm_loss": 4, "eval_probing": 4,
                       "eval_ravel": 4, "eval_autointerp": 4, "table_synthetic": 1, "table_lm": 1, "table2": 1,
-                      "figures": 1, "all": 1, "total": 41}
+                      "table_train_curves": 1, "figures": 1, "all": 1, "total": 42}
     assert {w["variant"] for w in wildcards} == {"soft_frozen_decoder-iso"}
 
 
