@@ -74,10 +74,10 @@ def test_an_l0_sweep_adds_its_saes_and_leaves_the_headline_ones(tiny_run, tmp_pa
     override = {"saes": {"lm": {"l0_sweep": [2, 4]}}}
     counts, wildcards = scheduled(tiny_run, override, tmp_path)
     # The tiny LM target L0 is 4, so only L0 2 is new: every LM SAE again (4 architectures x (2 trained seeds
-    # + 1 baseline)), its core evaluation, table2.csv and the figures; the headline SAEs, lm_core.csv and
-    # PW-MCC stay as they are.
-    assert counts == {"train": 12, "eval_core": 12, "eval_probing": 12, "eval_ravel": 12, "eval_autointerp": 12,
-                      "table2": 1, "figures": 1, "all": 1, "total": 63}
+    # + 1 baseline)), its core evaluation, its spliced loss (a table2.csv column), table2.csv and the figures;
+    # the headline SAEs, lm_core.csv and PW-MCC stay as they are.
+    assert counts == {"train": 12, "eval_core": 12, "eval_lm_loss": 12, "eval_probing": 12, "eval_ravel": 12,
+                      "eval_autointerp": 12, "table2": 1, "figures": 1, "all": 1, "total": 75}
     assert {w["arch"].partition("-l0_")[2] for w in wildcards if "arch" in w} == {"2"}
 
     # The per-SAE rules serve a sweep point unchanged: train and eval_core of one, in a copy.
