@@ -8,7 +8,6 @@ a zstd data archive, which Python 3.11 cannot read, falls back to `dpkg-deb -x` 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saesanity.atomic import atomic_path
+from saesanity.data.offline.pypi import sha256_of
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,6 @@ class DebianUnavailable(RuntimeError):
 
 class DebHashMismatch(RuntimeError):
     """A downloaded .deb is not the pinned file."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch_deb(pin: DebPin, cache_dir: str | Path) -> Path:
