@@ -100,11 +100,17 @@ def _check_finite(sae: SAE, loss: torch.Tensor, step: int, params_since: int | N
 
 def make_optimizer(sae: SAE, tc: TrainConfig) -> torch.optim.Optimizer:
     """AdamW over the parameters the variant trains (frozen ones are not even given to it); the decoder's
-    group carries `lr_scale` = tc.decoder_lr_scale, the others 1."""
-    trainable = [p for p in sae.parameters() if p.requires_grad and p is not sae.W_dec]
+    group carries `lr_scale` = tc.decoder_lr_scale, a parameter in sae.lr_scales() its own factor (a group
+    of its own only where the factor is not 1: AdamW's update is elementwise, so grouping changes no bits),
+    the others 1."""
+    scales = {p: s for p, s in sae.lr_scales().items() if s != 1.0 and p.requires_grad}
+    scales_ids = {id(p) for p in scales}
+    trainable = [p for p in sae.parameters()
+                 if p.requires_grad and p is not sae.W_dec and id(p) not in scales_ids]
     groups = [{"params": trainable, "lr_scale": 1.0}]
     if sae.W_dec.requires_grad:
         groups.append({"params": [sae.W_dec], "lr_scale": tc.decoder_lr_scale})
+    groups += [{"params": [p], "lr_scale": s} for p, s in scales.items()]
     # fused: one pass over each parameter and its moments per step, on CPU and CUDA alike.
     return torch.optim.AdamW(groups, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay, fused=True)
 

@@ -111,6 +111,11 @@ class SAE(nn.Module, ABC):
     def after_step(self) -> None:
         """Keeps parameters in their domain after an optimiser step (e.g. thresholds >= 0)."""
 
+    def lr_scales(self) -> dict[nn.Parameter, float]:
+        """Parameters whose learning rate is train.lr times a factor of the architecture's own (JumpReLU's
+        thresholds); the rest train at train.lr."""
+        return {}
+
     @torch.no_grad()
     def fold_input_scale(self, scale: float) -> None:
         """An SAE trained on `scale * x` becomes one that takes x: every latent is divided by `scale`, so the

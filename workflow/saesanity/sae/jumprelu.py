@@ -75,6 +75,11 @@ class JumpReLUOptions:
     control_gain: float = 2.0
     """Controller's proportional gain (saesanity.sae.sparsity_control): the log-coefficient moves by this
     times log(L0 / target) at once."""
+    threshold_lr_scale: float = 1.0
+    """The thresholds' learning rate is train.lr times this. Under Adam a parameter moves about lr per step
+    at most, and a threshold's gradient is sparse (only entries inside the kernel's window give one) while
+    b_enc's is dense: at a large lr on a real model's activations the pre-activations outrun the thresholds
+    and L0 climbs past the target whatever the coefficient (measured on SmolLM2: docs/language-model.md)."""
     calibrate_l0: bool = True
     """After training, scale every threshold by one common factor so that L0 equals the target on the
     calibration rows (as BatchTopK's inference threshold is set); the factor and the L0 before it are
@@ -122,6 +127,9 @@ class JumpReLUSAE(SAE):
     def after_step(self) -> None:
         with torch.no_grad():
             self.threshold.clamp_(min=0.0)
+
+    def lr_scales(self) -> dict[torch.nn.Parameter, float]:
+        return {self.threshold: self.opts.threshold_lr_scale}
 
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
         pre_BF = self.pre_acts(x_BD)
