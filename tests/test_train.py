@@ -198,3 +198,30 @@ def test_parameter_check_names_the_steps_between():
     _check_finite(sae, torch.zeros(()), 33, None)  # parameters not read on this step
     with pytest.raises(TrainingDiverged, match=r"b_dec has NaN/Inf after step 48 \(finite after step 32\)"):
         _check_finite(sae, torch.zeros(()), 48, 32)
+
+
+def test_threshold_lr_scale_moves_only_the_thresholds_faster(synthetic_store):
+    """JumpReLU's threshold_lr_scale: from the same init and batch, one AdamW step moves the thresholds that
+    have a gradient by `scale` times as much (Adam's first step is lr * sign(grad)), every other parameter by
+    the same bits; at scale 1 the optimiser has the same groups as an architecture without the option."""
+    from saesanity.sae.registry import build_sae
+    from saesanity.sae.variants import initialise
+    from saesanity.train import make_optimizer, train_step
+    x_BD = torch.as_tensor(synthetic_store.read_all(limit=256))
+    moved = {}
+    for scale in (1.0, 10.0):
+        job = make_job("jumprelu", options={"threshold_lr_scale": scale})
+        sae = build_sae(job.sae)
+        initialise(sae, x_BD.mean(0), None, x_BD)
+        before = {n: p.detach().clone() for n, p in sae.named_parameters()}
+        opt = make_optimizer(sae, job.train)
+        assert len(opt.param_groups) == (2 if scale == 1.0 else 3)
+        train_step(sae, opt, x_BD, sae.W_dec.detach().clone(), job.train.lr, step=0)
+        moved[scale] = {n: p.detach() - before[n] for n, p in sae.named_parameters()}
+    for name in moved[1.0]:
+        if name != "threshold":
+            assert torch.equal(moved[1.0][name], moved[10.0][name]), name
+    stepped = moved[1.0]["threshold"].abs() > 1e-7
+    assert stepped.any()
+    ratio = moved[10.0]["threshold"][stepped] / moved[1.0]["threshold"][stepped]
+    assert torch.allclose(ratio, torch.full_like(ratio, 10.0), rtol=1e-3)
