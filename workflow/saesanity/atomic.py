@@ -4,6 +4,8 @@ job never leaves a file or folder that looks finished (docs/design.md, Principle
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -47,6 +49,17 @@ def write_json(path: str | Path, obj: Any) -> None:
     NaN is a bug to surface, and NaN is not JSON."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n")
+
+
+def write_csv_rows(path: str | Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    """Rows as CSV, floats to 6 significant digits (the tables' precision), written atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
 
 
 def read_json(path: str | Path) -> Any:

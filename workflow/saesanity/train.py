@@ -7,8 +7,6 @@ on CPU the same TrainJob and thread count give bit-identical weights.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from saesanity.atomic import atomic_path
+from saesanity.atomic import write_csv_rows
 from saesanity.checkpoints import Checkpoints
 from saesanity.config import TrainConfig, TrainJob
 from saesanity.data.calibration import ActivationStats, activation_stats
@@ -67,14 +65,7 @@ class TrainLog:
         self.rows.append(row)
 
     def write(self, path: Path) -> None:
-        fields = list(dict.fromkeys(k for row in self.rows for k in row))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        with atomic_path(path) as tmp:
-            tmp.write_text(buf.getvalue())
+        write_csv_rows(path, self.rows, list(dict.fromkeys(k for row in self.rows for k in row)))
 
 
 PARAMS_CHECKED_EVERY = 16

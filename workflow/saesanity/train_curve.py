@@ -9,14 +9,12 @@ TrainJob and threads give the same weights with or without curve points (tests/t
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
 import torch
 
-from saesanity.atomic import atomic_path
+from saesanity.atomic import write_csv_rows
 from saesanity.sae.base import SAE
 from saesanity.sae.batchtopk import BatchTopKSAE
 
@@ -105,10 +103,4 @@ class TrainCurve:
                 "ev_gain_last_quarter": gain, "converged": bool(abs(gain) < converged_ev_gain)}
 
     def write(self, path: Path) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        with atomic_path(path) as tmp:
-            tmp.write_text(buf.getvalue())
+        write_csv_rows(path, self.rows, FIELDS)
