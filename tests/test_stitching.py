@@ -17,8 +17,8 @@ from saesanity.evals.core import evaluate_core
 from saesanity.sae.io import save_sae
 from saesanity.sae.registry import build_sae
 from saesanity.studies.concept_links import new_concepts
-from saesanity.studies.stitching import (Classification, StitchingConfig, classify, plan_points, stitched_reconstruct,
-                                         stitching_curve, stitching_plan)
+from saesanity.studies.stitching import (Classification, StitchingConfig, classify, insertion_delta, plan_points,
+                                         stitched_reconstruct, stitching_curve, stitching_plan)
 
 D, N_S, N_EXTRA, N_ROWS = 32, 16, 8, 4096
 CFG = StitchingConfig(insert_groups=4, swap_groups=4, chunk_rows=1024)
@@ -88,7 +88,19 @@ def test_curve_runs_from_exactly_S_to_exactly_L_and_novel_latents_lower_the_mse(
     assert (np.diff(mse[4:]) < 0).all()
     # Inserting the copies of S's own latents doubles them: worse than S.
     assert rec["mse_reconstruction_inserted"] > rec["mse_small"]
+    # The paper's own test, latent by latent, agrees with the proxy here: each extra direction lowers S's
+    # error alone, each copy raises it.
+    assert rec["n_novel_by_insertion"] == N_EXTRA and rec["proxy_agreement"] == 1.0
+    assert rec["proxy_novel_lowering"] == 1.0 and rec["proxy_reconstruction_lowering"] == 0.0
     assert rec["max_cos_histogram"]["counts"][0] == N_EXTRA and rec["max_cos_histogram"]["counts"][-1] == N_S
+
+
+def test_insertion_delta_is_the_change_in_squared_error():
+    """The closed form against inserting each latent and measuring S's summed squared error directly."""
+    g = torch.Generator().manual_seed(1)
+    r_BD, z_BF, W_FD = (torch.randn(*s, generator=g, dtype=torch.float64) for s in ((50, 6), (50, 4), (4, 6)))
+    direct = torch.stack([(r_BD - z_BF[:, [j]] * W_FD[j]).pow(2).sum() - r_BD.pow(2).sum() for j in range(4)])
+    torch.testing.assert_close(insertion_delta(r_BD, z_BF, W_FD), direct)
 
 
 def test_stitched_reconstruct_matches_the_curve_and_is_S_and_L_at_the_ends(planted):

@@ -16,6 +16,10 @@ untouched), moves towards L's as S latents are swapped out, and is exactly L's a
 is S.decode(z_S) and the last L.decode(z_L), computed as the SAEs compute them, so the curve starts at
 MSE(S) and ends at MSE(L) exactly; the points between are accumulated in float64.
 
+Novelty, two ways: the max decoder cosine below a threshold (their cheap proxy, which orders the curve) and
+their own test, whether inserting the latent alone into S lowers S's held-out error (insertion_delta); the
+record gives both fractions and how often they agree.
+
 Group order (deterministic): novel latents most novel first (max cosine ascending, ties by index), cut into
 `insert_groups` groups of near-equal size; families in descending order of their closest child's cosine
 (ties by parent index), cut into `swap_groups` groups.
@@ -180,6 +184,14 @@ def stitched_reconstruct(small: SAE, large: SAE, point: Point) -> Reconstruct:
     return reconstruct
 
 
+def insertion_delta(r_S_BD: torch.Tensor, z_L_BF: torch.Tensor, W_L_FD: torch.Tensor) -> torch.Tensor:
+    """Per L latent j, the change in S's summed squared error over the rows when j alone is inserted into S
+    (arXiv 2502.04878's novelty test, of which the max cosine is the proxy): ||r - z_j w_j||^2 - ||r||^2 =
+    z_j^2 ||w_j||^2 - 2 z_j <r, w_j>, summed over rows, r = x - S(x). Negative: j is novel. float64 in."""
+    sq_norm_F = W_L_FD.pow(2).sum(1)
+    return z_L_BF.pow(2).sum(0) * sq_norm_F - 2 * (z_L_BF * (r_S_BD @ W_L_FD.T)).sum(0)
+
+
 def _sq_err(x64: torch.Tensor, x_hat: torch.Tensor) -> float:
     return float((x64 - x_hat.double()).pow(2).sum())
 
@@ -203,6 +215,7 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
     bS64, bL64 = small.b_dec.detach().double(), large.b_dec.detach().double()
     sq = np.zeros(n_points)
     sq_recon_inserted = 0.0
+    insertion_delta_F = torch.zeros(d_L, dtype=torch.float64)
     n, sum_D, sum_sq = 0, torch.zeros(store.d, dtype=torch.float64), 0.0
     for x_np in store.iter_chunks(chunk_rows=cfg.chunk_rows, limit=cfg.max_rows):
         x = torch.from_numpy(x_np)
@@ -211,7 +224,9 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
         sum_D += x64.sum(0)
         sum_sq += float(x64.pow(2).sum())
         z_S, z_L = small.encode(x), large.encode(x)
-        sq[0] += _sq_err(x64, small.decode(z_S))
+        r_S = x64 - small.decode(z_S).double()
+        sq[0] += float(r_S.pow(2).sum())
+        insertion_delta_F += insertion_delta(r_S, z_L.double(), WL64)
         sq[-1] += _sq_err(x64, large.decode(z_L))
         acc = z_S.double() @ WS64
         for p, g in enumerate(groups[:-1], start=1):
@@ -226,6 +241,7 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
     if n == 0:
         raise ValueError(f"{store.folder}: no rows")
     mean_D = sum_D / n
+    lowers = (insertion_delta_F < 0).numpy()
     total_var = sum_sq / n - float(mean_D @ mean_D)
     mse = sq / n
 
@@ -256,6 +272,11 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
         "max_cos_histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
         "mse_small": float(mse[0]), "mse_large": float(mse[-1]), "mse_all_novel": float(mse[n_insert]),
         "mse_reconstruction_inserted": sq_recon_inserted / n,
+        # Leask et al.'s own test: a latent is novel when inserting it alone lowers S's error.
+        "n_novel_by_insertion": int(lowers.sum()), "fraction_novel_by_insertion": float(lowers.mean()),
+        "proxy_agreement": float((lowers == cls.novel).mean()),
+        "proxy_novel_lowering": float(lowers[cls.novel].mean()) if n_novel else None,
+        "proxy_reconstruction_lowering": float(lowers[~cls.novel].mean()) if n_novel < d_L else None,
         "explained_variance_small": ev(mse[0]), "explained_variance_large": ev(mse[-1]),
         "explained_variance_all_novel": ev(mse[n_insert]),
         "curve": curve,
