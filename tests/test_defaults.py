@@ -204,6 +204,8 @@ CONFIG_OVERRIDES = {
     "lm.eval.n_docs", "lm.eval.batch_docs",
     "saes.lm.d_sae", "saes.lm.target_l0", "saes.lm.architectures", "saes.lm.seeds", "saes.lm.baseline_seeds",
     "saes.lm.baselines_by_arch.jumprelu", "saes.lm.train.log_every",
+    # JumpReLU's thresholds trail SmolLM2's pre-activations at one lr (docs/language-model.md, the pilot).
+    "saes.lm.arch.jumprelu.threshold_lr_scale",
     "evals.probing.datasets", "evals.probing.n_train", "evals.probing.n_test", "evals.probing.n_ctx",
     "evals.probing.batch_docs", "evals.autointerp.backend",
     "evals.ravel.data", "evals.ravel.pairs", "evals.ravel.max_entities", "evals.ravel.max_templates",
