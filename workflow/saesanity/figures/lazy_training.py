@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 import pandas as pd
 
 from saesanity.figures.style import ARCH_LABEL, ARCH_ORDER, VARIANT_ORDER, ordered
@@ -20,6 +21,9 @@ EMPHASIS = {"trained": dict(color="black", lw=2.0, alpha=1.0),
             "soft_frozen_decoder-iso": dict(color="tab:red", lw=1.8, alpha=1.0)}
 LIGHT = dict(lw=1.0, alpha=0.45)
 PANELS = (("heldout_ev", "held-out EV (Eq. 5)"), ("init_cos_mean", "decoder-to-init mean cosine"))
+EV_FLOOR = -0.2
+"""The EV axis stops here: a baseline far below 0 (SmolLM2's cov baselines reach -400) would flatten every
+other curve into one line; the variants that go below are named in the panel instead."""
 
 
 def plot(tables: Path):
@@ -42,11 +46,17 @@ def plot(tables: Path):
                 ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15,
                                 color=style.get("color"), lw=0)
                 ax.set_ylabel(label)
+        below = [v for v in ordered(sub.variant.unique(), VARIANT_ORDER) if sub[sub.variant == v].heldout_ev.min() < EV_FLOOR]
+        if below:
+            ax_row[0].set_ylim(bottom=EV_FLOOR, top=1)
+            ax_row[0].text(0.98, 0.04, f"below {EV_FLOOR}, off scale: " + ", ".join(below), transform=ax_row[0].transAxes,
+                           ha="right", va="bottom", fontsize=7)
         ax_row[1].axhline(SOFT_FROZEN_TAU, color="tab:red", ls="--", lw=1, label=f"Soft-Frozen cone tau {SOFT_FROZEN_TAU}")
         title = f"{ARCH_LABEL.get(arch, arch)}" + (f" ({source})" if df.source.nunique() > 1 else "")
         for ax in ax_row:
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("tokens seen")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:g}k" if v else "0"))
     # Every variant of every panel, once (an architecture may lack some baselines).
     legend = {l: h for ax in axes[:, 1] for h, l in zip(*ax.get_legend_handles_labels())}
     handles, labels = list(legend.values()), list(legend.keys())
