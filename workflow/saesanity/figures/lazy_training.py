@@ -46,12 +46,14 @@ def plot(tables: Path):
                 ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15,
                                 color=style.get("color"), lw=0)
                 ax.set_ylabel(label)
-        below = [v for v in ordered(sub.variant.unique(), VARIANT_ORDER) if sub[sub.variant == v].heldout_ev.min() < EV_FLOOR]
+        lowest = sub.groupby("variant").heldout_ev.min()
+        below = [v for v in ordered(sub.variant.unique(), VARIANT_ORDER) if lowest[v] < EV_FLOOR]
         if below:
             ax_row[0].set_ylim(bottom=EV_FLOOR, top=1)
-            ax_row[0].text(0.98, 0.04, f"below {EV_FLOOR}, off scale: " + ", ".join(below), transform=ax_row[0].transAxes,
-                           ha="right", va="bottom", fontsize=7)
-        ax_row[1].axhline(SOFT_FROZEN_TAU, color="tab:red", ls="--", lw=1, label=f"Soft-Frozen cone tau {SOFT_FROZEN_TAU}")
+            ax_row[0].text(0.98, 0.04, f"below {EV_FLOOR}, off scale: " + ", ".join(below),
+                           transform=ax_row[0].transAxes, ha="right", va="bottom", fontsize=7)
+        ax_row[1].axhline(SOFT_FROZEN_TAU, color="tab:red", ls="--", lw=1,
+                          label=f"Soft-Frozen cone tau {SOFT_FROZEN_TAU}")
         title = f"{ARCH_LABEL.get(arch, arch)}" + (f" ({source})" if df.source.nunique() > 1 else "")
         for ax in ax_row:
             ax.set_title(title, fontsize=9)
