@@ -66,9 +66,12 @@ def test_resuming_at_the_hook_gives_the_full_forward(smollm2):
     tokens = pad_batch([smollm2.encode(t) for t in SENTENCES], smollm2.pad_id)
     full = smollm2.logits(tokens)
     resumed = smollm2.logits_from(smollm2.activations(tokens, hook), hook)
+    last_B = torch.tensor([len(smollm2.encode(t)) - 1 for t in SENTENCES])
+    at_last = smollm2.logits_from(smollm2.activations(tokens, hook), hook, at_B=last_B)
     for i, t in enumerate(SENTENCES):
         n = len(smollm2.encode(t))
         assert torch.allclose(full[i, :n], resumed[i, :n], atol=1e-3)
+        assert torch.allclose(full[i, n - 1], at_last[i], atol=1e-3)
 
 
 @torch.no_grad()

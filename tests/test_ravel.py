@@ -230,3 +230,26 @@ def test_tiny_run_writes_ravel_json_for_every_lm_sae(tiny_run):
                                                                    ("cause_a", "cause_b", "iso_ab", "iso_ba", "score")]
         assert all(v is None or 0 <= v <= 1 for v in values)
         assert 0 <= rec["clean_accuracy"] <= 1
+
+
+def test_a_prepared_prompt_model_scores_like_one_that_runs_the_model(toy_lm, toy_corpus, tmp_path):
+    """ravel_prep's saved state (activations at the hook, the clean answers, the resumable residual) gives
+    eval_ravel the same scores as running the model in the job; a state of other prompts is refused."""
+    from safetensors.torch import load_file, save_file
+    from saesanity.evals.ravel.editing import ravel_scores
+    data = load_toyworld(toy_corpus)
+    cfg = RavelConfig(pairs=[["person", "field", "gender"]], steps=3, n_train=32, n_eval=16, batch_size=8)
+    ran = PromptModel(toy_lm, HOOK, data.prompts, cfg.sites, cfg.forward_batch)
+    ran.run_clean()
+    assert sorted(ran.clean_state()) == ["clean_P", "resid_PTD", "x_PKD"]
+    save_file(ran.clean_state(), str(tmp_path / "clean.safetensors"))
+    loaded = PromptModel(toy_lm, HOOK, data.prompts, cfg.sites, cfg.forward_batch)
+    loaded.load_clean(load_file(str(tmp_path / "clean.safetensors")))
+    for name, t in ran.clean_state().items():
+        assert torch.equal(loaded.clean_state()[name], t), name
+    identity_z, identity_W = ran.x_PKD, torch.eye(toy_lm.d_model)  # an SAE whose latents are the activations
+    assert ravel_scores(loaded, identity_z, identity_W, data, cfg) == ravel_scores(ran, identity_z, identity_W,
+                                                                                   data, cfg)
+    fewer = PromptModel(toy_lm, HOOK, data.prompts[:-1], cfg.sites, cfg.forward_batch)
+    with pytest.raises(ValueError, match="rebuild it"):
+        fewer.load_clean(load_file(str(tmp_path / "clean.safetensors")))

@@ -189,12 +189,21 @@ def cmd_eval_autointerp(args) -> None:
     write_json(args.out, record)
 
 
-def cmd_eval_ravel(args) -> None:
-    from saesanity.evals.ravel import RavelConfig, ravel_metrics
+def _ravel_spec(args):
+    from saesanity.evals.ravel import RavelConfig
     from saesanity.lm.model import ModelSpec
     spec = _json_arg(args.spec)
-    write_json(args.out, ravel_metrics(args.sae, from_dict(ModelSpec, spec["model"], "lm"), spec["hook"],
-                                       from_dict(RavelConfig, spec["ravel"], "evals.ravel"), args.corpus))
+    return from_dict(ModelSpec, spec["model"], "lm"), spec["hook"], from_dict(RavelConfig, spec["ravel"], "evals.ravel")
+
+
+def cmd_ravel_prep(args) -> None:
+    from saesanity.evals.ravel import prepare_ravel
+    prepare_ravel(*_ravel_spec(args), args.corpus, args.out)
+
+
+def cmd_eval_ravel(args) -> None:
+    from saesanity.evals.ravel import ravel_metrics
+    write_json(args.out, ravel_metrics(args.sae, *_ravel_spec(args), args.corpus, args.prep))
 
 
 def cmd_table_lm(args) -> None:
@@ -517,10 +526,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="where the SAE encodes: auto (cuda if torch sees one), cpu, cuda")
     p.set_defaults(func=cmd_eval_autointerp)
 
+    p = sub.add_parser("ravel-prep", help="RAVEL: the prompts through the model, once per model and hook")
+    p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, ravel (evals.ravel)")
+    p.add_argument("--corpus", default=None, help="toy-world corpus folder (evals.ravel.data 'toyworld')")
+    p.add_argument("--out", required=True, help="folder: clean.safetensors, prep.json")
+    p.set_defaults(func=cmd_ravel_prep)
+
     p = sub.add_parser("eval-ravel", help="RAVEL-style causal editing with MDBM masks over the SAE's latents")
     p.add_argument("--sae", required=True)
     p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, ravel (evals.ravel)")
     p.add_argument("--corpus", default=None, help="toy-world corpus folder (evals.ravel.data 'toyworld')")
+    p.add_argument("--prep", default=None, help="folder written by ravel-prep for the same spec's model, hook "
+                                                "and prompts (else that work is done here)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_ravel)
 

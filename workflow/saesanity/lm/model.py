@@ -119,8 +119,11 @@ class LanguageModel:
         return self.model(tokens_BT.to(self.device), return_type="logits")
 
     def activations(self, tokens_BT: torch.Tensor, hook: str) -> torch.Tensor:
-        """[B, T, d] activations at `hook`, running the model only up to the block that holds it."""
+        """[B, T, d] activations at `hook`, running the model only up to the block that holds it (a block's
+        input, hook_resid_pre, is the output of the blocks before it: that block does not run)."""
         self.check_hook(hook)
+        if self.resumes_at(hook):
+            return self.model(tokens_BT.to(self.device), stop_at_layer=stop_layer(hook) - 1, return_type=None)
         _, cache = self.model.run_with_cache(tokens_BT.to(self.device), names_filter=hook,
                                              stop_at_layer=stop_layer(hook), return_type=None)
         return cache[hook]
@@ -128,7 +131,8 @@ class LanguageModel:
     def forward_to(self, tokens_BT: torch.Tensor, hook: str) -> None:
         """The bare forward pass a harvest needs (to the hook's block), keeping nothing: the reference
         that harvest throughput is measured against."""
-        self.model(tokens_BT.to(self.device), stop_at_layer=stop_layer(hook), return_type=None)
+        last = stop_layer(hook) - 1 if self.resumes_at(hook) else stop_layer(hook)
+        self.model(tokens_BT.to(self.device), stop_at_layer=last, return_type=None)
 
     def logits_with(self, tokens_BT: torch.Tensor, hook: str,
                     replace: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -141,12 +145,23 @@ class LanguageModel:
         """Whether logits_from can continue the forward pass from `hook` (the input of a block)."""
         return re.fullmatch(r"blocks\.\d+\.hook_resid_pre", hook) is not None
 
-    def logits_from(self, resid_BTD: torch.Tensor, hook: str) -> torch.Tensor:
+    def logits_from(self, resid_BTD: torch.Tensor, hook: str, at_B: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of the model run from `hook` on, given the activations there: what logits_with computes
-        when the earlier layers are already known (e.g. cached), without running them again."""
+        when the earlier layers are already known (e.g. cached), without running them again. With `at_B`,
+        [B, vocab] logits at position at_B[b] of row b only: the unembedding (a quarter of SmolLM2's
+        forward pass after layer 12) and its backward pass skip every other position."""
         if not self.resumes_at(hook):
             raise ValueError(f"logits_from needs a blocks.<L>.hook_resid_pre hook, got {hook!r}")
-        return self.model(resid_BTD.to(self.device), start_at_layer=stop_layer(hook) - 1, return_type="logits")
+        start = stop_layer(hook) - 1
+        if at_B is None:
+            return self.model(resid_BTD.to(self.device), start_at_layer=start, return_type="logits")
+        # transformer_lens's own tail (HookedTransformer.forward after its blocks), on the chosen positions.
+        resid_BTD = self.model(resid_BTD.to(self.device), start_at_layer=start, stop_at_layer=self.model.cfg.n_layers)
+        resid_BD = resid_BTD[torch.arange(len(at_B), device=resid_BTD.device), at_B.to(resid_BTD.device)]
+        if self.model.cfg.normalization_type is not None:
+            resid_BD = self.model.ln_final(resid_BD)
+        from transformer_lens.utilities import apply_softcap
+        return apply_softcap(self.model.unembed(resid_BD), self.model.cfg.output_logits_soft_cap)
 
 
 def pad_batch(seqs: list[list[int]], pad_id: int) -> torch.Tensor:

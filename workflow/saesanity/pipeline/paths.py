@@ -209,6 +209,11 @@ def probing_dir(model: str, hook: str) -> str:
     return f"{RESULTS}/evals/probing/{model}/{hook}"
 
 
+def ravel_prep_dir(model: str, hook: str) -> str:
+    """RAVEL's prompts through the model, once per model and hook: activations at the hook, clean answers."""
+    return f"{RESULTS}/evals/ravel/{model}/{hook}"
+
+
 def regimes_dir(model: str, hook: str) -> str:
     """Probing in four regimes (arXiv 2502.16681), once per model and hook: the documents' token activations."""
     return f"{RESULTS}/evals/regimes/{model}/{hook}"

@@ -236,10 +236,17 @@ def lm_loss_spec(config: dict, source: str) -> str:
                       "batch_docs": ev["batch_docs"]})
 
 
-def ravel_spec(config: dict, source: str) -> str:
-    """JSON for eval-ravel: the model, the SAE's hook and evals.ravel."""
+RAVEL_MASK_KEYS = ("n_train", "n_eval", "steps", "batch_size", "lr", "temperature_start", "temperature_end",
+                   "sparsity")
+"""evals.ravel settings of the per-SAE masks only: ravel_prep does not read them."""
+
+
+def ravel_spec(config: dict, source: str, prep: bool = False) -> str:
+    """JSON for eval-ravel: the model, the SAE's hook and evals.ravel; for ravel-prep (`prep`) without the
+    mask settings, so that changing them reruns only the per-SAE jobs."""
     _, hook = split_lm_source(source)
-    ravel = {k: v for k, v in config["evals"]["ravel"].items() if k != "seeds"}  # which SAEs: targets.py
+    drop = ("seeds", *RAVEL_MASK_KEYS) if prep else ("seeds",)  # seeds: which SAEs (targets.py)
+    ravel = {k: v for k, v in config["evals"]["ravel"].items() if k not in drop}
     if ravel["data"] == "cities":
         ravel.update(data="ravel", ravel_dir=RAVEL_CITIES)
     return canonical({"model": lm_model_spec(config), "hook": hook, "ravel": ravel})

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
+from saesanity.atomic import atomic_path, write_json
 from saesanity.config import _check
 from saesanity.evals.ravel.mdbm import Examples, MaskTraining, accuracy, hard_mask, pair_score, train_mask
 from saesanity.evals.ravel.data import AttributeData, load_ravel, load_toyworld
@@ -131,6 +133,9 @@ class PromptModel:
         self._resid_PTD: torch.Tensor | None = None
         """The activations at the hook of every prompt, kept by site_activations when the model can resume
         from the hook: mask training then runs only the layers after it."""
+        self.x_PKD: torch.Tensor | None = None
+        self.clean_P: torch.Tensor | None = None
+        """run_clean's results: the activations at every site, and the unpatched model's next token."""
 
     def answer_token(self, i: int, value: str, prompt: str) -> int:
         """The first token of `value` continuing prompt i: a space before it unless the prompt ends in one
@@ -170,11 +175,33 @@ class PromptModel:
         for idx in self._batches():
             if self._resid_PTD is not None:
                 T = int(self.last_P[idx].max()) + 1
-                logits = self.lm.logits_from(self._resid_PTD[idx.to(self._resid_PTD.device), :T], self.hook)
+                logits_BV = self.lm.logits_from(self._resid_PTD[idx.to(self._resid_PTD.device), :T], self.hook,
+                                                at_B=self.last_P[idx])
             else:
                 logits = self.lm.logits(self._rows(idx))
-            out.append(logits[torch.arange(len(idx)), self.last_P[idx].to(logits.device)].argmax(-1).cpu())
+                logits_BV = logits[torch.arange(len(idx)), self.last_P[idx].to(logits.device)]
+            out.append(logits_BV.argmax(-1).cpu())
         return torch.cat(out)
+
+    def run_clean(self) -> None:
+        """The work that depends on the model and the prompts alone, not on an SAE: done once per model and
+        hook by prepare_ravel (rule ravel_prep) and restored for every SAE with load_clean."""
+        self.x_PKD = self.site_activations()
+        self.clean_P = self.clean_predictions()
+
+    def clean_state(self) -> dict[str, torch.Tensor]:
+        state = {"x_PKD": self.x_PKD, "clean_P": self.clean_P}
+        return state if self._resid_PTD is None else {**state, "resid_PTD": self._resid_PTD}
+
+    def load_clean(self, state: dict[str, torch.Tensor]) -> None:
+        """run_clean's results as clean_state gave them (tensors of the same prompts, model and hook)."""
+        n_P, n_K = self.valid_PK.shape
+        if tuple(state["x_PKD"].shape[:2]) != (n_P, n_K) or tuple(state["clean_P"].shape) != (n_P,):
+            raise ValueError(f"the RAVEL preparation has {tuple(state['x_PKD'].shape[:2])} prompts x sites, "
+                             f"these prompts {(n_P, n_K)}: rebuild it (rule ravel_prep) for the same settings")
+        self.x_PKD, self.clean_P = state["x_PKD"], state["clean_P"]
+        resid = state.get("resid_PTD")
+        self._resid_PTD = None if resid is None else resid.to(self.lm.device)
 
     def patched_logits(self, base_B: torch.Tensor, delta_BKD: torch.Tensor) -> torch.Tensor:
         tokens_BT = self._rows(base_B)
@@ -189,9 +216,9 @@ class PromptModel:
             return act_BTD + full[:, :T]
 
         if self._resid_PTD is not None:
-            logits = self.lm.logits_from(add_delta(self._resid_PTD[base_B.to(self._resid_PTD.device), :T]), self.hook)
-        else:
-            logits = self.lm.logits_with(tokens_BT, self.hook, add_delta)
+            return self.lm.logits_from(add_delta(self._resid_PTD[base_B.to(self._resid_PTD.device), :T]), self.hook,
+                                       at_B=self.last_P[base_B]).float().cpu()
+        logits = self.lm.logits_with(tokens_BT, self.hook, add_delta)
         return logits[torch.arange(B), self.last_P[base_B].to(logits.device)].float().cpu()
 
 
@@ -260,7 +287,9 @@ class ExampleBuilder:
 def ravel_scores(model: PromptModel, z_PKF: torch.Tensor, W_dec_FD: torch.Tensor, data: AttributeData,
                  cfg: RavelConfig) -> dict[str, Any]:
     """Masks for every attribute in cfg.pairs, then the pair scores; everything seeded by cfg.seed."""
-    correct_P = (model.clean_predictions() == torch.tensor(
+    if model.clean_P is None:
+        model.run_clean()
+    correct_P = (model.clean_P == torch.tensor(
         [model.answer_token(i, p["answer"], p["prompt"]) for i, p in enumerate(data.prompts)])).numpy()
     asked = {(p["entity_type"], p["attribute"]) for p in data.prompts}
     for etype, attr in cfg.masked_attributes():
@@ -307,19 +336,46 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def ravel_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, cfg: RavelConfig,
-                  corpus: str | Path | None = None) -> dict[str, Any]:
-    """The ravel.json record of one SAE (docs/design.md, Contracts): identity, score, cause, isolation, pairs, masks."""
-    from saesanity.evals.identity import sae_identity
-    from saesanity.sae.io import load_sae
+PREP_TENSORS, PREP_JSON = "clean.safetensors", "prep.json"
+
+
+def _prompt_model(model: ModelSpec, hook: str, cfg: RavelConfig, corpus: str | Path | None
+                  ) -> tuple[AttributeData, PromptModel]:
     data = load_attribute_data(cfg, corpus)
     # Only the mask is trained: the model's own weights need no gradient.
     lm = load_model(model)
     lm.model.requires_grad_(False)
-    prompts = PromptModel(lm, hook, data.prompts, cfg.sites, cfg.forward_batch)
+    return data, PromptModel(lm, hook, data.prompts, cfg.sites, cfg.forward_batch)
+
+
+def prepare_ravel(model: ModelSpec, hook: str, cfg: RavelConfig, corpus: str | Path | None, out: str | Path) -> None:
+    """The prompts' activations at the hook and the clean model's answers, once per model and hook (rule
+    ravel_prep), so that each SAE's eval_ravel runs only the layers after the hook, for its masks."""
+    data, prompts = _prompt_model(model, hook, cfg, corpus)
+    prompts.run_clean()
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        save_file({k: v.detach().cpu().contiguous() for k, v in prompts.clean_state().items()},
+                  str(tmp / PREP_TENSORS))
+        write_json(tmp / PREP_JSON, {"model": prompts.lm.name, "hook": hook, "n_prompts": len(data.prompts),
+                                     "sites": cfg.sites})
+
+
+def ravel_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, cfg: RavelConfig,
+                  corpus: str | Path | None = None, prep: str | Path | None = None) -> dict[str, Any]:
+    """The ravel.json record of one SAE (docs/design.md, Contracts): identity, score, cause, isolation, pairs,
+    masks. `prep`: prepare_ravel's folder for the same model, hook and prompts (else its work is done here)."""
+    from saesanity.evals.identity import sae_identity
+    from saesanity.sae.io import load_sae
+    data, prompts = _prompt_model(model, hook, cfg, corpus)
+    lm = prompts.lm
+    if prep is None:
+        prompts.run_clean()
+    else:
+        prompts.load_clean(load_file(str(Path(prep) / PREP_TENSORS)))
     # Latents, decoder and mask live on the model's device: with a wide SAE the edit is a large matmul.
     sae = load_sae(sae_dir).to(lm.device).requires_grad_(False)
-    x_PKD = prompts.site_activations()
+    x_PKD = prompts.x_PKD
     z_PKF = torch.zeros(*x_PKD.shape[:2], sae.cfg.d_sae, device=lm.device)
     with torch.no_grad():
         z_PKF[prompts.valid_PK.to(lm.device)] = sae.encode(x_PKD[prompts.valid_PK].to(lm.device)).float()
