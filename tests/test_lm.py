@@ -3,6 +3,7 @@ spliced-loss metrics on known answers, LM training, and the Hugging Face path on
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import torch
 from saesanity.data.store import ActivationStore
 from saesanity.data.toyworld import read_documents
 from saesanity.evals.lm_loss import heldout_documents, spliced_loss
-from saesanity.lm.harvest import HarvestConfig, harvest
+from saesanity.lm.harvest import HarvestConfig, harvest, rows_of_batch
 from saesanity.lm.jobs import HarvestJob, run_harvest
 from saesanity.lm.text import TextSource, documents
 
@@ -99,8 +100,40 @@ def test_unknown_hook_is_named(toy_lm, toy_corpus, tmp_path):
 
 
 def test_heldout_documents_are_the_harvested_tokens(toy_lm, toy_corpus, harvested):
-    docs = heldout_documents(harvested, toy_lm.bos_id, max_docs=5)
+    docs, outliers = heldout_documents(harvested, toy_lm.bos_id, max_docs=5)
     assert docs == [toy_lm.encode(text) for _, text in _docs(toy_corpus)[:5]]
+    assert outliers == [[]] * 5
+
+
+def test_a_massive_activation_is_left_out_and_listed():
+    """A planted position 50x the median norm is dropped and named; BOS and padding are never rows."""
+    act_BTD = np.ones((2, 4, 3), dtype=np.float32)
+    act_BTD[1, 2] = 50.0
+    rows, outliers = rows_of_batch(act_BTD, np.array([7, 8]), [[1, 10, 11, 12], [1, 20, 21]], outlier_norm=10)
+    assert outliers == [{"doc": 8, "pos": 2, "token_id": 21, "norm": round(50 * 3 ** 0.5, 1)}]
+    assert rows["token_id"].tolist() == [10, 11, 12, 20] and rows["pos"].tolist() == [1, 2, 3, 1]
+    kept, none = rows_of_batch(act_BTD, np.array([7, 8]), [[1, 10, 11, 12], [1, 20, 21]], outlier_norm=None)
+    assert none == [] and kept["token_id"].tolist() == [10, 11, 12, 20, 21]
+
+
+def test_outliers_leave_the_store_but_not_the_documents(toy_lm, toy_corpus, tmp_path):
+    """With a threshold low enough to catch some of the toy model's rows, the store loses exactly the listed
+    rows, and the held-out documents come back whole with those positions marked to stay clean."""
+    cfg = HarvestConfig(n_tokens=400, batch_docs=4, shard_rows=64)
+    harvest(toy_lm, HOOK, _docs(toy_corpus), tmp_path / "all", dataclasses.replace(cfg, outlier_norm=None))
+    harvest(toy_lm, HOOK, _docs(toy_corpus), tmp_path / "cut", dataclasses.replace(cfg, outlier_norm=1.3))
+    full, cut = ActivationStore.open(tmp_path / "all"), ActivationStore.open(tmp_path / "cut")
+    listed = cut.meta["outlier_rows"]
+    assert listed and cut.meta["outlier_norm"] == 1.3 and full.meta["outlier_rows"] == []
+    assert cut.count + len(listed) == full.count
+    left_out = {(r["doc"], r["pos"]) for r in listed}
+    table = _table(cut)
+    assert not left_out & set(zip(table["doc"].to_numpy().tolist(), table["pos"].to_numpy().tolist()))
+    n_docs = len(set(table["doc"].to_numpy().tolist())) - 1
+    docs, keep = heldout_documents(cut, toy_lm.bos_id, max_docs=n_docs)
+    assert docs == heldout_documents(full, toy_lm.bos_id, max_docs=n_docs)[0]
+    ids = sorted(set(table["doc"].to_numpy().tolist()))[:n_docs]
+    assert keep == [sorted(r["pos"] for r in listed if r["doc"] == i) for i in ids] and any(keep)
 
 
 LM_SPEC = {"model": {"d_model": 16, "n_layers": 2, "n_heads": 2, "d_mlp": 32, "n_ctx": 64},
@@ -131,6 +164,10 @@ def test_ce_loss_recovered_is_one_for_identity_and_zero_for_zero(trained_lm_dir,
     noisy = spliced_loss(lm, HOOK, docs, lambda x: x + 0.5 * x.std() * torch.randn_like(x), batch_docs=5)
     assert ident["ce_clean"] < noisy["ce_sae"] < noisy["ce_zero"]
     assert ident["n_tokens"] == sum(len(d) - 1 for d in docs)
+    # Positions kept clean are not patched in either run: keeping all of them, zero ablation changes nothing.
+    every = [list(range(1, len(d))) for d in docs]
+    kept = spliced_loss(lm, HOOK, docs, torch.zeros_like, batch_docs=5, keep=every)
+    assert kept["ce_zero"] == pytest.approx(ident["ce_clean"], rel=1e-6) and kept["n_kept_clean"] == ident["n_tokens"]
 
 
 def test_train_lm_is_deterministic_and_reports_attribute_accuracy(trained_lm_dir, toy_corpus, toy_tokenizer_dir,

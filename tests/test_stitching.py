@@ -275,7 +275,7 @@ def test_cli_stitching_with_a_model_and_the_toy_corpus(toy_lm, toy_corpus, tmp_p
     rec = json.loads((tmp_path / "s.json").read_text())
     with_ce = [p for p in rec["curve"] if "ce_sae" in p]
     assert [p["point"] for p in with_ce] == [0, len(rec["curve"]) - 1]
-    docs = heldout_documents(store, lm.bos_id, 10)
+    docs, _ = heldout_documents(store, lm.bos_id, 10)
     for p, name in zip(with_ce, ("small", "large")):
         assert p["ce_sae"] == pytest.approx(spliced_loss(lm, hook, docs, saes[name], 4)["ce_sae"], rel=1e-6)
     c = rec["concepts"]

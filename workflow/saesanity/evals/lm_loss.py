@@ -5,8 +5,9 @@ cross-entropy and the KL divergence from the clean model are compared with zero 
     CE-loss recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean)
     KL score          = (KL_zero - KL_sae) / KL_zero,  KL = KL(p_clean || p_patched), mean over tokens.
 
-Only the positions the SAE was trained on are replaced: the BOS position keeps its activation in both the
-SAE and the zero-ablation run (harvest leaves BOS out, so the SAE never saw it)."""
+Only the positions the SAE was trained on are replaced: the BOS position, and any position harvest left out
+as a massive activation (saesanity.lm.harvest), keep their activations in both the SAE and the
+zero-ablation run (the SAE never saw them)."""
 
 from __future__ import annotations
 
@@ -24,45 +25,57 @@ from saesanity.lm.model import LanguageModel, ModelSpec, load_model, pad_batch
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _splice(reconstruct: Reconstruct) -> Callable[[torch.Tensor], torch.Tensor]:
+def _splice(reconstruct: Reconstruct, keep_BT: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Replaces every position after BOS by `reconstruct` of it, except where `keep_BT` is True."""
     def replace(act_BTD: torch.Tensor) -> torch.Tensor:
         out = act_BTD.clone()
         B, T, D = act_BTD.shape
         x_ND = act_BTD[:, 1:].reshape(-1, D).float()
         out[:, 1:] = reconstruct(x_ND).reshape(B, T - 1, D).to(act_BTD.dtype)
+        if keep_BT is not None:
+            keep_BT_ = keep_BT.to(act_BTD.device)
+            out[keep_BT_] = act_BTD[keep_BT_]
         return out
     return replace
 
 
-def _three_runs(lm: LanguageModel, hook: str, tokens_BT: torch.Tensor, reconstruct: Reconstruct):
+def _three_runs(lm: LanguageModel, hook: str, tokens_BT: torch.Tensor, reconstruct: Reconstruct,
+                keep_BT: torch.Tensor | None):
     """(name, logits) of the clean, SAE-spliced and zero-ablated runs. Where the model can resume at the hook,
     the layers before it run once for all three (on SmolLM2 at layer 12 of 30, 40% of each forward pass)."""
+    sae, zero = _splice(reconstruct, keep_BT), _splice(torch.zeros_like, keep_BT)
     if lm.resumes_at(hook):
         act_BTD = lm.activations(tokens_BT, hook)
         yield "clean", lm.logits_from(act_BTD, hook)
-        yield "sae", lm.logits_from(_splice(reconstruct)(act_BTD), hook)
-        yield "zero", lm.logits_from(_splice(torch.zeros_like)(act_BTD), hook)
+        yield "sae", lm.logits_from(sae(act_BTD), hook)
+        yield "zero", lm.logits_from(zero(act_BTD), hook)
         return
     yield "clean", lm.logits(tokens_BT)
-    yield "sae", lm.logits_with(tokens_BT, hook, _splice(reconstruct))
-    yield "zero", lm.logits_with(tokens_BT, hook, _splice(torch.zeros_like))
+    yield "sae", lm.logits_with(tokens_BT, hook, sae)
+    yield "zero", lm.logits_with(tokens_BT, hook, zero)
 
 
 @torch.no_grad()
 def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], reconstruct: Reconstruct,
-                 batch_docs: int = 64) -> dict:
-    """CE clean / SAE / zero, KL of SAE and zero, and the two scores, over next tokens of `docs` (BOS first)."""
+                 batch_docs: int = 64, keep: Sequence[Sequence[int]] | None = None) -> dict:
+    """CE clean / SAE / zero, KL of SAE and zero, and the two scores, over next tokens of `docs` (BOS first).
+    `keep`: per document, positions left clean in both patched runs (harvest's outliers)."""
     sums = {"ce_clean": 0.0, "ce_sae": 0.0, "ce_zero": 0.0, "kl_sae": 0.0, "kl_zero": 0.0}
     n_tokens = 0
     for i in range(0, len(docs), batch_docs):
         batch = docs[i:i + batch_docs]
         tokens_BT = pad_batch(batch, lm.pad_id)
+        keep_BT = None
+        if keep is not None and any(keep[i:i + batch_docs]):
+            keep_BT = torch.zeros(tokens_BT.shape, dtype=torch.bool)
+            for b, positions in enumerate(keep[i:i + batch_docs]):
+                keep_BT[b, list(positions)] = True
         lengths = torch.tensor([len(s) for s in batch])
         # Predictions at positions 0..len-2 of each document; padding and the last token predict nothing.
         mask_BT = torch.arange(tokens_BT.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
         target_N = tokens_BT[:, 1:][mask_BT]
         logp = {}
-        for name, logits in _three_runs(lm, hook, tokens_BT, reconstruct):
+        for name, logits in _three_runs(lm, hook, tokens_BT, reconstruct, keep_BT):
             logp[name] = F.log_softmax(logits[:, :-1].float().cpu()[mask_BT], dim=-1)
             sums[f"ce_{name}"] += float(F.nll_loss(logp[name], target_N, reduction="sum"))
         p_clean = logp["clean"].exp()
@@ -77,6 +90,7 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
     m["kl_div_score"] = (m["kl_zero"] - m["kl_sae"]) / m["kl_zero"] if m["kl_zero"] > 0 else None
     m["n_tokens"] = n_tokens
     m["n_docs"] = len(docs)
+    m["n_kept_clean"] = sum(len(k) for k in keep) if keep is not None else 0
     return m
 
 
@@ -91,14 +105,16 @@ def lm_loss_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, heldout: s
         raise StoreError(f"{heldout}: harvested at hook {store.meta.get('hook')!r}, not {hook!r}")
     lm = load_model(model)
     sae = load_sae(sae_dir).to(lm.device)
-    docs = heldout_documents(store, lm.bos_id, n_docs)
-    return {**sae_identity(sae_dir), "hook": hook, **spliced_loss(lm, hook, docs, sae, batch_docs)}
+    docs, outliers = heldout_documents(store, lm.bos_id, n_docs)
+    return {**sae_identity(sae_dir), "hook": hook, **spliced_loss(lm, hook, docs, sae, batch_docs, outliers)}
 
 
-def heldout_documents(store: ActivationStore, bos_id: int, max_docs: int) -> list[list[int]]:
+def heldout_documents(store: ActivationStore, bos_id: int, max_docs: int) -> tuple[list[list[int]], list[list[int]]]:
     """Token lists (BOS first) of the first `max_docs` documents of a harvested store, rebuilt from its
-    `doc`, `pos` and `token_id` columns: exactly the tokens its activations came from. Reads shards only
-    until `max_docs` documents are complete (harvest writes documents in order)."""
+    `doc`, `pos` and `token_id` columns and the rows harvest left out as outliers (meta.json
+    `outlier_rows`): exactly the tokens its activations came from; and per document, the positions of
+    those outliers. Reads shards only until `max_docs` documents are complete (harvest writes documents
+    in order)."""
     parts: list[dict[str, np.ndarray]] = []
     seen: set[int] = set()
     for shard in store.shards:
@@ -112,11 +128,22 @@ def heldout_documents(store: ActivationStore, bos_id: int, max_docs: int) -> lis
             break
     if not parts:
         raise StoreError(f"{store.folder}: no rows")
+    outliers = [r for r in store.meta.get("outlier_rows", []) if r["doc"] in seen]
+    parts.append({k: np.array([r[k] for r in outliers], dtype=np.int64) for k in ("doc", "pos", "token_id")})
     doc = np.concatenate([p["doc"] for p in parts])
     pos = np.concatenate([p["pos"] for p in parts])
     tok = np.concatenate([p["token_id"] for p in parts])
     order = np.lexsort((pos, doc))
-    doc, tok = doc[order], tok[order]
+    doc, pos, tok = doc[order], pos[order], tok[order]
     starts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
     ends = np.r_[starts[1:], len(doc)]
-    return [[bos_id, *tok[s:e].tolist()] for s, e in zip(starts[:max_docs], ends[:max_docs])]
+    starts, ends = starts[:max_docs], ends[:max_docs]
+    if any(not np.array_equal(pos[s:e], np.arange(1, e - s + 1)) for s, e in zip(starts, ends)):
+        raise StoreError(f"{store.folder}: a document has missing positions; the store is not a whole harvest")
+    docs = [[bos_id, *tok[s:e].tolist()] for s, e in zip(starts, ends)]
+    first = {int(doc[s]): i for i, s in enumerate(starts)}
+    keep: list[list[int]] = [[] for _ in docs]
+    for r in outliers:
+        if r["doc"] in first:
+            keep[first[r["doc"]]].append(r["pos"])
+    return docs, keep

@@ -214,7 +214,7 @@ def harvest_spec(config: dict, model: str, hook: str) -> str:
     lm = config["lm"]
     h = lm["harvest"]
     train = {"n_tokens": h["n_tokens"], "batch_docs": h["batch_docs"], "shard_rows": h["shard_rows"],
-             "dtype": h["dtype"]}
+             "dtype": h["dtype"], "outlier_norm": h["outlier_norm"]}
     heldout = {**train, "n_tokens": h["n_heldout_tokens"]}
     if is_toyworld(config):
         text = {"kind": TOYWORLD, "path": TOYWORLD_CORPUS, "split": "train"}

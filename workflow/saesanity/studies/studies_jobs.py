@@ -33,11 +33,12 @@ def stitching_record(small_dir: str | Path, large_dir: str | Path, data: str | P
         if store.meta.get("hook") != hook:
             raise StoreError(f"{data}: harvested at hook {store.meta.get('hook')!r}, not {hook!r}")
         lm = load_model(model)
-        docs = heldout_documents(store, lm.bos_id, cfg.ce_docs)
+        docs, outliers = heldout_documents(store, lm.bos_id, cfg.ce_docs)
 
         def loss_fn(reconstruct):
             # The curve's SAEs stay on the CPU; the model's activations visit them there.
-            return spliced_loss(lm, hook, docs, lambda x: reconstruct(x.float().cpu()).to(x.device), cfg.batch_docs)
+            return spliced_loss(lm, hook, docs, lambda x: reconstruct(x.float().cpu()).to(x.device), cfg.batch_docs,
+                                outliers)
     record, cls = stitching_curve(small, large, store, cfg, loss_fn)
     out = {**{k: id_S[k] for k in PAIR_KEYS}, "small": id_S, "large": id_L, "hook": hook,
            "stitching_config": dataclasses.asdict(cfg), **record, "concepts": None}
