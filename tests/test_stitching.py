@@ -70,6 +70,11 @@ def test_extra_directions_are_novel_and_copies_are_not(planted):
 def test_curve_runs_from_exactly_S_to_exactly_L_and_novel_latents_lower_the_mse(planted):
     small, large, _, store, _ = planted
     rec, cls = stitching_curve(small, large, store, StitchingConfig(insert_groups=4, swap_groups=4, chunk_rows=8192))
+    assert rec["novelty"] == "insertion" and rec["n_novel_curve"] == N_EXTRA
+    # Here the two tests agree on every latent, so the proxy's curve passes through the same points.
+    by_proxy, _ = stitching_curve(small, large, store, StitchingConfig(insert_groups=4, swap_groups=4,
+                                                                       chunk_rows=8192, novelty="cosine"))
+    assert by_proxy["curve"][4]["mse"] == pytest.approx(rec["curve"][4]["mse"], rel=1e-12)
     # Ends: the numbers evaluate_core measures for S and L alone (same chunks, same float64 sums).
     assert rec["mse_small"] == evaluate_core(small, store).mse
     assert rec["mse_large"] == evaluate_core(large, store).mse
@@ -128,8 +133,9 @@ def test_stitched_reconstruct_matches_the_curve_and_is_S_and_L_at_the_ends(plant
 def test_plan_swaps_families_and_drops_childless_latents_last():
     # S has 3 latents; L: latent 0 novel, 1 and 2 children of S latent 1, 3 child of S latent 0;
     # S latent 2 has no child.
-    cls = Classification(max_cos=np.array([0.1, 0.8, 0.95, 0.9]), parent=np.array([2, 1, 1, 0]),
-                         novel=np.array([True, False, False, False]))
+    max_cos = np.array([0.1, 0.8, 0.95, 0.9])
+    cls = Classification(max_cos=max_cos, parent=np.array([2, 1, 1, 0]), novel=np.array([True, False, False, False]),
+                         score=max_cos)
     groups = stitching_plan(cls, 3, insert_groups=5, swap_groups=5)
     assert [(g.phase, g.add_large.tolist(), g.remove_small.tolist()) for g in groups] == [
         ("insert", [0], []),
@@ -139,6 +145,12 @@ def test_plan_swaps_families_and_drops_childless_latents_last():
     points = plan_points(groups, 3, 4)
     assert points[-1].keep_large.all() and not points[-1].keep_small.any()
     assert [p.w_small() for p in points] == [1, 1, 2 / 3, 0]
+    # By the paper's test (the default): latents 2 and 0 lower S's error, 2 the most, so it goes in first
+    # although its cosine (0.95) calls it a copy; 1 and 3 raise it and join their parents' families (3's,
+    # cosine 0.9, first); S latents 1 and 2 leave last, 2 now childless.
+    by_test = stitching_plan(cls.by_insertion(np.array([-1.0, 0.5, -4.0, 2.0])), 3, insert_groups=5, swap_groups=5)
+    assert [(g.phase, g.add_large.tolist(), g.remove_small.tolist()) for g in by_test] == [
+        ("insert", [2], []), ("insert", [0], []), ("swap", [3], [0]), ("swap", [1], [1, 2])]
 
 
 def test_new_concepts_against_the_small_saes_best():

@@ -24,7 +24,7 @@ PAPER_NOVEL_FRACTION = 0.35
 PAPER_META_VE = 0.5547
 PAIR = ["source", "arch", "variant", "seed", "target_l0", "d_small", "d_large"]
 SAE = ["source", "arch", "variant", "seed", "target_l0", "d_sae"]
-STITCHING_METRICS = ["n_novel", "fraction_novel", "max_cos_mean", "mse_small", "mse_all_novel", "mse_large",
+STITCHING_METRICS = ["n_novel", "fraction_novel", "n_novel_curve", "max_cos_mean", "mse_small", "mse_all_novel", "mse_large",
                      "mse_reconstruction_inserted", "explained_variance_small", "explained_variance_all_novel",
                      "explained_variance_large", "n_families", "n_childless_small", "n_novel_by_insertion",
                      "fraction_novel_by_insertion", "proxy_agreement", "proxy_novel_lowering",

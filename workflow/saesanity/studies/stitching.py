@@ -16,13 +16,15 @@ untouched), moves towards L's as S latents are swapped out, and is exactly L's a
 is S.decode(z_S) and the last L.decode(z_L), computed as the SAEs compute them, so the curve starts at
 MSE(S) and ends at MSE(L) exactly; the points between are accumulated in float64.
 
-Novelty, two ways: the max decoder cosine below a threshold (their cheap proxy, which orders the curve) and
-their own test, whether inserting the latent alone into S lowers S's held-out error (insertion_delta); the
-record gives both fractions and how often they agree.
+Novelty, two ways: their own test, whether inserting the latent alone into S lowers S's held-out error
+(insertion_delta, a pass over the held-out rows before the curve's), and their cheap proxy, the max decoder
+cosine below a threshold. `novelty` picks the one that decides the novel latents and orders the curve
+(default: the test); the record gives both fractions and how often they agree.
 
-Group order (deterministic): novel latents most novel first (max cosine ascending, ties by index), cut into
-`insert_groups` groups of near-equal size; families in descending order of their closest child's cosine
-(ties by parent index), cut into `swap_groups` groups.
+Group order (deterministic): novel latents most novel first (by the test, the largest drop in S's error; by
+the proxy, the lowest max cosine; ties by index), cut into `insert_groups` groups of near-equal size; the
+other latents join their parent, the S latent of their max cosine, and families go in descending order of
+their closest child's cosine (ties by parent index), cut into `swap_groups` groups.
 """
 
 from __future__ import annotations
@@ -38,14 +40,18 @@ from saesanity.data.store import ActivationStore
 from saesanity.sae.base import SAE
 
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
+NOVELTY = ("insertion", "cosine")
 
 
 @dataclass(frozen=True)
 class StitchingConfig:
     """One stitching job (arXiv 2502.04878, SAE stitching); the lead mirrors it in the config schema."""
 
+    novelty: str = "insertion"
+    """Which test decides the novel latents and orders the curve: 'insertion' (arXiv 2502.04878's own: inserting
+    the latent alone into S lowers S's held-out squared error) or 'cosine' (their proxy, `threshold`)."""
     threshold: float = 0.7
-    """An L latent is novel when its largest decoder cosine with any S latent is below this. 0.7: the cut the
+    """By the proxy, an L latent is novel when its largest decoder cosine with any S latent is below this. 0.7: the cut the
     issue gives for Leask et al. (arXiv 2502.04878; only its abstract could be read here, which says novel
     latents have low and reconstruction latents high max cosine), and the shared-latent cut of arXiv
     2501.16615 (saesanity.config.ConsistencyConfig.shared_threshold): above it two unit directions share
@@ -73,6 +79,7 @@ class StitchingConfig:
     """Held-out rows of the concept check; None: all."""
 
     def __post_init__(self) -> None:
+        _check(self.novelty in NOVELTY, "novelty", f"must be one of {list(NOVELTY)}, got {self.novelty!r}")
         _check(-1 <= self.threshold <= 1, "threshold", f"must be in [-1, 1], got {self.threshold}")
         for key in ("insert_groups", "swap_groups", "histogram_bins", "chunk_rows", "ce_points", "ce_docs",
                     "batch_docs"):
@@ -90,12 +97,18 @@ def unit_rows(W_FD: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Classification:
-    """Per L latent: its largest decoder cosine with S, the S latent reaching it (its parent) and whether it
-    is novel (max cosine < threshold)."""
+    """Per L latent: its largest decoder cosine with S, the S latent reaching it (its parent), whether it is
+    novel, and its novelty score (lower: more novel; the order of the insertion phase)."""
 
     max_cos: np.ndarray
     parent: np.ndarray
     novel: np.ndarray
+    score: np.ndarray
+
+    def by_insertion(self, delta_F: np.ndarray) -> Classification:
+        """The same latents judged by the paper's test: novel where inserting one alone lowers S's error
+        (insertion_delta < 0), the largest drop first."""
+        return Classification(self.max_cos, self.parent, delta_F < 0, delta_F)
 
 
 @torch.no_grad()
@@ -109,7 +122,7 @@ def classify(W_small: torch.Tensor, W_large: torch.Tensor, threshold: float, blo
         best.append(v)
         arg.append(j)
     max_cos = torch.cat(best).numpy()
-    return Classification(max_cos, torch.cat(arg).numpy(), max_cos < threshold)
+    return Classification(max_cos, torch.cat(arg).numpy(), max_cos < threshold, max_cos)
 
 
 @dataclass(frozen=True)
@@ -124,7 +137,7 @@ def stitching_plan(cls: Classification, d_small: int, insert_groups: int, swap_g
     """The groups in order (module docstring); after the last, every L latent is in and no S latent."""
     idx_L = np.arange(len(cls.max_cos))
     novel = idx_L[cls.novel]
-    novel = novel[np.lexsort((novel, cls.max_cos[novel]))]
+    novel = novel[np.lexsort((novel, cls.score[novel]))]
     groups = [Group("insert", g, np.zeros(0, np.int64))
               for g in np.array_split(novel, min(insert_groups, len(novel))) if len(novel)]
     recon = idx_L[~cls.novel]
@@ -197,6 +210,17 @@ def _sq_err(x64: torch.Tensor, x_hat: torch.Tensor) -> float:
 
 
 @torch.no_grad()
+def insertion_deltas(small: SAE, large: SAE, store: ActivationStore, cfg: StitchingConfig) -> np.ndarray:
+    """insertion_delta of every L latent, summed over the held-out rows the curve is measured on."""
+    WL64 = large.W_dec.detach().double()
+    delta_F = torch.zeros(large.cfg.d_sae, dtype=torch.float64)
+    for x_np in store.iter_chunks(chunk_rows=cfg.chunk_rows, limit=cfg.max_rows):
+        x = torch.from_numpy(x_np)
+        delta_F += insertion_delta(x.double() - small.decode(small.encode(x)).double(), large.encode(x).double(), WL64)
+    return delta_F.numpy()
+
+
+@torch.no_grad()
 def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: StitchingConfig,
                     loss_fn: Callable[[Reconstruct], dict] | None = None) -> tuple[dict, Classification]:
     """The record (JSON-ready) and classification of one (S, L) pair on the held-out store (module docstring).
@@ -206,7 +230,10 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
         raise ValueError(f"d_in of S {small.cfg.d_in}, of L {large.cfg.d_in}, of the store {store.d}: must agree")
     small.eval(), large.eval()
     d_S, d_L = small.cfg.d_sae, large.cfg.d_sae
-    cls = classify(small.W_dec, large.W_dec, cfg.threshold)
+    proxy = classify(small.W_dec, large.W_dec, cfg.threshold)
+    delta_F = insertion_deltas(small, large, store, cfg)
+    lowers = delta_F < 0
+    cls = proxy.by_insertion(delta_F) if cfg.novelty == "insertion" else proxy
     groups = stitching_plan(cls, d_S, cfg.insert_groups, cfg.swap_groups)
     points = plan_points(groups, d_S, d_L)
     n_points = len(points)
@@ -215,7 +242,6 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
     bS64, bL64 = small.b_dec.detach().double(), large.b_dec.detach().double()
     sq = np.zeros(n_points)
     sq_recon_inserted = 0.0
-    insertion_delta_F = torch.zeros(d_L, dtype=torch.float64)
     n, sum_D, sum_sq = 0, torch.zeros(store.d, dtype=torch.float64), 0.0
     for x_np in store.iter_chunks(chunk_rows=cfg.chunk_rows, limit=cfg.max_rows):
         x = torch.from_numpy(x_np)
@@ -224,9 +250,7 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
         sum_D += x64.sum(0)
         sum_sq += float(x64.pow(2).sum())
         z_S, z_L = small.encode(x), large.encode(x)
-        r_S = x64 - small.decode(z_S).double()
-        sq[0] += float(r_S.pow(2).sum())
-        insertion_delta_F += insertion_delta(r_S, z_L.double(), WL64)
+        sq[0] += _sq_err(x64, small.decode(z_S))
         sq[-1] += _sq_err(x64, large.decode(z_L))
         acc = z_S.double() @ WS64
         for p, g in enumerate(groups[:-1], start=1):
@@ -241,7 +265,6 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
     if n == 0:
         raise ValueError(f"{store.folder}: no rows")
     mean_D = sum_D / n
-    lowers = (insertion_delta_F < 0).numpy()
     total_var = sum_sq / n - float(mean_D @ mean_D)
     mse = sq / n
 
@@ -258,14 +281,16 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
             row.update(loss_fn(stitched_reconstruct(small, large, point)))
         curve.append(row)
     n_insert = sum(g.phase == "insert" for g in groups)
-    n_novel = int(cls.novel.sum())
+    n_novel = int(proxy.novel.sum())
     clipped = np.clip(cls.max_cos, 0, 1)
     counts, edges = np.histogram(clipped, bins=cfg.histogram_bins, range=(0, 1))
     parents = cls.parent[recon_L]
     n_children = np.bincount(parents, minlength=d_S)
     record = {
         "d_small": d_S, "d_large": d_L, "threshold": cfg.threshold, "n_rows": n,
-        "n_novel": n_novel, "fraction_novel": n_novel / d_L, "n_reconstruction": d_L - n_novel,
+        # The curve's novel latents are those of `novelty`; n_novel and fraction_novel are the proxy's.
+        "novelty": cfg.novelty, "n_novel_curve": int(cls.novel.sum()),
+        "n_novel": n_novel, "fraction_novel": n_novel / d_L, "n_reconstruction": d_L - int(cls.novel.sum()),
         "n_families": int((n_children > 0).sum()), "n_childless_small": int((n_children == 0).sum()),
         "max_children": int(n_children.max()) if d_S else 0,
         "max_cos_mean": float(cls.max_cos.mean()), "max_cos_median": float(np.median(cls.max_cos)),
@@ -274,9 +299,9 @@ def stitching_curve(small: SAE, large: SAE, store: ActivationStore, cfg: Stitchi
         "mse_reconstruction_inserted": sq_recon_inserted / n,
         # Leask et al.'s own test: a latent is novel when inserting it alone lowers S's error.
         "n_novel_by_insertion": int(lowers.sum()), "fraction_novel_by_insertion": float(lowers.mean()),
-        "proxy_agreement": float((lowers == cls.novel).mean()),
-        "proxy_novel_lowering": float(lowers[cls.novel].mean()) if n_novel else None,
-        "proxy_reconstruction_lowering": float(lowers[~cls.novel].mean()) if n_novel < d_L else None,
+        "proxy_agreement": float((lowers == proxy.novel).mean()),
+        "proxy_novel_lowering": float(lowers[proxy.novel].mean()) if n_novel else None,
+        "proxy_reconstruction_lowering": float(lowers[~proxy.novel].mean()) if n_novel < d_L else None,
         "explained_variance_small": ev(mse[0]), "explained_variance_large": ev(mse[-1]),
         "explained_variance_all_novel": ev(mse[n_insert]),
         "curve": curve,
