@@ -28,7 +28,7 @@ STITCHING_METRICS = ["n_novel", "fraction_novel", "n_novel_curve", "max_cos_mean
                      "mse_reconstruction_inserted", "explained_variance_small", "explained_variance_all_novel",
                      "explained_variance_large", "n_families", "n_childless_small", "n_novel_by_insertion",
                      "fraction_novel_by_insertion", "proxy_agreement", "proxy_novel_lowering",
-                     "proxy_reconstruction_lowering"]
+                     "proxy_reconstruction_lowering", "init_cos_mean_small", "init_cos_mean_large"]
 PAPER_STITCHING = {"fraction_novel": PAPER_NOVEL_FRACTION}
 
 

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from saesanity.data.store import ActivationStore, StoreError
-from saesanity.evals.identity import sae_identity
+from saesanity.evals.identity import sae_identity, sae_training
 from saesanity.studies.meta_sae import MetaSAEConfig
 from saesanity.studies.stitching import StitchingConfig
 
@@ -44,6 +44,10 @@ def stitching_record(small_dir: str | Path, large_dir: str | Path, data: str | P
            "stitching_config": dataclasses.asdict(cfg), **record, "concepts": None}
     mismatch = [k for k in ("source", "arch", "variant") if id_S[k] != id_L[k]]
     out["pair_note"] = f"S and L differ in {mismatch}" if mismatch else ""
+    # How far each SAE left its random init, beside its novel fraction: a decoder near its init makes latents
+    # "novel" by cosine without any training (docs/studies.md).
+    for name, folder in (("small", small_dir), ("large", large_dir)):
+        out[f"init_cos_mean_{name}"] = sae_training(folder).get("init_cos_mean")
     if documents is not None:
         from saesanity.studies.concept_links import HeldoutConcepts, latent_f1, new_concepts
         concepts = HeldoutConcepts.read(store, documents, cfg.concept_rows)
