@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from saesanity.data.store import ActivationStore
+from saesanity.data.store import ActivationStore, ShardWriter, StoreError
 from saesanity.data.toyworld import read_documents
 from saesanity.evals.lm_loss import heldout_documents, spliced_loss
 from saesanity.lm.harvest import HarvestConfig, harvest, rows_of_batch
@@ -134,6 +134,21 @@ def test_outliers_leave_the_store_but_not_the_documents(toy_lm, toy_corpus, tmp_
     assert docs == heldout_documents(full, toy_lm.bos_id, max_docs=n_docs)[0]
     ids = sorted(set(table["doc"].to_numpy().tolist()))[:n_docs]
     assert keep == [sorted(r["pos"] for r in listed if r["doc"] == i) for i in ids] and any(keep)
+
+
+def test_a_document_with_a_missing_position_is_refused(tmp_path):
+    """A row gone from a document (not listed as an outlier) would shift every later token of the rebuilt
+    document: refused, not silently joined."""
+    w = ShardWriter(tmp_path / "s", 2, "float32")
+    w.write(np.ones((3, 2), np.float32), doc=np.array([0, 0, 1]), pos=np.array([1, 3, 1], np.int32),
+            token_id=np.array([5, 6, 7], np.int32))
+    w.close()
+    with pytest.raises(StoreError, match="missing positions"):
+        heldout_documents(ActivationStore.open(tmp_path / "s"), 1, max_docs=1)
+    w.meta["outlier_rows"] = [{"doc": 0, "pos": 2, "token_id": 9, "norm": 1e4}]
+    w.close()
+    docs, keep = heldout_documents(ActivationStore.open(tmp_path / "s"), 1, max_docs=1)
+    assert docs == [[1, 5, 9, 6]] and keep == [[2]]
 
 
 LM_SPEC = {"model": {"d_model": 16, "n_layers": 2, "n_heads": 2, "d_mlp": 32, "n_ctx": 64},
