@@ -15,8 +15,8 @@ import torch
 import yaml
 
 from saesanity.atomic import write_json
-from saesanity.sanity.verdict import (BEATS, BELOW, NOT_MEASURED, UNDETERMINED, WITHIN, read_scores, verdict_table,
-                                      verdict_text)
+from saesanity.sanity.verdict import (BEATS, BELOW, NOT_MEASURED, UNDETERMINED, WITHIN, baseline_budget, read_scores,
+                                      verdict_table, verdict_text)
 from snakemake_runs import TINY, copy_workflow, snakemake
 
 
@@ -63,6 +63,20 @@ def test_text_names_each_verdict_with_its_numbers():
     text = verdict_text("mine", ref, table)
     assert "beats the best baseline" in text and "explained variance (0.900 vs 0.550 for fd_iso, margin +0.350" in text
     assert "within the baselines' seed-to-seed spread on: RAVEL" in text
+
+
+def test_the_baselines_budget_is_stated(tmp_path):
+    files = []
+    for variant, seed, payload in (("trained", 0, {"tokens_seen": None}),
+                                   ("frozen_decoder-iso", 0, {"tokens_seen": 4096, "converged": True}),
+                                   ("frozen_decoder-iso", 1, {"tokens_seen": 4096, "converged": False})):
+        f = tmp_path / variant / f"seed{seed}" / "core.json"
+        f.parent.mkdir(parents=True)
+        write_json(f, {"variant": variant, "seed": seed, **payload})
+        files.append(f)
+    text = baseline_budget(files)
+    assert text.startswith("The baselines trained on 4,096 tokens each") and "1 of 2 had reached" in text
+    assert baseline_budget(files[:1]) == ""  # no baseline: nothing to state
 
 
 def test_scores_read_from_metrics_files(tmp_path):
@@ -171,7 +185,8 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
     mine = root / "my_sae"
     write_saelens(load_sae(root / f"results/saes/{source}/topk/trained/seed0"), mine, model="toyworld", hook=hook)
     block = json.loads(json.dumps(SANITY_EXAMPLES))
-    block["sanity"]["saes"].append({"name": "mine", "path": str(mine)})
+    # Its budget stated: its baselines train on 6,144 tokens (the tiny preset's saes.lm: 12,288).
+    block["sanity"]["saes"].append({"name": "mine", "path": str(mine), "train_tokens": 6144})
     snakemake(root, "results/sanity", *with_sanity(root, block))
     for name, (arch, seed) in {"sl_jumprelu": ("jumprelu", 0), "sp_topk": ("topk", 1),
                                "dl_batchtopk": ("batchtopk", 0), "mine": ("topk", 0)}.items():
@@ -190,5 +205,9 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
         baseline = json.loads(
             (root / f"results/metrics/{source}/{arch}-sanity_{name}/frozen_decoder-iso/seed1/core.json").read_text())
         assert baseline["target_l0"] == pytest.approx(imported["l0"] if arch != "topk" else 4)
+        tokens = 6144 if name == "mine" else 12288
+        assert baseline["tokens_seen"] == tokens
+        assert f"The baselines trained on {tokens:,} tokens each" in \
+            (root / f"results/sanity/{name}/verdict.md").read_text()
     # A rerun has nothing to do.
     assert "Nothing to be done" in snakemake(root, "-n", "results/sanity", *with_sanity(root, block)).stdout

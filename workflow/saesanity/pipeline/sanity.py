@@ -24,6 +24,8 @@ class SanitySAE:
     hook: str
     example: dict | None
     """`sanity.saes[].example`: the pipeline's own trained SAE written by a library (the offline demonstration)."""
+    train_tokens: int | None = None
+    """`sanity.saes[].train_tokens`: the SAE's own training budget, which its baselines then train on."""
 
     def source(self, config: dict) -> str:
         return f"{config['lm']['name']}-{self.hook}"
@@ -77,7 +79,7 @@ def sanity_saes(config: dict) -> list[SanitySAE]:
             except ExternalSAEError as err:
                 raise SanityConfigError(f"sanity SAE {entry['name']!r}: {err}") from None
             hook = _hook(config, entry, info)
-        out.append(SanitySAE(entry["name"], info, hook, example))
+        out.append(SanitySAE(entry["name"], info, hook, example, entry.get("train_tokens")))
     return out
 
 

@@ -52,7 +52,8 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     for Soft-Frozen variants, so that changing a setting another job reads leaves this job alone. `arch` is
     the path segment: an L0-sweep point's (`batchtopk-l0_80`) sets target_l0; a sanity check's
     (`topk-sanity_<name>`) takes the imported SAE's width, and its L0 from the SAE's reference.json at run time
-    (target_l0 null here; the train command's --target-l0-from); a width-family member's (`batchtopk-w_4096`,
+    (target_l0 null here; the train command's --target-l0-from) and trains on that SAE's `train_tokens` where
+    the config gives them; a width-family member's (`batchtopk-w_4096`,
     config `studies`) sets d_sae."""
     group = source_group(config, source)
     checked, width = sanity_name(arch), width_of(arch)
@@ -62,8 +63,12 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     if sweep_l0 is not None and sweep_l0 not in group.get("l0_sweep", []):
         raise KeyError(f"L0 {sweep_l0} of {source}/{arch}{L0_TAG}{sweep_l0} is not in its group's l0_sweep")
     d_sae, target_l0 = group["d_sae"], group["target_l0"] if sweep_l0 is None else sweep_l0
+    train = group["train"] if width is None else studies_train(config)
     if checked is not None:
-        d_sae, target_l0 = sanity_sae(config, checked).info.d_sae, None
+        checked_sae = sanity_sae(config, checked)
+        d_sae, target_l0 = checked_sae.info.d_sae, None
+        if checked_sae.train_tokens is not None:  # the baselines of a checked SAE train on its own budget
+            train = {**train, "n_samples": checked_sae.train_tokens}
     if width is not None:
         d_sae = width
     sae = {"arch": arch, "d_in": source_d_in(config, source), "d_sae": d_sae, "target_l0": target_l0,
@@ -75,7 +80,7 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
         sae["init_seed"] = group["baseline_seeds"][0]
     if width is not None:
         sae["init_seed"] = width_init_seed(seed, width)
-    return canonical({"sae": sae, "train": group["train"] if width is None else studies_train(config)})
+    return canonical({"sae": sae, "train": train})
 
 
 def l0_match_spec(config: dict, source: str, arch_dir: str) -> str:

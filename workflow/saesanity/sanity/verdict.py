@@ -98,9 +98,25 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).reindex(columns=cols)
 
 
-def verdict_text(name: str, reference: dict, table: pd.DataFrame) -> str:
-    """Sentences a researcher can paste: what was compared, then where the SAE beats its baselines, by how
-    much, and where it does not."""
+def baseline_budget(files: Sequence[str | Path]) -> str:
+    """The sentence on how far the baselines trained, from their core.json (tokens seen and whether the
+    held-out EV curve had flattened, saesanity.train_curve): a verdict against baselines that stopped far
+    short of the SAE's own budget flatters the SAE."""
+    cores = [read_json(f) for f in files if Path(f).stem == "core"]
+    cores = [m for m in cores if m["variant"] != "trained"]
+    tokens = sorted({int(m["tokens_seen"]) for m in cores if m.get("tokens_seen") is not None})
+    if not cores or not tokens:
+        return ""
+    converged = sum(bool(m.get("converged")) for m in cores)
+    return (f"The baselines trained on {' / '.join(f'{t:,}' for t in tokens)} tokens each "
+            f"(sanity.saes[].train_tokens sets this to your SAE's own budget; else saes.lm.train.n_samples); "
+            f"{converged} of {len(cores)} had reached the convergence criterion (held-out EV flat over the last "
+            f"quarter of training).")
+
+
+def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = "") -> str:
+    """Sentences a researcher can paste: what was compared, how far the baselines trained, then where the SAE
+    beats its baselines, by how much, and where it does not."""
     judged = table[table.metric != L0.name]
     baselines = sorted(c.removeprefix("baseline_") for c in table.columns if c.startswith("baseline_"))
     n_seeds = int(judged.n_seeds.min()) if judged.n_seeds.notna().any() else 0
@@ -108,7 +124,7 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame) -> str:
             f"L0 {reference['heldout_l0']:.1f} on held-out activations of {reference['source']}) against "
             f"{len(baselines)} random baseline{'s' * (len(baselines) != 1)} of the same architecture, width and L0 "
             f"({', '.join(baselines)}; {n_seeds} seeds each; arXiv 2602.14111).")
-    lines = [head]
+    lines = [head] + ([budget] if budget else [])
     for verdict, what in ((BEATS, "It beats the best baseline by more than the baselines' seed-to-seed spread on"),
                           (WITHIN, "It is within the baselines' seed-to-seed spread on"),
                           (BELOW, "It is below the best baseline by more than that spread on"),
@@ -131,6 +147,6 @@ def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path]
     table = verdict_table(scores)
     write_csv(table, out_dir / "verdict.csv")
     with atomic_path(out_dir / "verdict.md") as tmp:
-        tmp.write_text(verdict_text(name, reference, table))
+        tmp.write_text(verdict_text(name, reference, table, baseline_budget(metric_files)))
     draw_verdict(name, scores, table, out_dir / "verdict")
     return table
