@@ -17,9 +17,3 @@ def sae_identity(folder: str | Path) -> dict:
     return {"source": raw["metadata"].get("source", ""), "arch": ours["arch"], "variant": ours["variant"],
             "seed": ours["seed"], "target_l0": ours["target_l0"], "d_sae": ours["d_sae"],
             "init_seed": ours["seed"] if init_seed is None else init_seed}
-
-
-def sae_training(folder: str | Path) -> dict:
-    """How far a saved SAE trained (cfg.json's saesanity_training: tokens seen, decoder cosine to its init,
-    ...); empty for an SAE trained elsewhere."""
-    return json.loads((Path(folder) / CFG).read_text()).get("saesanity_training") or {}

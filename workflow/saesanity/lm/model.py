@@ -123,7 +123,7 @@ class LanguageModel:
         input, hook_resid_pre, is the output of the blocks before it: that block does not run)."""
         self.check_hook(hook)
         if self.resumes_at(hook):
-            return self.model(tokens_BT.to(self.device), stop_at_layer=stop_layer(hook) - 1, return_type=None)
+            return self.model(tokens_BT.to(self.device), stop_at_layer=self._blocks_before(hook), return_type=None)
         _, cache = self.model.run_with_cache(tokens_BT.to(self.device), names_filter=hook,
                                              stop_at_layer=stop_layer(hook), return_type=None)
         return cache[hook]
@@ -131,8 +131,7 @@ class LanguageModel:
     def forward_to(self, tokens_BT: torch.Tensor, hook: str) -> None:
         """The bare forward pass a harvest needs (to the hook's block), keeping nothing: the reference
         that harvest throughput is measured against."""
-        last = stop_layer(hook) - 1 if self.resumes_at(hook) else stop_layer(hook)
-        self.model(tokens_BT.to(self.device), stop_at_layer=last, return_type=None)
+        self.model(tokens_BT.to(self.device), stop_at_layer=self._blocks_before(hook), return_type=None)
 
     def logits_with(self, tokens_BT: torch.Tensor, hook: str,
                     replace: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -145,6 +144,11 @@ class LanguageModel:
         """Whether logits_from can continue the forward pass from `hook` (the input of a block)."""
         return re.fullmatch(r"blocks\.\d+\.hook_resid_pre", hook) is not None
 
+    def _blocks_before(self, hook: str) -> int | None:
+        """transformer_lens's stop_at_layer for the activations at `hook`: a block's input (hook_resid_pre) is
+        the output of the blocks before it, so that block does not run; any other hook needs its block."""
+        return stop_layer(hook) - 1 if self.resumes_at(hook) else stop_layer(hook)
+
     def logits_from(self, resid_BTD: torch.Tensor, hook: str, at_B: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of the model run from `hook` on, given the activations there: what logits_with computes
         when the earlier layers are already known (e.g. cached), without running them again. With `at_B`,
@@ -152,7 +156,7 @@ class LanguageModel:
         forward pass after layer 12) and its backward pass skip every other position."""
         if not self.resumes_at(hook):
             raise ValueError(f"logits_from needs a blocks.<L>.hook_resid_pre hook, got {hook!r}")
-        start = stop_layer(hook) - 1
+        start = self._blocks_before(hook)
         if at_B is None:
             return self.model(resid_BTD.to(self.device), start_at_layer=start, return_type="logits")
         # transformer_lens's own tail (HookedTransformer.forward after its blocks), on the chosen positions.

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from saesanity.data.store import ActivationStore, StoreError
-from saesanity.evals.identity import sae_identity, sae_training
+from saesanity.evals.identity import sae_identity
 from saesanity.studies.meta_sae import MetaSAEConfig
 from saesanity.studies.stitching import StitchingConfig
 
@@ -21,7 +21,7 @@ def stitching_record(small_dir: str | Path, large_dir: str | Path, data: str | P
     """Stitching of the SAE in `small_dir` towards the one in `large_dir` on the held-out store `data`;
     with `model` (a ModelSpec) and `hook`, the CE loss at cfg.ce_points points of the curve; with the toy
     world's `documents`, the novel latents against the world's concepts."""
-    from saesanity.sae.io import load_sae
+    from saesanity.sae.io import load_sae, read_training
     from saesanity.studies.stitching import stitching_curve
     small, large = load_sae(small_dir), load_sae(large_dir)
     id_S, id_L = sae_identity(small_dir), sae_identity(large_dir)
@@ -47,7 +47,7 @@ def stitching_record(small_dir: str | Path, large_dir: str | Path, data: str | P
     # How far each SAE left its random init, beside its novel fraction: a decoder near its init makes latents
     # "novel" by cosine without any training (docs/studies.md).
     for name, folder in (("small", small_dir), ("large", large_dir)):
-        out[f"init_cos_mean_{name}"] = sae_training(folder).get("init_cos_mean")
+        out[f"init_cos_mean_{name}"] = read_training(folder).get("init_cos_mean")
     if documents is not None:
         from saesanity.studies.concept_links import HeldoutConcepts, latent_f1, new_concepts
         concepts = HeldoutConcepts.read(store, documents, cfg.concept_rows)
