@@ -63,7 +63,7 @@ def heldout_ev(sae: SAE, x_ND: torch.Tensor, chunk_rows: int = 4096) -> tuple[fl
         x_BD = x_ND[start:start + chunk_rows]
         z_BF = curve_latents(sae, x_BD)
         sq_err += float((x_BD.double() - sae.decode(z_BF).double()).pow(2).sum())
-        active += int((z_BF != 0).sum())
+        active += int(torch.count_nonzero(z_BF))
     n = len(x_ND)
     return (1 - sq_err / n / total_var if total_var > 0 else math.nan), active / n
 

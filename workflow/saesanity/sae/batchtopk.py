@@ -64,9 +64,10 @@ class BatchTopKSAE(SAE):
         return pre_BF * (pre_BF > self.threshold)
 
     def batch_topk(self, pre_BF: torch.Tensor) -> torch.Tensor:
-        acts_flat = pre_BF.relu().flatten()
-        vals, idx = acts_flat.topk(self.k * pre_BF.shape[0], sorted=False)
-        return torch.zeros_like(acts_flat).scatter(-1, idx, vals).view_as(pre_BF)
+        """Dense latents: the k * B largest ReLU(pre) entries kept, the rest 0 (differentiable in pre)."""
+        flat = pre_BF.reshape(-1)
+        idx = batch_topk_indices(pre_BF, self.k * pre_BF.shape[0])
+        return torch.zeros_like(flat).scatter(0, idx, flat.gather(0, idx).relu()).view_as(pre_BF)
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
         if self.sparse_path:
