@@ -79,3 +79,21 @@ def test_the_model_knows_a_capital(smollm2):
     tokens = torch.tensor([smollm2.encode("The capital of France is Paris. The capital of Germany is")])
     top = smollm2.logits(tokens)[0, -1].argmax()
     assert smollm2.tokenizer.decode([int(top)]) == " Berlin"
+
+
+def test_one_call_load_equals_transformer_lens_own(smollm2, smollm2_dir):
+    """saesanity loads the converted weights in one load_state_dict; transformer_lens's
+    load_and_process_state_dict (every processing step off) loads them key by key. Same tensors, bit for bit."""
+    from transformer_lens import HookedTransformer
+    from transformer_lens import loading_from_pretrained as loading
+    from transformers import AutoModelForCausalLM
+
+    cfg = smollm2.model.cfg
+    hf = AutoModelForCausalLM.from_pretrained(str(smollm2_dir), dtype=torch.float32)
+    theirs = HookedTransformer(cfg, tokenizer=smollm2.tokenizer, move_to_device=False)
+    theirs.load_and_process_state_dict(loading.get_pretrained_state_dict(str(smollm2_dir), cfg, hf),
+                                       fold_ln=False, center_writing_weights=False, center_unembed=False,
+                                       fold_value_biases=False, refactor_factored_attn_matrices=False)
+    ours, want = smollm2.model.state_dict(), theirs.state_dict()
+    assert ours.keys() == want.keys()
+    assert all(torch.equal(ours[k], want[k]) for k in want)
