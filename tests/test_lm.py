@@ -18,7 +18,7 @@ import pytest
 import torch
 from saesanity.data.store import ActivationStore, ShardWriter, StoreError
 from saesanity.data.toyworld import read_documents
-from saesanity.evals.lm_loss import heldout_documents, spliced_loss
+from saesanity.evals.lm_loss import heldout_documents, spliced_loss, zero_ablation_reference
 from saesanity.lm.harvest import HarvestConfig, harvest, rows_of_batch
 from saesanity.lm.jobs import HarvestJob, run_harvest
 from saesanity.lm.text import TextSource, documents
@@ -183,6 +183,35 @@ def test_ce_loss_recovered_is_one_for_identity_and_zero_for_zero(trained_lm_dir,
     every = [list(range(1, len(d))) for d in docs]
     kept = spliced_loss(lm, HOOK, docs, torch.zeros_like, batch_docs=5, keep=every)
     assert kept["ce_zero"] == pytest.approx(ident["ce_clean"], rel=1e-6) and kept["n_kept_clean"] == ident["n_tokens"]
+
+
+def test_zero_ablation_reference_gives_the_same_bits(trained_lm_dir, toy_corpus):
+    """eval_lm_loss with lm_loss_prep's reference (zero-ablation sums and activations at the hook, computed
+    once per model) gives the record it gives alone, float for float, with and without positions kept clean."""
+    from saesanity.lm.model import load_toy_model
+    lm = load_toy_model(trained_lm_dir / "model")
+    docs = [lm.encode(text) for _, text in _docs(toy_corpus)[:12]]
+    keep = [[2] if i % 3 == 0 else [] for i in range(len(docs))]
+    noisy = torch.Generator().manual_seed(0)
+    W_DD = torch.eye(lm.model.cfg.d_model) + 0.3 * torch.randn(lm.model.cfg.d_model, lm.model.cfg.d_model,
+                                                                 generator=noisy)
+    for kept in (None, keep):
+        ref = zero_ablation_reference(lm, HOOK, docs, 5, kept)
+        assert sorted(ref) == ["act_0", "act_1", "act_2", "ce_zero", "kl_zero"] and ref["ce_zero"].shape == (3,)
+        alone = spliced_loss(lm, HOOK, docs, lambda x: x @ W_DD, batch_docs=5, keep=kept)
+        assert spliced_loss(lm, HOOK, docs, lambda x: x @ W_DD, 5, kept, ref) == alone
+        assert 0 < alone["ce_loss_recovered"] < 1
+
+
+def test_a_reference_of_other_documents_is_refused(trained_lm_dir, toy_corpus, tmp_path):
+    from saesanity.evals.lm_loss import _read_reference, _reference_record
+    from saesanity.atomic import write_json
+    from saesanity.lm.model import load_toy_model
+    lm = load_toy_model(trained_lm_dir / "model")
+    docs = [lm.encode(text) for _, text in _docs(toy_corpus)[:6]]
+    write_json(tmp_path / "reference.json", _reference_record(lm, HOOK, docs[:5], 5))
+    with pytest.raises(ValueError, match="n_docs.*docs_sha256.*rule lm_loss_prep"):
+        _read_reference(tmp_path, _reference_record(lm, HOOK, docs, 5))
 
 
 def test_train_lm_is_deterministic_and_reports_attribute_accuracy(trained_lm_dir, toy_corpus, toy_tokenizer_dir,

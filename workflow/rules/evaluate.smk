@@ -47,12 +47,37 @@ rule eval_recovery:
         " --threshold {params.threshold} --out {output} 2> {log}"
 
 
+rule lm_loss_prep:
+    """eval_lm_loss's zero-ablation run and the activations at the hook, once per model and hook."""
+    input:
+        data=lambda w: paths.activation_store(f"{w.model}-{w.hook}", "heldout"),
+        model=lm_model_input(),
+    output:
+        directory(paths.lm_loss_prep_dir("{model}", "{hook}")),
+    params:
+        spec=lambda w: specs.lm_loss_spec(config, f"{w.model}-{w.hook}"),
+    threads: config["threads"]
+    log:
+        paths.log_file("lm_loss_prep", "{model}/{hook}"),
+    benchmark:
+        paths.benchmark_file("lm_loss_prep", "{model}/{hook}")
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m saesanity --threads {threads} lm-loss-prep --spec {params.spec:q} --data {input.data}"
+        " --out {output} 2> {log}"
+
+
 rule eval_lm_loss:
     """CE-loss recovered and KL score with the SAE spliced in at its hook (zero ablation as the reference)."""
     input:
         sae=sae_input(),
         data=lambda w: paths.activation_store(w.source, "heldout"),
         model=lm_model_input(),
+        reference=lambda w: paths.lm_loss_prep_dir(*paths.split_lm_source(w.source)),
     output:
         paths.metrics_file(paths.SAE_KEY, "lm_loss"),
     params:
@@ -70,4 +95,4 @@ rule eval_lm_loss:
         CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} eval-lm-loss --sae {params.sae} --spec {params.spec:q}"
-        " --data {input.data} --out {output} 2> {log}"
+        " --data {input.data} --reference {input.reference} --out {output} 2> {log}"

@@ -160,7 +160,15 @@ def cmd_eval_lm_loss(args) -> None:
     from saesanity.lm.model import ModelSpec
     spec = _json_arg(args.spec)
     write_json(args.out, lm_loss_metrics(args.sae, from_dict(ModelSpec, spec["model"], "lm"), spec["hook"],
-                                         args.data, spec["n_docs"], spec["batch_docs"]))
+                                         args.data, spec["n_docs"], spec["batch_docs"], args.reference))
+
+
+def cmd_lm_loss_prep(args) -> None:
+    from saesanity.evals.lm_loss import write_reference
+    from saesanity.lm.model import ModelSpec
+    spec = _json_arg(args.spec)
+    write_reference(from_dict(ModelSpec, spec["model"], "lm"), spec["hook"], args.data, spec["n_docs"],
+                    spec["batch_docs"], args.out)
 
 
 def cmd_probing_prep(args) -> None:
@@ -498,8 +506,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sae", required=True)
     p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, n_docs, batch_docs")
     p.add_argument("--data", required=True, help="held-out store harvested at the hook")
+    p.add_argument("--reference", default=None, help="folder written by lm-loss-prep for the same spec and store "
+                                                    "(else the zero-ablation run is done here)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_lm_loss)
+
+    p = sub.add_parser("lm-loss-prep", help="the zero-ablation reference of eval-lm-loss, once per model and hook")
+    p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, n_docs, batch_docs")
+    p.add_argument("--data", required=True, help="held-out store harvested at the hook")
+    p.add_argument("--out", required=True, help="folder: zero_ablation.safetensors, reference.json")
+    p.set_defaults(func=cmd_lm_loss_prep)
 
     p = sub.add_parser("probing-prep", help="sparse probing: tasks and token activations, once per model and hook")
     p.add_argument("--spec", required=True, help="JSON: model (ModelSpec), hook, probing (evals.probing)")

@@ -11,6 +11,8 @@ zero-ablation run (the SAE never saw them)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,7 +20,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
+from saesanity.atomic import atomic_path, write_json
 from saesanity.data.store import ActivationStore, StoreError
 from saesanity.lm.model import LanguageModel, ModelSpec, load_model, pad_batch
 
@@ -39,32 +43,29 @@ def _splice(reconstruct: Reconstruct, keep_BT: torch.Tensor | None) -> Callable[
     return replace
 
 
-def _three_runs(lm: LanguageModel, hook: str, tokens_BT: torch.Tensor, reconstruct: Reconstruct,
-                keep_BT: torch.Tensor | None):
-    """(name, logits) of the clean, SAE-spliced and zero-ablated runs. Where the model can resume at the hook,
-    the layers before it run once for all three (on SmolLM2 at layer 12 of 30, 40% of each forward pass)."""
-    sae, zero = _splice(reconstruct, keep_BT), _splice(torch.zeros_like, keep_BT)
-    if lm.resumes_at(hook):
+def _runs(lm: LanguageModel, hook: str, tokens_BT: torch.Tensor, patches: dict[str, Reconstruct],
+          keep_BT: torch.Tensor | None, act_BTD: torch.Tensor | None = None):
+    """(name, logits) of the clean run, then of each patched run. Where the model can resume at the hook, the
+    layers before it run once for all of them (on SmolLM2 at layer 12 of 30, 40% of each forward pass), or
+    not at all when `act_BTD` (the activations at the hook) is given."""
+    if act_BTD is None and lm.resumes_at(hook):
         act_BTD = lm.activations(tokens_BT, hook)
+    if act_BTD is not None:
         yield "clean", lm.logits_from(act_BTD, hook)
-        yield "sae", lm.logits_from(sae(act_BTD), hook)
-        yield "zero", lm.logits_from(zero(act_BTD), hook)
+        for name, reconstruct in patches.items():
+            yield name, lm.logits_from(_splice(reconstruct, keep_BT)(act_BTD), hook)
         return
     yield "clean", lm.logits(tokens_BT)
-    yield "sae", lm.logits_with(tokens_BT, hook, sae)
-    yield "zero", lm.logits_with(tokens_BT, hook, zero)
+    for name, reconstruct in patches.items():
+        yield name, lm.logits_with(tokens_BT, hook, _splice(reconstruct, keep_BT))
 
 
-@torch.no_grad()
-def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], reconstruct: Reconstruct,
-                 batch_docs: int = 64, keep: Sequence[Sequence[int]] | None = None) -> dict:
-    """CE clean / SAE / zero, KL of SAE and zero, and the two scores, over next tokens of `docs` (BOS first).
-    `keep`: per document, positions left clean in both patched runs (harvest's outliers)."""
-    sums = {"ce_clean": 0.0, "ce_sae": 0.0, "ce_zero": 0.0, "kl_sae": 0.0, "kl_zero": 0.0}
-    n_tokens = 0
+def _batches(docs: Sequence[list[int]], keep: Sequence[Sequence[int]] | None, batch_docs: int, pad_id: int):
+    """Per batch of `batch_docs` documents: tokens [B, T], the positions kept clean (or None), the mask of
+    positions that predict a next token, and those next tokens."""
     for i in range(0, len(docs), batch_docs):
         batch = docs[i:i + batch_docs]
-        tokens_BT = pad_batch(batch, lm.pad_id)
+        tokens_BT = pad_batch(batch, pad_id)
         keep_BT = None
         if keep is not None and any(keep[i:i + batch_docs]):
             keep_BT = torch.zeros(tokens_BT.shape, dtype=torch.bool)
@@ -73,15 +74,41 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
         lengths = torch.tensor([len(s) for s in batch])
         # Predictions at positions 0..len-2 of each document; padding and the last token predict nothing.
         mask_BT = torch.arange(tokens_BT.shape[1] - 1)[None, :] < (lengths[:, None] - 1)
-        target_N = tokens_BT[:, 1:][mask_BT]
-        logp = {}
-        for name, logits in _three_runs(lm, hook, tokens_BT, reconstruct, keep_BT):
-            logp[name] = F.log_softmax(logits[:, :-1].float().cpu()[mask_BT], dim=-1)
-            sums[f"ce_{name}"] += float(F.nll_loss(logp[name], target_N, reduction="sum"))
-        p_clean = logp["clean"].exp()
-        for name in ("sae", "zero"):
-            sums[f"kl_{name}"] += float((p_clean * (logp["clean"] - logp[name])).sum())
-        n_tokens += int(mask_BT.sum())
+        yield tokens_BT, keep_BT, mask_BT, tokens_BT[:, 1:][mask_BT]
+
+
+def _batch_sums(lm: LanguageModel, hook: str, batch, patches: dict[str, Reconstruct],
+                act_BTD: torch.Tensor | None = None) -> dict[str, float]:
+    """ce_<run> for the clean and each patched run, kl_<patch> for each patch: sums over the batch's tokens."""
+    tokens_BT, keep_BT, mask_BT, target_N = batch
+    logp = {name: F.log_softmax(logits[:, :-1].float().cpu()[mask_BT], dim=-1)
+            for name, logits in _runs(lm, hook, tokens_BT, patches, keep_BT, act_BTD)}
+    sums = {f"ce_{name}": float(F.nll_loss(lp, target_N, reduction="sum")) for name, lp in logp.items()}
+    p_clean = logp["clean"].exp()
+    sums.update({f"kl_{name}": float((p_clean * (logp["clean"] - logp[name])).sum()) for name in patches})
+    return sums
+
+
+@torch.no_grad()
+def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], reconstruct: Reconstruct,
+                 batch_docs: int = 64, keep: Sequence[Sequence[int]] | None = None,
+                 reference: dict[str, torch.Tensor] | None = None) -> dict:
+    """CE clean / SAE / zero, KL of SAE and zero, and the two scores, over next tokens of `docs` (BOS first).
+    `keep`: per document, positions left clean in both patched runs (harvest's outliers). `reference`:
+    zero_ablation_reference of the same documents, so the zero-ablation run and the layers before the hook
+    are not run again (the same sums, bit for bit)."""
+    sums = {"ce_clean": 0.0, "ce_sae": 0.0, "ce_zero": 0.0, "kl_sae": 0.0, "kl_zero": 0.0}
+    n_tokens = 0
+    patches = {"sae": reconstruct} if reference is not None else {"sae": reconstruct, "zero": torch.zeros_like}
+    for b, batch in enumerate(_batches(docs, keep, batch_docs, lm.pad_id)):
+        if reference is not None:
+            part = _batch_sums(lm, hook, batch, patches, reference.get(f"act_{b}"))
+            part.update(ce_zero=float(reference["ce_zero"][b]), kl_zero=float(reference["kl_zero"][b]))
+        else:
+            part = _batch_sums(lm, hook, batch, patches)
+        for k in sums:
+            sums[k] += part[k]
+        n_tokens += int(batch[2].sum())
     m = {k: v / n_tokens for k, v in sums.items()}
     # Undefined (None, JSON null) only when zero ablation changes nothing; a model that does better with
     # the hook zeroed (an untrained one) gives a negative denominator, and the score is reported as is.
@@ -94,19 +121,77 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
     return m
 
 
-def lm_loss_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, heldout: str | Path, n_docs: int,
-                    batch_docs: int = 64) -> dict:
-    """The record of one SAE: its identity, the hook, and spliced_loss on the first `n_docs` held-out
-    documents of the harvested store `heldout`."""
-    from saesanity.evals.identity import sae_identity
-    from saesanity.sae.io import load_sae
+@torch.no_grad()
+def zero_ablation_reference(lm: LanguageModel, hook: str, docs: Sequence[list[int]], batch_docs: int = 64,
+                            keep: Sequence[Sequence[int]] | None = None) -> dict[str, torch.Tensor]:
+    """What spliced_loss computes the same way for every SAE at a hook: per batch, the zero-ablation run's
+    CE and KL sums (ce_zero, kl_zero: float64 [n_batches]) and, where the model resumes at the hook, the
+    activations there (act_<batch>)."""
+    out: dict[str, torch.Tensor] = {}
+    ce, kl = [], []
+    for b, batch in enumerate(_batches(docs, keep, batch_docs, lm.pad_id)):
+        act_BTD = lm.activations(batch[0], hook) if lm.resumes_at(hook) else None
+        if act_BTD is not None:
+            out[f"act_{b}"] = act_BTD.detach().cpu().contiguous()
+        part = _batch_sums(lm, hook, batch, {"zero": torch.zeros_like}, act_BTD)
+        ce.append(part["ce_zero"])
+        kl.append(part["kl_zero"])
+    return {**out, "ce_zero": torch.tensor(ce, dtype=torch.float64), "kl_zero": torch.tensor(kl, dtype=torch.float64)}
+
+
+REFERENCE_TENSORS, REFERENCE_JSON = "zero_ablation.safetensors", "reference.json"
+"""The folder written by write_reference (rule lm_loss_prep): zero_ablation_reference's tensors and what
+they were computed on."""
+
+
+def _heldout(model: ModelSpec, hook: str, heldout: str | Path, n_docs: int):
     store = ActivationStore.open(heldout)
     if store.meta.get("hook") != hook:
         raise StoreError(f"{heldout}: harvested at hook {store.meta.get('hook')!r}, not {hook!r}")
     lm = load_model(model)
+    docs, keep = heldout_documents(store, lm.bos_id, n_docs)
+    return lm, docs, keep
+
+
+def _reference_record(lm: LanguageModel, hook: str, docs: Sequence[list[int]], batch_docs: int) -> dict:
+    digest = hashlib.sha256(json.dumps([list(map(int, d)) for d in docs]).encode()).hexdigest()
+    return {"model": lm.name, "hook": hook, "n_docs": len(docs), "batch_docs": batch_docs, "docs_sha256": digest}
+
+
+def write_reference(model: ModelSpec, hook: str, heldout: str | Path, n_docs: int, batch_docs: int,
+                    out: str | Path) -> None:
+    """The zero-ablation reference of the held-out documents, once per model and hook (rule lm_loss_prep),
+    so that each SAE's eval_lm_loss runs only the clean and spliced layers after the hook."""
+    lm, docs, keep = _heldout(model, hook, heldout, n_docs)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        save_file(zero_ablation_reference(lm, hook, docs, batch_docs, keep), str(tmp / REFERENCE_TENSORS))
+        write_json(tmp / REFERENCE_JSON, _reference_record(lm, hook, docs, batch_docs))
+
+
+def _read_reference(folder: str | Path, want: dict) -> dict[str, torch.Tensor]:
+    """The reference tensors, once reference.json says they were computed on the same model, hook,
+    documents and batches."""
+    record = json.loads((Path(folder) / REFERENCE_JSON).read_text())
+    wrong = {k: (record.get(k), v) for k, v in want.items() if record.get(k) != v}
+    if wrong:
+        raise ValueError(f"{folder}: the zero-ablation reference was computed on other inputs (field: (reference, "
+                         f"this evaluation)): {wrong}; rebuild it (rule lm_loss_prep, or `python -m saesanity "
+                         f"lm-loss-prep`) with this evaluation's spec and held-out store")
+    return load_file(str(Path(folder) / REFERENCE_TENSORS))
+
+
+def lm_loss_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, heldout: str | Path, n_docs: int,
+                    batch_docs: int = 64, reference: str | Path | None = None) -> dict:
+    """The record of one SAE: its identity, the hook, and spliced_loss on the first `n_docs` held-out
+    documents of the harvested store `heldout`. `reference`: write_reference's folder for the same inputs
+    (else the zero-ablation run is done here)."""
+    from saesanity.evals.identity import sae_identity
+    from saesanity.sae.io import load_sae
+    lm, docs, keep = _heldout(model, hook, heldout, n_docs)
+    ref = _read_reference(reference, _reference_record(lm, hook, docs, batch_docs)) if reference else None
     sae = load_sae(sae_dir).to(lm.device)
-    docs, outliers = heldout_documents(store, lm.bos_id, n_docs)
-    return {**sae_identity(sae_dir), "hook": hook, **spliced_loss(lm, hook, docs, sae, batch_docs, outliers)}
+    return {**sae_identity(sae_dir), "hook": hook, **spliced_loss(lm, hook, docs, sae, batch_docs, keep, ref)}
 
 
 def heldout_documents(store: ActivationStore, bos_id: int, max_docs: int) -> tuple[list[list[int]], list[list[int]]]:

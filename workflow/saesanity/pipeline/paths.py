@@ -209,6 +209,11 @@ def probing_dir(model: str, hook: str) -> str:
     return f"{RESULTS}/evals/probing/{model}/{hook}"
 
 
+def lm_loss_prep_dir(model: str, hook: str) -> str:
+    """The zero-ablation reference of the spliced-loss eval, once per model and hook."""
+    return f"{RESULTS}/evals/lm_loss/{model}/{hook}"
+
+
 def ravel_prep_dir(model: str, hook: str) -> str:
     """RAVEL's prompts through the model, once per model and hook: activations at the hook, clean answers."""
     return f"{RESULTS}/evals/ravel/{model}/{hook}"
