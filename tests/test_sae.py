@@ -7,7 +7,7 @@ import torch
 from conftest import D, make_job
 
 from saesanity.config import CEILINGS, VARIANTS, ConfigError, SAEConfig
-from saesanity.sae.auxk import DeadLatentTracker, auxk_loss, dead_topk
+from saesanity.sae.auxk import DeadLatentTracker, auxk_loss
 from saesanity.sae.batchtopk import BatchTopKSAE
 from saesanity.sae.registry import ARCHITECTURES, build_sae
 from saesanity.sae.sparsity_control import L0Controller
@@ -260,23 +260,6 @@ def test_dead_latent_tracker_and_auxk():
     pre_perfect = torch.full((6, 4), -1.0)
     pre_perfect[:, 1] = e[:, 1]
     assert float(auxk_loss(pre_perfect, tracker.dead_F, e, W, 1, one)) == pytest.approx(0.0, abs=1e-12)
-
-
-@pytest.mark.parametrize("n_dead", [0, 3, 40, 100, 190, 200])
-def test_dead_topk_is_the_masked_topk(n_dead):
-    """Whether it takes the dead columns alone (few dead) or masks the live ones (many): the top aux_k
-    values and latent indices of the dead latents, sorted, as a top-k with the live latents at -inf."""
-    gen = torch.Generator().manual_seed(n_dead)
-    pre_BF = torch.randn(32, 200, generator=gen)
-    dead_F = torch.zeros(200, dtype=torch.bool)
-    dead_F[torch.randperm(200, generator=gen)[:n_dead]] = True
-    top = dead_topk(pre_BF, dead_F, 50)
-    if n_dead == 0:
-        assert top is None
-        return
-    want = torch.where(dead_F, pre_BF, torch.tensor(-torch.inf)).topk(min(50, n_dead), dim=-1)
-    assert torch.equal(top[0], want.values) and torch.equal(top[1], want.indices)
-    assert bool(dead_F[top[1]].all())
 
 
 @pytest.mark.parametrize("shift", [0.0, -5.0])

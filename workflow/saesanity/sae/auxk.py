@@ -28,14 +28,8 @@ def dead_topk(pre_BF: torch.Tensor, dead_F: torch.Tensor, aux_k: int) -> tuple[t
     if n_dead == 0:
         return None
     dead_F = dead_F.to(pre_BF.device)
-    if 2 * n_dead > len(dead_F):
-        dead_pre_BF = torch.where(dead_F, pre_BF, torch.full_like(pre_BF, -torch.inf))
-        return dead_pre_BF.topk(min(aux_k, n_dead), dim=-1)
-    # Few dead: a top-k over the dead columns alone gives the same values in the same (sorted) order, without
-    # two [B, d_sae] temporaries (on the synthetic data the masked form cost a tenth of a BatchTopK step).
-    dead_idx = dead_F.nonzero().squeeze(1)
-    vals_BK, idx_BK = pre_BF.index_select(1, dead_idx).topk(min(aux_k, n_dead), dim=-1)
-    return vals_BK, dead_idx[idx_BK]
+    dead_pre_BF = torch.where(dead_F, pre_BF, torch.full_like(pre_BF, -torch.inf))
+    return dead_pre_BF.topk(min(aux_k, n_dead), dim=-1)
 
 
 def auxk_error(e_hat_BD: torch.Tensor, residual_BD: torch.Tensor, x_var: torch.Tensor) -> torch.Tensor:
