@@ -6,6 +6,10 @@ import os
 # result, and a value set by the user wins.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
+from saesanity.memory import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()
+
 from saesanity.cli import main  # noqa: E402
 
 main()
