@@ -14,7 +14,7 @@ rule eval_core:
     benchmark:
         paths.benchmark_file("eval_core", paths.SAE_KEY)
     resources:
-        mem_mb=2000,
+        mem_mb=3000,
         runtime=20,
     conda:
         CONDA_ENV

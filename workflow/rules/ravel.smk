@@ -42,7 +42,7 @@ rule eval_ravel:
     benchmark:
         paths.benchmark_file("eval_ravel", paths.SAE_KEY)
     resources:
-        mem_mb=2000,
+        mem_mb=3000,
         runtime=20,
     conda:
         CONDA_ENV

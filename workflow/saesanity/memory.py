@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters, <malloc.h>
 
 
+OFF_SWITCH = "SAESANITY_KEEP_FREED_MEMORY"
+"""Set to 0 in the environment to leave glibc's defaults (e.g. under a tight SLURM memory limit)."""
+
+
 def keep_freed_memory() -> bool:
     """No allocation by mmap and no trimming of the heap's top; True where it took effect (glibc). Call it
     before the first large allocation: memory mmapped earlier is still unmapped when freed."""
-    if not sys.platform.startswith("linux"):
+    if os.environ.get(OFF_SWITCH) == "0" or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
