@@ -101,11 +101,10 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
     n_tokens = 0
     patches = {"sae": reconstruct} if reference is not None else {"sae": reconstruct, "zero": torch.zeros_like}
     for b, batch in enumerate(_batches(docs, keep, batch_docs, lm.pad_id)):
+        act_BTD = (reference or {}).get(f"act_{b}")
+        part = _batch_sums(lm, hook, batch, patches, None if act_BTD is None else act_BTD.to(lm.device))
         if reference is not None:
-            part = _batch_sums(lm, hook, batch, patches, reference.get(f"act_{b}"))
             part.update(ce_zero=float(reference["ce_zero"][b]), kl_zero=float(reference["kl_zero"][b]))
-        else:
-            part = _batch_sums(lm, hook, batch, patches)
         for k in sums:
             sums[k] += part[k]
         n_tokens += int(batch[2].sum())
