@@ -42,8 +42,12 @@ from pathlib import Path
 
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as `python -m saesanity` does, before torch allocates
 
-import numpy as np
-import torch
+from saesanity.memory import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # as the job does, so that the bare step and the job allocate alike
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 import saesanity
 from saesanity.config import ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig, TrainJob

@@ -56,8 +56,12 @@ from dataclasses import dataclass
 # allocates; THP_MEM_ALLOC_ENABLE=0 in the environment turns it off.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-import numpy as np
-import torch
+from saesanity.memory import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # as `python -m saesanity` does; SAESANITY_KEEP_FREED_MEMORY=0 turns it off
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from saesanity.config import VARIANTS, ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig
 from saesanity.data.synthetic import firing_probabilities, ground_truth_directions, sample_activations
