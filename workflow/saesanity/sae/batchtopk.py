@@ -64,7 +64,8 @@ class BatchTopKSAE(SAE):
         return pre_BF * (pre_BF > self.threshold)
 
     def batch_topk(self, pre_BF: torch.Tensor) -> torch.Tensor:
-        """Dense latents: the k * B largest ReLU(pre) entries kept, the rest 0 (differentiable in pre)."""
+        """Dense latents: the k * B largest ReLU(pre) entries kept, the rest 0 (differentiable in pre); among
+        entries tied exactly at the cutoff, the ones batch_topk_indices keeps, as in the training step."""
         flat = pre_BF.reshape(-1)
         idx = batch_topk_indices(pre_BF, self.k * pre_BF.shape[0])
         return torch.zeros_like(flat).scatter(0, idx, flat.gather(0, idx).relu()).view_as(pre_BF)
