@@ -209,9 +209,14 @@ def test_a_reference_of_other_documents_is_refused(trained_lm_dir, toy_corpus, t
     from saesanity.lm.model import load_toy_model
     lm = load_toy_model(trained_lm_dir / "model")
     docs = [lm.encode(text) for _, text in _docs(toy_corpus)[:6]]
-    write_json(tmp_path / "reference.json", _reference_record(lm, HOOK, docs[:5], 5))
+    keep = [[] for _ in docs]
+    write_json(tmp_path / "reference.json", _reference_record(lm, HOOK, docs[:5], keep[:5], 5))
     with pytest.raises(ValueError, match="n_docs.*docs_sha256.*rule lm_loss_prep"):
-        _read_reference(tmp_path, _reference_record(lm, HOOK, docs, 5))
+        _read_reference(tmp_path, _reference_record(lm, HOOK, docs, keep, 5))
+    # The same documents with another position kept clean (another outlier threshold) are other inputs too.
+    write_json(tmp_path / "reference.json", _reference_record(lm, HOOK, docs, keep, 5))
+    with pytest.raises(ValueError, match="docs_sha256"):
+        _read_reference(tmp_path, _reference_record(lm, HOOK, docs, [[1]] + keep[1:], 5))
 
 
 def test_train_lm_is_deterministic_and_reports_attribute_accuracy(trained_lm_dir, toy_corpus, toy_tokenizer_dir,

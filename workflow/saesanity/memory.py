@@ -18,7 +18,6 @@ import sys
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters, <malloc.h>
 
-
 OFF_SWITCH = "SAESANITY_KEEP_FREED_MEMORY"
 """Set to 0 in the environment to leave glibc's defaults (e.g. under a tight SLURM memory limit)."""
 

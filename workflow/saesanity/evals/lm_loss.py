@@ -152,8 +152,11 @@ def _heldout(model: ModelSpec, hook: str, heldout: str | Path, n_docs: int):
     return lm, docs, keep
 
 
-def _reference_record(lm: LanguageModel, hook: str, docs: Sequence[list[int]], batch_docs: int) -> dict:
-    digest = hashlib.sha256(json.dumps([list(map(int, d)) for d in docs]).encode()).hexdigest()
+def _reference_record(lm: LanguageModel, hook: str, docs: Sequence[list[int]], keep: Sequence[Sequence[int]],
+                      batch_docs: int) -> dict:
+    """What a reference was computed on; docs_sha256 covers the documents' tokens and the positions kept clean."""
+    inputs = [[list(map(int, d)) for d in docs], [list(map(int, k)) for k in keep]]
+    digest = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
     return {"model": lm.name, "hook": hook, "n_docs": len(docs), "batch_docs": batch_docs, "docs_sha256": digest}
 
 
@@ -165,7 +168,7 @@ def write_reference(model: ModelSpec, hook: str, heldout: str | Path, n_docs: in
     with atomic_path(out) as tmp:
         tmp.mkdir()
         save_file(zero_ablation_reference(lm, hook, docs, batch_docs, keep), str(tmp / REFERENCE_TENSORS))
-        write_json(tmp / REFERENCE_JSON, _reference_record(lm, hook, docs, batch_docs))
+        write_json(tmp / REFERENCE_JSON, _reference_record(lm, hook, docs, keep, batch_docs))
 
 
 def _read_reference(folder: str | Path, want: dict) -> dict[str, torch.Tensor]:
@@ -188,7 +191,7 @@ def lm_loss_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, heldout: s
     from saesanity.evals.identity import sae_identity
     from saesanity.sae.io import load_sae
     lm, docs, keep = _heldout(model, hook, heldout, n_docs)
-    ref = _read_reference(reference, _reference_record(lm, hook, docs, batch_docs)) if reference else None
+    ref = _read_reference(reference, _reference_record(lm, hook, docs, keep, batch_docs)) if reference else None
     sae = load_sae(sae_dir).to(lm.device)
     return {**sae_identity(sae_dir), "hook": hook, **spliced_loss(lm, hook, docs, sae, batch_docs, keep, ref)}
 

@@ -277,7 +277,7 @@ def _load_local_hf(folder: Path, device: str, dtype: torch.dtype):
 def _load_unprocessed(model, state: dict[str, torch.Tensor]) -> None:
     """What HookedTransformer.load_and_process_state_dict does with every processing step off, in one
     load_state_dict: it loads key by key, each call a walk of the whole module tree (7 of the 9 s that
-    loading SmolLM2 took, in every job that loads it). Same parameters, bit for bit (tests/test_lm_real.py)."""
+    loading SmolLM2 took, in every job that loads it). Same parameters, bit for bit (tests/test_packaged_model.py)."""
     from transformer_lens.weight_processing import ProcessWeights
     state = ProcessWeights.process_weights(model.fill_missing_keys(state), model.cfg, fold_ln=False,
                                            center_writing_weights=False, center_unembed=False,
