@@ -11,7 +11,7 @@ import torch
 from conftest import D, make_job
 
 from saesanity.sae.registry import build_sae
-from saesanity.sae.sparse import select_flat, select_mask, select_topk
+from saesanity.sae.sparse import select_above, select_flat, select_topk
 from saesanity.sae.variants import initialise
 from saesanity.data.calibration import activation_stats
 from saesanity.train import make_optimizer, train_step
@@ -105,8 +105,8 @@ def test_selections_are_row_major_bags():
     flat = select_flat(torch.tensor([6, 1, 3]), (3, 4))  # rows 1, 0, 0
     assert flat.rows_N.tolist() == [0, 0, 1] and flat.cols_N.tolist() == [1, 3, 2]
     assert flat.offsets_B.tolist() == [0, 2, 3]  # row 2 is an empty bag
-    mask = torch.tensor([[False, True], [False, False], [True, True]])
-    m = select_mask(mask)
+    pre = torch.tensor([[0.0, 1.0], [-1.0, 0.5], [2.0, 3.0]])
+    m = select_above(pre, torch.tensor([0.5, 0.5]))  # strictly above: 0.5 in row 1 is not
     assert m.offsets_B.tolist() == [0, 1, 1] and m.cols_N.tolist() == [1, 0, 1]
     assert D == 16
 

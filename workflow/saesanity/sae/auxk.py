@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from saesanity.sae.kernels import masked_row_topk
+
 
 class DeadLatentTracker:
     def __init__(self, d_sae: int, dead_after: int):
@@ -27,9 +29,7 @@ def dead_topk(pre_BF: torch.Tensor, dead_F: torch.Tensor, aux_k: int) -> tuple[t
     n_dead = int(dead_F.sum())
     if n_dead == 0:
         return None
-    dead_F = dead_F.to(pre_BF.device)
-    dead_pre_BF = torch.where(dead_F, pre_BF, torch.full_like(pre_BF, -torch.inf))
-    return dead_pre_BF.topk(min(aux_k, n_dead), dim=-1)
+    return masked_row_topk(pre_BF, dead_F.to(pre_BF.device), min(aux_k, n_dead))
 
 
 def auxk_error(e_hat_BD: torch.Tensor, residual_BD: torch.Tensor, x_var: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 from saesanity.sae.auxk import DeadLatentTracker
 from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, l0_record, mean_l0,
                                 reconstruction_loss)
+from saesanity.sae.kernels import batch_topk, indices_ge
 from saesanity.sae.sparse import Latents, select_flat, sparse_decode
 from saesanity.sae.topk import AuxKOptions, auxk_term
 
@@ -35,10 +36,22 @@ def batch_topk_indices(pre_BF: torch.Tensor, n_keep: int) -> torch.Tensor:
     if 0 < n_sample < len(sample):
         t = sample.topk(n_sample, sorted=False).values.min()
         if t > 0:
-            cand = (flat >= t).nonzero().squeeze(1)
+            cand = indices_ge(flat, t)
             if len(cand) >= n_keep:
                 return cand[flat[cand].topk(n_keep, sorted=False).indices]
     return flat.relu().topk(n_keep, sorted=False).indices
+
+
+@torch.no_grad()
+def batch_topk_entries(pre_BF: torch.Tensor, n_keep: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """batch_topk_indices' entries as flat indices, ascending, and pre's values there; from the compiled
+    kernel where it applies (saesanity.sae.kernels.batch_topk: the same entries, tested)."""
+    flat = pre_BF.reshape(-1)
+    found = batch_topk(flat, n_keep, SAMPLE_STRIDE)
+    if found is None:
+        idx = batch_topk_indices(pre_BF, n_keep).sort().values
+        found = idx, flat[idx]
+    return found
 
 
 @dataclass(frozen=True)
@@ -67,14 +80,15 @@ class BatchTopKSAE(SAE):
         """Dense latents: the k * B largest ReLU(pre) entries kept, the rest 0 (differentiable in pre); among
         entries tied exactly at the cutoff, the ones batch_topk_indices keeps, as in the training step."""
         flat = pre_BF.reshape(-1)
-        idx = batch_topk_indices(pre_BF, self.k * pre_BF.shape[0])
+        idx, _ = batch_topk_entries(pre_BF, self.k * pre_BF.shape[0])
         return torch.zeros_like(flat).scatter(0, idx, flat.gather(0, idx).relu()).view_as(pre_BF)
 
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
         if self.sparse_path:
             xc_BD, pre_BF = self.split_preacts(x_BD)
-            sel = select_flat(batch_topk_indices(pre_BF, self.k * pre_BF.shape[0]), pre_BF.shape)
-            latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel).relu(), sel)
+            idx_N, pre_N = batch_topk_entries(pre_BF, self.k * pre_BF.shape[0])
+            sel = select_flat(idx_N, pre_BF.shape, ascending=True)
+            latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel, pre_N).relu(), sel)
             x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
         else:
             xc_BD, pre_BF = None, self.pre_acts(x_BD)

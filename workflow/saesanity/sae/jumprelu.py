@@ -16,7 +16,7 @@ import torch
 
 from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, firing_quantile, l0_record,
                                 mean_l0, reconstruction_loss)
-from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
+from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_above, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
 
@@ -145,7 +145,7 @@ class JumpReLUSAE(SAE):
             # outside the window get a zero gradient from the exact kernel evaluated on them.
             xc_BD, pre_BF = self.split_preacts(x_BD)
             with torch.no_grad():
-                sel = select_mask(pre_BF > self.threshold - eps)
+                sel = select_above(pre_BF, self.threshold - eps)
             if sel.density <= DENSE_ABOVE:
                 pre, theta = self.gather_preacts(xc_BD, pre_BF, sel), self.threshold.index_select(0, sel.cols_N)
                 latents = Latents(_JumpReLU.apply(pre, theta, eps), sel)

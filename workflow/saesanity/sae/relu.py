@@ -11,7 +11,7 @@ import torch
 
 from saesanity.sae.base import (SAE, TrainOutput, calibration_rows, cut_between, firing_quantile, l0_record,
                                 mean_l0, reconstruction_loss)
-from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_mask, sparse_decode
+from saesanity.sae.sparse import DENSE_ABOVE, Latents, select_above, sparse_decode
 from saesanity.sae.sparsity_control import L0Controller
 
 
@@ -63,7 +63,7 @@ class ReLUSAE(SAE):
         latents = None
         if self.sparse_path:
             xc_BD, pre_BF = self.split_preacts(x_BD)
-            sel = select_mask(pre_BF > 0)
+            sel = select_above(pre_BF, 0)
             if sel.density <= DENSE_ABOVE:
                 latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel).relu(), sel)
                 x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec

@@ -10,6 +10,7 @@ import torch
 
 from saesanity.sae.auxk import DeadLatentTracker, auxk_error, auxk_loss, dead_topk
 from saesanity.sae.base import SAE, TrainOutput, reconstruction_loss
+from saesanity.sae.kernels import row_topk
 from saesanity.sae.sparse import Latents, select_topk, sparse_decode
 
 
@@ -52,7 +53,7 @@ class TopKSAE(SAE):
         self.tracker = DeadLatentTracker(cfg.d_sae, self.opts.dead_after)
 
     def _topk(self, pre_BF: torch.Tensor) -> torch.Tensor:
-        vals_BK, idx_BK = pre_BF.topk(self.k, dim=-1, sorted=False)
+        vals_BK, idx_BK = row_topk(pre_BF, self.k, sorted=False)
         return torch.zeros_like(pre_BF).scatter(-1, idx_BK, vals_BK.relu())
 
     def encode(self, x_BD: torch.Tensor) -> torch.Tensor:
@@ -61,7 +62,7 @@ class TopKSAE(SAE):
     def training_forward(self, x_BD: torch.Tensor) -> TrainOutput:
         if self.sparse_path:
             xc_BD, pre_BF = self.split_preacts(x_BD)
-            vals_BK, idx_BK = pre_BF.topk(self.k, dim=-1, sorted=False)
+            vals_BK, idx_BK = row_topk(pre_BF, self.k, sorted=False)
             sel = select_topk(idx_BK, self.cfg.d_sae)
             latents = Latents(self.gather_preacts(xc_BD, pre_BF, sel, vals_BK.reshape(-1)).relu(), sel)
             x_hat_BD = sparse_decode(latents.z, sel, self.W_dec) + self.b_dec
