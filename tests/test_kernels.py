@@ -4,6 +4,7 @@ length; and an SAE trained with them has the same weights, byte for byte, as one
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -18,7 +19,10 @@ from saesanity.sae.sparse import select_topk, sparse_decode
 from saesanity.sae.variants import initialise
 from saesanity.train import make_optimizer, train_step
 
-needs_compiler = pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler on this machine")
+EXPECTED = shutil.which("c++") is not None and os.environ.get(kernels.OFF_SWITCH) != "0"
+"""Where a compiler is found (and the kernels are not switched off) they must build and run; elsewhere every
+function is its torch expression, and the comparisons below still hold."""
+needs_compiler = pytest.mark.skipif(not EXPECTED, reason="no C++ compiler, or SAESANITY_KERNELS=0")
 
 
 def _bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -134,7 +138,8 @@ def test_rows_sum_weight_grad_is_embedding_bags(B, D, F, k):
     out = torch.nn.functional.embedding_bag(sel.cols_N, W_FD, sel.offsets_B, mode="sum", per_sample_weights=w_N)
     (ref_FD,) = torch.autograd.grad(out, W_FD, grad_BD)
     got_FD = kernels.rows_sum_weight_grad(grad_BD, sel.rows_N, sel.cols_N, w_N, sel.col_order_N, F)
-    assert got_FD is not None and _bits_equal(got_FD, ref_FD)
+    assert (got_FD is not None) == EXPECTED
+    assert got_FD is None or _bits_equal(got_FD, ref_FD)
 
 
 def test_sparse_decode_is_embedding_bag():
@@ -165,4 +170,4 @@ def test_batch_topk_entries_are_batch_topk_indices(B, F, k):
             ref = batch_topk_indices(pre, k * B).sort().values
             assert torch.equal(idx, ref) and _bits_equal(vals, pre.reshape(-1)[ref]), (name, shift)
             used = kernels.batch_topk(pre.reshape(-1), k * B, SAMPLE_STRIDE) is not None
-            assert used == (name == "plain" and shift == 0.0), (name, shift)
+            assert used == (EXPECTED and name == "plain" and shift == 0.0), (name, shift)
