@@ -261,7 +261,7 @@ def cmd_sanity_verdict(args) -> None:
 
 
 def cmd_figures(args) -> None:
-    from saesanity.figures import make_figures
+    from saesanity.figures.render import make_figures
     folders = {Path(t).parent for t in args.tables}
     if len(folders) != 1:
         raise ConfigError(f"--tables: the tables must be in one folder, got {sorted(map(str, folders))}")
@@ -307,8 +307,10 @@ def cmd_regimes_probe(args) -> None:
 
 
 def cmd_studies(args) -> None:
-    from saesanity.studies.report import write_studies
-    write_studies(args.core, args.stitching, args.meta, args.regimes_baselines, args.regimes, args.out)
+    from saesanity.figures.render import write_studies
+    from saesanity.studies.report import studies_tables
+    write_studies(studies_tables(args.core, args.stitching, args.meta, args.regimes_baselines, args.regimes),
+                  Path(args.out))
 
 
 # The vision part (config `vision`, opt-in target results/vision; docs/vision.md).
@@ -346,10 +348,11 @@ def cmd_vision_concepts_reference(args) -> None:
 
 
 def cmd_vision_report(args) -> None:
+    from saesanity.figures.render import write_vision
     from saesanity.tables.tidy import MetricsFileError
-    from saesanity.tables.vision import write_vision_report
+    from saesanity.tables.vision import vision_tables
     try:
-        write_vision_report(args.core, args.vision, args.model, args.reference, args.out)
+        write_vision(vision_tables(args.core, args.vision, args.model, args.reference), Path(args.out))
     except MetricsFileError as err:
         sys.exit(f"saesanity vision-report: {err}")
 
