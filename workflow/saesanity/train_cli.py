@@ -15,19 +15,23 @@ def cmd_train(args: argparse.Namespace) -> None:
     specs = spec if isinstance(spec, list) else [spec]
     if len(specs) != len(args.out):
         raise ConfigError(f"--spec lists {len(specs)} SAEs but --out names {len(args.out)} folders")
+    metadata = {"source": args.source}
     if args.target_l0_from:
-        # A sanity check's baselines: trained to the L0 the imported SAE reaches on held-out data.
-        from saesanity.sanity.importer import read_target_l0
+        # A sanity check's baselines: trained to the L0 the imported SAE reaches on held-out data, and named
+        # after the check in cfg.json as the imported SAE is (their records' identity, for the verdict).
+        from saesanity.evals.identity import SANITY
+        from saesanity.sanity.importer import read_name, read_target_l0
         target_l0 = read_target_l0(args.target_l0_from)
         for s in specs:
             s["sae"]["target_l0"] = target_l0
+        metadata[SANITY] = read_name(args.target_l0_from)
     jobs = [from_dict(TrainJob, s, f"train_job[{i}]") for i, s in enumerate(specs)]
     truth_FD = None
     if args.truth:
         import torch
         from saesanity.data.synthetic import read_features
         truth_FD = torch.from_numpy(read_features(args.truth)[0])
-    train_saes(jobs, ActivationStore.open(args.data), args.out, metadata={"source": args.source},
+    train_saes(jobs, ActivationStore.open(args.data), args.out, metadata=metadata,
                threads=args.threads, truth_FD=truth_FD,
                heldout=ActivationStore.open(args.heldout) if args.heldout else None)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from saesanity.command import Command, Subparsers
 
@@ -43,12 +42,11 @@ def add_sanity_example(sub: Subparsers) -> None:
 
 def cmd_sanity_verdict(args: argparse.Namespace) -> None:
     from saesanity.atomic import atomic_path, read_json
-    from saesanity.pipeline.paths import sanity_name
-    from saesanity.sanity.verdict import write_verdict
-    # The SAE a file belongs to is in its path: results/metrics/<source>/<arch>-sanity_<name>/<variant>/seed<s>/.
-    by_name: dict[str, list[str]] = {}
-    for f in args.metrics:
-        by_name.setdefault(sanity_name(Path(f).parts[-4]), []).append(f)
+    from saesanity.sanity.verdict import NoCheckName, metrics_by_check, write_verdict
+    try:
+        by_name = metrics_by_check(args.metrics)
+    except NoCheckName as err:
+        sys.exit(f"saesanity sanity-verdict: {err}")
     references = {ref["name"]: ref for ref in map(read_json, args.references)}
     if set(by_name) != set(references):
         sys.exit(f"saesanity sanity-verdict: metrics for {sorted(by_name)} but references for {sorted(references)}")
