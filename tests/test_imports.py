@@ -73,3 +73,17 @@ def test_import_graph_has_no_cycle():
 
     for module in MODULES:
         visit(module, [])
+
+
+DRAWS_FIGURES = ("saesanity.figures", "saesanity.sanity", "saesanity.cli")
+"""The layers above the figures: figures/ itself, the sanity check (its verdict's figure) and the CLI."""
+
+
+def test_only_the_layers_above_figures_import_them():
+    """Tables write tables and figures draw figures: the figures read tables/ and studies/, so neither of those
+    (nor anything below them) imports saesanity.figures, not even inside a function."""
+    known = set(MODULES) | {"saesanity"}
+    below = [m for m in MODULES if not m.startswith(DRAWS_FIGURES)]
+    upward = {m: sorted(d for d in _imports(m, known) if d.startswith("saesanity.figures"))
+              for m in below}
+    assert {m: deps for m, deps in upward.items() if deps} == {}

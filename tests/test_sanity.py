@@ -15,8 +15,8 @@ import torch
 import yaml
 
 from saesanity.atomic import write_json
-from saesanity.sanity.verdict import (BEATS, BELOW, NOT_MEASURED, UNDETERMINED, WITHIN, baseline_budget, read_scores,
-                                      verdict_table, verdict_text)
+from saesanity.sanity.verdict import (BEATS, BELOW, NOT_MEASURED, UNDETERMINED, WITHIN, NoCheckName, baseline_budget,
+                                      metrics_by_check, read_scores, verdict_table, verdict_text)
 from snakemake_runs import TINY, copy_workflow, snakemake
 
 
@@ -93,6 +93,33 @@ def test_scores_read_from_metrics_files(tmp_path):
     assert scores["frozen_decoder-iso", "sparse_probing_top1"] == 0.7
     assert np.isnan(scores["frozen_decoder-iso", "sparse_probing_top5"])
     assert scores["frozen_decoder-iso", "kl_div_score"] == 0.6
+
+
+def test_the_verdict_groups_records_by_the_check_named_in_them(tmp_path):
+    """By each record's identity (the check's name its SAE's cfg.json holds), not by its path: two checks'
+    files lie in folders whose names say nothing, and a record without the name is refused."""
+    from saesanity.cli import main
+    metrics, references = [], []
+    for name, sae_ev in (("good", 0.9), ("bad", 0.3)):
+        for variant, seed, ev in (("trained", 0, sae_ev), ("frozen_decoder-iso", 0, 0.5),
+                                  ("frozen_decoder-iso", 1, 0.6)):
+            f = tmp_path / "m" / str(len(metrics)) / "core.json"
+            f.parent.mkdir(parents=True)
+            write_json(f, {"sanity": name, "variant": variant, "seed": seed, "explained_variance": ev, "l0": 4.0})
+            metrics.append(str(f))
+        ref = tmp_path / f"{len(references)}.json"
+        write_json(ref, {"name": name, "format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0,
+                         "source": "toy-h"})
+        references.append(str(ref))
+    main(["sanity-verdict", "--references", *references, "--metrics", *metrics, "--out", str(tmp_path / "out")])
+    for name, verdict in (("good", BEATS), ("bad", BELOW)):
+        table = pd.read_csv(tmp_path / "out" / name / "verdict.csv").set_index("metric")
+        assert table.loc["explained_variance", "verdict"] == verdict
+    unnamed = tmp_path / "unnamed" / "core.json"
+    unnamed.parent.mkdir()
+    write_json(unnamed, {"variant": "trained", "seed": 0, "explained_variance": 0.9, "l0": 4.0})
+    with pytest.raises(NoCheckName, match="names no sanity check"):
+        metrics_by_check([*metrics, str(unnamed)])
 
 
 # --- the pipeline: config checks before any job, and an end-to-end run -------------------------------------

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+import matplotlib
+
+# Every figure module imports this one, so no figure is drawn before the backend is set: Agg, the same
+# files with or without a display.
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 ARCH_ORDER = ["relu", "topk", "batchtopk", "jumprelu", "reference"]
 ARCH_LABEL = {"relu": "ReLU/L1", "topk": "TopK", "batchtopk": "BatchTopK", "jumprelu": "JumpReLU",

@@ -11,6 +11,7 @@ from pathlib import Path
 from saesanity.atomic import read_json, write_json
 from saesanity.data.store import ActivationStore
 from saesanity.evals.core import evaluate_core
+from saesanity.evals.identity import SANITY
 from saesanity.external.describe import ExternalInfo, ExternalSAEError, describe
 from saesanity.external.load import load_external
 from saesanity.pipeline.paths import SANITY_REFERENCE
@@ -33,7 +34,8 @@ def import_external(folder: str | Path, heldout: str | Path, out: str | Path, na
                  "d_in": info.d_in, "d_sae": info.d_sae, "k": info.k, "model": info.model, "hook": info.hook,
                  "heldout_l0": metrics.l0, "heldout_explained_variance": metrics.explained_variance,
                  "target_l0": target_l0}
-    save_sae(sae, out, metadata={"source": source, "imported_from": str(folder), "format": info.format})
+    save_sae(sae, out, metadata={"source": source, SANITY: name, "imported_from": str(folder),
+                                 "format": info.format})
     write_json(Path(out) / SANITY_REFERENCE, reference)
     return reference
 
@@ -41,3 +43,9 @@ def import_external(folder: str | Path, heldout: str | Path, out: str | Path, na
 def read_target_l0(reference: str | Path) -> float:
     """The L0 a sanity check's baselines are trained to (reference.json's target_l0)."""
     return float(read_json(reference)["target_l0"])
+
+
+def read_name(reference: str | Path) -> str:
+    """The sanity check (config `sanity.saes[].name`) a reference.json belongs to: its baselines record it in
+    their cfg.json as the imported SAE does."""
+    return str(read_json(reference)["name"])

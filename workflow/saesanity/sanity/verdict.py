@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
+from saesanity.evals.identity import SANITY
 from saesanity.figures.sanity_verdict import draw_verdict
 from saesanity.tables.tidy import value_of, write_csv
 
@@ -43,6 +44,24 @@ SAE = "sae"
 BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within spread", "below", "undetermined"
 NOT_MEASURED = "not measured"
 """The evaluation gave no number (null: e.g. RAVEL on a model that answers none of its prompts)."""
+
+
+class NoCheckName(ValueError):
+    """A metrics record without the sanity check's name in its identity."""
+
+
+def metrics_by_check(files: Sequence[str]) -> dict[str, list[str]]:
+    """The metrics files of each sanity check, by the check's name in each record's identity (its SAE's
+    cfg.json), not by the file's path."""
+    by_name: dict[str, list[str]] = {}
+    for f in files:
+        name = read_json(f).get(SANITY)
+        if name is None:
+            raise NoCheckName(f"{f} names no sanity check (its SAE was imported or trained before cfg.json "
+                              f"recorded the check's name: rerun the check's sanity_import and sanity_train "
+                              f"jobs, e.g. snakemake -R sanity_import sanity_train)")
+        by_name.setdefault(name, []).append(f)
+    return by_name
 
 
 def read_scores(files: Sequence[str | Path]) -> pd.DataFrame:

@@ -1,22 +1,23 @@
-"""results/studies/ in one job: the tables of the width family (EV, L0 and dead latents per width), SAE
-stitching and meta-SAEs (arXiv 2502.04878), probing in four regimes (arXiv 2502.16681), and the figures drawn
-from them; the folder appears only when all are written."""
+"""results/studies/'s tables: the width family (EV, L0 and dead latents per width), SAE stitching and
+meta-SAEs (arXiv 2502.04878), probing in four regimes (arXiv 2502.16681). The figures drawn from them and the
+folder's atomic rename are saesanity.figures.render's."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
-from saesanity.atomic import atomic_path, read_json
+from saesanity.atomic import read_json
+from saesanity.studies.regimes_table import regimes_tables
+from saesanity.studies.stitch_tables import meta_rows, stitching_rows
+from saesanity.tables.tidy import IDENTITY
 
 WIDTH_METRICS = ("explained_variance", "l0", "dead_fraction")
 
 
 def widths_table(core: Sequence[str]) -> pd.DataFrame:
     """studies_widths.csv: one row per family member and core metric."""
-    from saesanity.tables.tidy import IDENTITY
     rows = []
     for f in core:
         m = read_json(f)
@@ -26,25 +27,13 @@ def widths_table(core: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["source", "variant", "d_sae", "metric"], kind="stable")
 
 
-def write_studies(core: Sequence[str], stitching: Sequence[str], meta: Sequence[str],
-                  regimes_baselines: Sequence[str], regimes: Sequence[str], out: str | Path) -> None:
-    from saesanity.figures import STUDY_FIGURES
-    from saesanity.figures.style import save
-    from saesanity.studies.regimes_table import regimes_tables
-    from saesanity.studies.stitch_tables import meta_rows, stitching_rows
-    from saesanity.tables.tidy import write_csv
+def studies_tables(core: Sequence[str], stitching: Sequence[str], meta: Sequence[str],
+                   regimes_baselines: Sequence[str], regimes: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """The tables by name, those with records only (a study without records has no table, and so no
+    figure)."""
     stitched, curves = stitching_rows(stitching)
     tidy, quiver = regimes_tables(regimes_baselines, regimes)
     tables = {"studies_widths": widths_table(core), "studies_stitching": stitched,
               "studies_stitching_curves": curves, "studies_meta": meta_rows(meta), "probing_regimes": tidy,
               "probing_regimes_quiver": quiver}
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        # A study without records has no table, and so no figure.
-        for name, table in tables.items():
-            if len(table):
-                write_csv(table, tmp / f"{name}.csv")
-        for name, plot in STUDY_FIGURES.items():
-            fig = plot(tmp)
-            if fig is not None:
-                save(fig, tmp / name)
+    return {name: table for name, table in tables.items() if len(table)}

@@ -8,7 +8,6 @@ plus vision_model.csv (the toy ViT's held-out accuracy). The paper states its vi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,7 @@ import pandas as pd
 from saesanity.atomic import read_json
 from saesanity.paper import PaperValue
 from saesanity.tables.tidy import (IDENTITY, MetricsFileError, caveat, value_of, with_paper_values,
-                                   with_seed_aggregates, write_csv)
+                                   with_seed_aggregates)
 
 KEY = ["source", "arch", "variant", "target_l0"]
 REFERENCE = "reference"
@@ -129,20 +128,14 @@ def concepts_table(vision: Sequence[str], reference: Sequence[str] = ()) -> pd.D
                                                         kind="stable").reset_index(drop=True)
 
 
-def write_vision_report(core: Sequence[str], vision: Sequence[str], model: Sequence[str], reference: Sequence[str],
-                        out: str | Path) -> None:
-    """results/vision/: vision_table2.csv, vision_model.csv and vision_concepts.csv (toy ViT only),
-    vision_table2.png and .pdf, in one atomic rename."""
-    from saesanity.atomic import atomic_path
-    from saesanity.figures.style import save
-    from saesanity.figures.vision_table2 import plot
-    table = vision_table2(core, vision, reference)
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        write_csv(table, tmp / "vision_table2.csv")
-        if model:
-            write_csv(vision_model_table(model), tmp / "vision_model.csv")
-        concepts = concepts_table(vision, reference)
-        if len(concepts):
-            write_csv(concepts, tmp / "vision_concepts.csv")
-        save(plot(table), tmp / "vision_table2")
+def vision_tables(core: Sequence[str], vision: Sequence[str], model: Sequence[str],
+                  reference: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """results/vision/'s tables by name: vision_table2, vision_model (toy ViT only) and vision_concepts (where
+    there are patch concepts). The figure drawn from vision_table2 is saesanity.figures.render's."""
+    tables = {"vision_table2": vision_table2(core, vision, reference)}
+    if model:
+        tables["vision_model"] = vision_model_table(model)
+    concepts = concepts_table(vision, reference)
+    if len(concepts):
+        tables["vision_concepts"] = concepts
+    return tables
