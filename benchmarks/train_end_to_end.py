@@ -12,6 +12,10 @@ C, ...), so that all three sample the same stretch of a noisy machine's time:
   limit  one [batch, d_in] @ [d_in, d_sae] matmul (the encoder's forward, the one product a step cannot
          avoid) at the rate measured between the steps: the fastest a step could be.
 
+Each is measured with the compiled kernels off (SAESANITY_KERNELS=0: the torch operators they stand in for,
+the same bytes) and on, in alternating rounds (`--kernels both`, the default), so the speed-up they bring is
+read within one run.
+
 Ratios: "job/step" (1.0: reading, shuffling, scaling and logging batches cost nothing beside the step) and
 "step/limit" (1.0: a step that does nothing but its one unavoidable matmul), each taken within a round and
 its median over the rounds printed (the rates printed are medians too). Absolute rates move by tens of
@@ -31,6 +35,7 @@ instead (say a harvest's `activations/`), at `--d-sae` and `--k`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -53,6 +58,7 @@ import saesanity
 from saesanity.config import ProbabilityModel, SAEConfig, SyntheticConfig, TrainConfig, TrainJob
 from saesanity.data.store import ActivationStore, ShardWriter, shuffled_batches
 from saesanity.data.synthetic import generate
+from saesanity.sae import kernels
 from saesanity.train import _DATA_ORDER, _Run, lr_at, train_step, training_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -94,15 +100,28 @@ def spec_json(job: TrainJob) -> str:
                        "train": {"n_samples": tc.n_samples, "batch_size": tc.batch_size}})
 
 
-def time_job(job: TrainJob, store: Path, out: Path, threads: int) -> float:
+def time_job(job: TrainJob, store: Path, out: Path, threads: int, kernels_on: bool) -> float:
     """Wall seconds of the whole `python -m saesanity train` process."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(saesanity.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    env[kernels.OFF_SWITCH] = "1" if kernels_on else "0"
     cmd = [sys.executable, "-m", "saesanity", "--threads", str(threads), "train", "--spec", spec_json(job),
            "--data", str(store), "--source", "bench", "--out", str(out)]
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def kernels_switched(on: bool):
+    """The compiled kernels (saesanity.sae.kernels) on, or off as SAESANITY_KERNELS=0 turns them off."""
+    library = kernels.library
+    if not on:
+        kernels.library = lambda: None
+    try:
+        yield
+    finally:
+        kernels.library = library
 
 
 class BareStep:
@@ -125,48 +144,61 @@ class BareStep:
         return time.perf_counter() - t0
 
 
-def measure(arch: str, store_path: Path, d_sae: int, k: int, args, tmp: Path) -> dict:
+def measure(arch: str, store_path: Path, d_sae: int, k: int, args, tmp: Path) -> list[dict]:
+    """One row per kernel setting; the settings' rounds interleave (off, on, off, on, ...)."""
     store = ActivationStore.open(store_path)
     B = args.batch
     long_job = job_for(arch, store.d, d_sae, k, B, args.samples)
     short_job = job_for(arch, store.d, d_sae, k, B, 2 * B)
-    bare = BareStep(long_job, store, n_batches=4)
     ref = MatmulReference(B, store.d, d_sae)
-    for _ in range(args.warmup):
-        bare.step()
-    long_s, short_s, step_s, mm_s = [], [], [], []
+    settings = {"off": [False], "on": [True], "both": [False, True]}[args.kernels]
+    bare, times = {}, {}
+    for on in settings:
+        with kernels_switched(on):
+            bare[on] = BareStep(long_job, store, n_batches=4)
+            for _ in range(args.warmup):
+                bare[on].step()
+        times[on] = {"long": [], "short": [], "step": [], "matmul": []}
     for _ in range(args.reps):
-        long_s.append(time_job(long_job, store_path, tmp / "long", args.threads))
-        short_s.append(time_job(short_job, store_path, tmp / "short", args.threads))
-        for _ in range(args.steps):
-            mm_s.append(ref.call())
-            step_s.append(bare.step())
-        mm_s.append(ref.call())
+        for on in settings:
+            t = times[on]
+            t["long"].append(time_job(long_job, store_path, tmp / "long", args.threads, on))
+            t["short"].append(time_job(short_job, store_path, tmp / "short", args.threads, on))
+            with kernels_switched(on):
+                for _ in range(args.steps):
+                    t["matmul"].append(ref.call())
+                    t["step"].append(bare[on].step())
+            t["matmul"].append(ref.call())
+    return [summary(arch, store, d_sae, k, args, store_path, on, times[on]) for on in settings]
+
+
+def summary(arch: str, store: ActivationStore, d_sae: int, k: int, args, store_path: Path, on: bool,
+            t: dict) -> dict:
     # Rates per round, ratios per round, then medians: a ratio taken within one round is the least moved
     # by the machine's load drifting between rounds.
-    n = args.steps
-    job_r = [(args.samples - 2 * B) / (lo - sh) for lo, sh in zip(long_s, short_s)]
-    step_r = [B / statistics.median(step_s[i * n:(i + 1) * n]) for i in range(args.reps)]
-    limit_r = [B / statistics.median(mm_s[i * (n + 1):(i + 1) * (n + 1)]) for i in range(args.reps)]
+    B, n = args.batch, args.steps
+    job_r = [(args.samples - 2 * B) / (lo - sh) for lo, sh in zip(t["long"], t["short"])]
+    step_r = [B / statistics.median(t["step"][i * n:(i + 1) * n]) for i in range(args.reps)]
+    limit_r = [B / statistics.median(t["matmul"][i * (n + 1):(i + 1) * (n + 1)]) for i in range(args.reps)]
     job_rate, step_rate, limit_rate = (statistics.median(r) for r in (job_r, step_r, limit_r))
     med = lambda a, b: statistics.median(x / y for x, y in zip(a, b))  # noqa: E731
     return {"store": store_path.name if args.store else args.current_store, "arch": arch, "d_in": store.d,
             "d_sae": d_sae, "k": k, "batch": B, "threads": args.threads, "samples": args.samples,
-            "job_samples_per_s": job_rate, "job_whole_samples_per_s": args.samples / statistics.median(long_s),
-            "fixed_s": statistics.median(short_s) - 2 * B / job_rate,
+            "kernels": "on" if on else "off",
+            "job_samples_per_s": job_rate, "job_whole_samples_per_s": args.samples / statistics.median(t["long"]),
+            "fixed_s": statistics.median(t["short"]) - 2 * B / job_rate,
             "rounds": {"job": job_r, "step": step_r, "limit": limit_r},
             "step_samples_per_s": step_rate, "limit_samples_per_s": limit_rate,
             "job_over_step": med(job_r, step_r), "step_over_limit": med(step_r, limit_r),
-            "job_over_limit": med(job_r, limit_r),
-            "times_s": {"long": long_s, "short": short_s, "step": step_s, "matmul": mm_s}}
+            "job_over_limit": med(job_r, limit_r), "times_s": t}
 
 
-HEADER = ("store", "size", "arch", "job/s", "whole/s", "fixed s", "step/s", "limit/s", "job/step", "step/limit",
+HEADER = ("store", "size", "arch", "kernels", "job/s", "whole/s", "fixed s", "step/s", "limit/s", "job/step", "step/limit",
           "job/limit")
 
 
 def row_cells(r: dict) -> tuple[str, ...]:
-    return (r["store"], f"{r['d_in']}x{r['d_sae']} k{r['k']}", r["arch"], f"{r['job_samples_per_s']:.0f}",
+    return (r["store"], f"{r['d_in']}x{r['d_sae']} k{r['k']}", r["arch"], r["kernels"], f"{r['job_samples_per_s']:.0f}",
             f"{r['job_whole_samples_per_s']:.0f}", f"{r['fixed_s']:.1f}", f"{r['step_samples_per_s']:.0f}",
             f"{r['limit_samples_per_s']:.0f}", f"{r['job_over_step']:.2f}", f"{r['step_over_limit']:.2f}",
             f"{r['job_over_limit']:.2f}")
@@ -188,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5, help="timed bare steps per round")
     p.add_argument("--warmup", type=int, default=3, help="untimed bare steps first")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--kernels", choices=["both", "on", "off"], default="both",
+                   help="the compiled kernels (saesanity.sae.kernels): off and on in alternating rounds (default), "
+                        "or one of them")
     p.add_argument("--json", type=Path, help="also write the rows here")
     args = p.parse_args(argv)
     if args.store and not (args.d_sae and args.k):
@@ -206,17 +241,19 @@ def main(argv: list[str] | None = None) -> int:
             args.current_store = str(store)
             args.samples = samples_arg or args.batch * (300 if d_sae <= 3200 else 100)
             for arch in args.archs.split(","):
-                rows.append(measure(arch, Path(path), d_sae, k, args, tmp))
-                print("  " + "  ".join(row_cells(rows[-1])), file=sys.stderr, flush=True)
+                for row in measure(arch, Path(path), d_sae, k, args, tmp):
+                    rows.append(row)
+                    print("  " + "  ".join(row_cells(row)), file=sys.stderr, flush=True)
     table = [HEADER] + [row_cells(r) for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(HEADER))]
     for j, t in enumerate(table):
-        print("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(t, widths))))
+        print("  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(t, widths))))
         if j == 0:
             print("  ".join("-" * w for w in widths))
     print("job/s: the training loop of `python -m saesanity train` (two job lengths, start-up and saving taken "
           "out);\nwhole/s: samples / the whole process; step/s: train_step alone; limit/s: one encoder matmul. "
-          "Ratios only: absolute rates vary between runs.")
+          "Ratios only: absolute rates vary between runs.\nkernels off: SAESANITY_KERNELS=0, the torch "
+          "operators they stand in for (the same bytes).")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
     return 0

@@ -171,3 +171,11 @@ def test_batch_topk_entries_are_batch_topk_indices(B, F, k):
             assert torch.equal(idx, ref) and _bits_equal(vals, pre.reshape(-1)[ref]), (name, shift)
             used = kernels.batch_topk(pre.reshape(-1), k * B, SAMPLE_STRIDE) is not None
             assert used == (EXPECTED and name == "plain" and shift == 0.0), (name, shift)
+
+
+def test_row_topk_of_other_shapes_is_torch_topk():
+    """TopK's encode sees [batch, positions, d_sae] pre-activations in the language-model evaluations."""
+    x = torch.randn(3, 5, 3200)
+    v, i = kernels.row_topk(x, 20, sorted=False)
+    ref = x.topk(20, dim=-1, sorted=False)
+    assert torch.equal(v, ref.values) and torch.equal(i, ref.indices)

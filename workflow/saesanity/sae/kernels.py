@@ -143,12 +143,13 @@ def _topk_kernel(lib: ctypes.CDLL, x_BF: torch.Tensor, k: int):
 
 
 def row_topk(x_BF: torch.Tensor, k: int, sorted: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """torch.topk(x_BF, k, dim=1, sorted=sorted) of a 2-D tensor. Unsorted, torch's CPU top-k still returns
-    rows sorted where it heap-selects (k * 64 <= d_sae); elsewhere its order is its own, and it runs."""
+    """torch.topk(x_BF, k, dim=-1, sorted=sorted). Unsorted, torch's CPU top-k still returns rows sorted where
+    it heap-selects (k * 64 <= d_sae); elsewhere its order is its own, and it runs (as it does on tensors of
+    other than 2 dimensions)."""
     lib = _lib_for(x_BF)
-    B, F = x_BF.shape
-    if lib is None or not 0 < k <= _bound_sets(k) <= F or not (sorted or k * 64 <= F):
-        return x_BF.topk(k, dim=1, sorted=sorted)
+    if lib is None or x_BF.dim() != 2 or not 0 < k <= _bound_sets(k) <= x_BF.shape[1] or not (
+            sorted or k * 64 <= x_BF.shape[1]):
+        return x_BF.topk(k, dim=-1, sorted=sorted)
     v_BK, i_BK, tie_rows = _topk_kernel(lib, x_BF, k)
     if len(tie_rows):
         v_BK[tie_rows], i_BK[tie_rows] = x_BF[tie_rows].topk(k, dim=1, sorted=sorted)

@@ -101,18 +101,17 @@ class _GatherPreacts(torch.autograd.Function):
             W_FD = W_enc_DF.detach().t().contiguous()
             grad_W_FD = rows_sum_weight_grad(xc_BD, sel.rows_N, sel.cols_N, grad_N, sel.col_order_N,
                                              len(W_FD)) if need_W else None
-            if grad_W_FD is None and need_W:
+            if need_W and grad_W_FD is None:  # without the kernels: embedding_bag's own weight gradient
                 with torch.enable_grad():
                     W_FD.requires_grad_(True)
                     grad_x = F.embedding_bag(sel.cols_N, W_FD, sel.offsets_B, mode="sum",
                                              per_sample_weights=grad_N.detach())
                     (grad_W_FD,) = torch.autograd.grad(grad_x, W_FD, xc_BD)
-                grad_x = grad_x.detach()
+                grad_x = grad_x.detach() if need_x else None
             elif need_x:
                 grad_x = F.embedding_bag(sel.cols_N, W_FD, sel.offsets_B, mode="sum",
                                          per_sample_weights=grad_N.detach())
             grad_W = grad_W_FD.t() if need_W else None
-            grad_x = grad_x if need_x else None
         if need_b:
             grad_b = grad_N.new_zeros(sel.shape[1]).index_add_(0, sel.cols_N, grad_N)
         return grad_x, grad_W, grad_b, None, None
