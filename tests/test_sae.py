@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import D, make_job
@@ -13,6 +15,7 @@ from saesanity.sae.registry import ARCHITECTURES, build_sae
 from saesanity.sae.sparsity_control import L0Controller
 from saesanity.sae.variants import (initialise, project_to_cone, random_directions, remove_parallel_grad)
 from saesanity.data.calibration import activation_stats
+from saesanity.evals.core import evaluate_core
 from saesanity.train import train_sae, training_stats
 
 
@@ -398,6 +401,26 @@ def test_frozen_encoder_is_bit_identical(synthetic_store, arch, init):
     assert not torch.equal(sae.W_dec.detach(), W0)  # the decoder did train
     # ... free in norm: with the encoder frozen, a row's norm is the latent's only gain.
     assert (sae.W_dec.detach().norm(dim=1) - 1).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["topk", "batchtopk", "jumprelu"])
+def test_untrained_is_the_init_calibrated_to_its_l0(synthetic_store, heldout_store, arch, tmp_path):
+    """The sanity check's negative control: the shared init (decoder and encoder untouched, b_dec the mean),
+    no step taken, its threshold or k set so that it fires at the target L0."""
+    job = make_job(arch, "untrained", n_samples=512)
+    sae, log = train_sae(job, synthetic_store, tmp_path / "u")
+    W0 = _init_of(job, synthetic_store)
+    stats = training_stats(synthetic_store, job.train, job.sae.seed)
+    # The saved weights take raw activations (the activation scale folded in): the directions are the init's.
+    cos = (sae.W_dec.detach() * W0).sum(1) / sae.W_dec.detach().norm(dim=1)
+    torch.testing.assert_close(cos, torch.ones(64), rtol=0, atol=1e-6)
+    torch.testing.assert_close(sae.b_dec.detach(), stats.mean_D.float(), rtol=1e-5, atol=1e-6)
+    assert log.rows == []
+    cfg = json.loads((tmp_path / "u" / "cfg.json").read_text())
+    assert cfg["saesanity_training"]["tokens_seen"] == 0
+    assert cfg["saesanity_training"]["init_cos_min"] == pytest.approx(1.0, abs=1e-6)
+    l0 = evaluate_core(sae, heldout_store).l0
+    assert l0 == pytest.approx(4, rel=0.25)
 
 
 @pytest.mark.parametrize("arch", ["batchtopk", "jumprelu"])

@@ -15,13 +15,16 @@ import torch
 import yaml
 
 from saesanity.atomic import write_json
-from saesanity.sanity.verdict import (BEATS, BELOW, NOT_MEASURED, UNDETERMINED, WITHIN, NoCheckName, baseline_budget,
-                                      metrics_by_check, read_scores, verdict_table, verdict_text)
+from saesanity.sanity.verdict import (BEATS, BELOW, HAS_POWER, NEGATIVE, NO_POWER, NOT_MEASURED, POWER_UNKNOWN,
+                                      UNDETERMINED, WITHIN, NoCheckName, baseline_budget, metrics_by_check,
+                                      read_scores, verdict_table, verdict_text)
 from snakemake_runs import TINY, copy_workflow, snakemake
 
 
-def planted(sae: float, baselines: dict[str, list[float]], metric: str = "explained_variance") -> pd.DataFrame:
+def planted(sae: float, baselines: dict[str, list[float]], metric: str = "explained_variance",
+            control: float | None = None) -> pd.DataFrame:
     rows = [{"role": "sae", "seed": 0, "metric": metric, "value": sae}]
+    rows += [] if control is None else [{"role": NEGATIVE, "seed": 0, "metric": metric, "value": control}]
     rows += [{"role": v, "seed": s, "metric": metric, "value": x} for v, xs in baselines.items()
              for s, x in enumerate(xs)]
     return pd.DataFrame(rows)
@@ -37,6 +40,37 @@ def test_verdict_against_the_best_baseline_and_the_seed_spread(sae, verdict):
     assert row.spread == pytest.approx(0.05)
     assert row.baseline_fe_iso == pytest.approx(0.425)
     assert row.verdict == verdict
+
+
+@pytest.mark.parametrize("control,verdict,power", [(0.30, BELOW, HAS_POWER), (0.58, WITHIN, NO_POWER),
+                                                   (0.70, BEATS, NO_POWER)])
+def test_the_negative_control_is_judged_like_the_sae_and_sets_the_power(control, verdict, power):
+    # Best baseline 0.60, spread 0.05: an untrained SAE must come out below, else the metric cannot fail an SAE.
+    row = verdict_table(planted(0.80, {"fd_iso": [0.59, 0.61], "fe_iso": [0.40, 0.45]}, control=control)).iloc[0]
+    assert row.verdict == BEATS  # the SAE's own verdict is kept either way
+    assert row.negative_control == pytest.approx(control)
+    assert row.negative_control_margin == pytest.approx(control - 0.60)
+    assert row.negative_control_verdict == verdict and row.power == power
+    assert "baseline_untrained" not in row.index  # the control is never a baseline
+
+
+def test_without_a_judged_control_the_power_is_unknown_and_the_text_says_so():
+    ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
+    bare = verdict_table(planted(0.9, {"fd_iso": [0.5, 0.6]}))
+    assert bare.iloc[0].power == POWER_UNKNOWN
+    assert "nothing here shows that these metrics can fail an SAE" in verdict_text("mine", ref, bare)
+    one_seed = verdict_table(planted(0.9, {"fd_iso": [0.5]}, control=0.1))
+    assert one_seed.iloc[0].negative_control_verdict == UNDETERMINED and one_seed.iloc[0].power == POWER_UNKNOWN
+
+
+def test_text_marks_the_metrics_without_power():
+    table = verdict_table(pd.concat([planted(0.9, {"fd_iso": [0.5, 0.6]}, control=0.2),
+                                     planted(0.7, {"fd_iso": [0.5, 0.6]}, "sparse_probing_top1", control=0.58)]))
+    ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
+    text = verdict_text("mine", ref, table)
+    assert "below the best baseline, as it must be, on: explained variance (0.200, margin -0.350)" in text
+    assert "NOT below the best baseline on: sparse probing top-1 (0.580, margin +0.030)" in text
+    assert "they have no power here" in text
 
 
 def test_one_seed_gives_no_spread_and_no_verdict():
@@ -234,6 +268,14 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
         assert baseline["target_l0"] == pytest.approx(imported["l0"] if arch != "topk" else 4)
         tokens = 6144 if name == "mine" else 12288
         assert baseline["tokens_seen"] == tokens
+        # The negative control: the same architecture, width and L0, untrained, and below on EV.
+        control = json.loads(
+            (root / f"results/metrics/{source}/{arch}-sanity_{name}/untrained/seed0/core.json").read_text())
+        assert control["tokens_seen"] == 0 and control["d_sae"] == imported["d_sae"]
+        assert control["l0"] == pytest.approx(imported["l0"], rel=0.2)
+        assert table.loc["explained_variance", "negative_control_verdict"] == BELOW
+        assert table.loc["explained_variance", "power"] == HAS_POWER
+        assert set(table.drop(["l0", "ravel"]).power) <= {HAS_POWER, NO_POWER}
         assert f"The baselines trained on {tokens:,} tokens each" in \
             (root / f"results/sanity/{name}/verdict.md").read_text()
     # A rerun has nothing to do.

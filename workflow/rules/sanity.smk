@@ -1,6 +1,7 @@
 # Does an SAE from elsewhere beat random baselines? (config `sanity`; presets/sanity-check.yaml). Each SAE is
-# imported into results/saes/<source>/<arch>-sanity_<name>/trained/seed0, its baselines are trained beside it
-# at its width and held-out L0, and every per-SAE evaluation rule then serves both unchanged.
+# imported into results/saes/<source>/<arch>-sanity_<name>/trained/seed0, its baselines and its negative control
+# (variant untrained) are made beside it at its width and held-out L0, and every per-SAE evaluation rule then
+# serves them all unchanged.
 
 ruleorder: sanity_import > sanity_train > train
 
@@ -61,7 +62,8 @@ rule sanity_import:
 
 
 rule sanity_train:
-    """One matched random baseline of an imported SAE: its architecture and width, trained to its held-out L0."""
+    """One matched random baseline of an imported SAE (its architecture and width, trained to its held-out L0), or
+    its negative control (variant untrained: the same init calibrated to that L0, no step taken)."""
     input:
         data=lambda w: paths.activation_store(w.source, "activations"),
         reference=paths.sae_file(paths.sanity_key("{source}", "{arch}", "{name}", "trained", paths.EXTERNAL_SEED),

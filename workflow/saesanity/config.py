@@ -117,8 +117,12 @@ VARIANTS = (
     # Ceilings on synthetic data, whose true dictionary is known (saes.synthetic.ceilings).
     "frozen_decoder-truth",
     "frozen_both-truth",
+    # The sanity check's negative control (saesanity.sanity.verdict): the shared init, calibrated to the
+    # target L0, no training step taken.
+    "untrained",
 )
 CEILINGS = ("frozen_decoder-truth", "frozen_both-truth")
+UNTRAINED = "untrained"
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,8 @@ class SAEConfig:
     """trained, frozen_decoder-{iso,cov}, frozen_encoder-{iso,cov}, soft_frozen_decoder-{iso,cov}; on
     synthetic data the ceilings frozen_decoder-truth (the true dictionary as decoder, encoder trained) and
     frozen_both-truth (the true dictionary as decoder and, transposed, as encoder; biases and thresholds
-    trained)."""
+    trained); untrained (the shared init calibrated to target_l0, no step taken: the sanity check's negative
+    control)."""
     seed: int = 0
     """Initialisation and data-order seed; shared by every variant of one comparison."""
     soft_frozen_tau: float = 0.8

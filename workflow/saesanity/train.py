@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from saesanity.atomic import write_csv_rows
 from saesanity.checkpoints import Checkpoints
-from saesanity.config import TrainConfig, TrainJob
+from saesanity.config import UNTRAINED, TrainConfig, TrainJob
 from saesanity.data.calibration import ActivationStats, activation_stats
 from saesanity.data.prefetch import prefetched
 from saesanity.data.store import ActivationStore, shuffled_batches
@@ -253,15 +253,18 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
         # Scaled exactly as the training batches are, so the curve sees the SAE in its training units.
         heldout_ND = torch.from_numpy(heldout.read_all(limit=tc.curve_rows))
         heldout_ND = heldout_ND if stats.scale == 1.0 else heldout_ND * stats.scale
-    runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata, truth_FD, heldout_ND, n_steps)
-            for i, job in enumerate(jobs)]
-    batches = prefetched(scaled(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer,
-                                                 [jobs[0].sae.seed, _DATA_ORDER], tc.n_samples), stats.scale))
-    desc = (f"train {jobs[0].sae.arch}/{jobs[0].sae.variant}" if len(jobs) == 1
-            else f"train {len(jobs)} SAEs, seed {jobs[0].sae.seed}")
-    for step, x_BD in enumerate(tqdm(batches, total=n_steps, desc=desc, mininterval=10)):
-        for run in runs:
-            run.step(x_BD, step, n_steps)
+    # An untrained SAE (the sanity check's negative control) is initialised and calibrated, and takes no step.
+    runs = [_Run(job, stats, None if out_dirs is None else out_dirs[i], metadata, truth_FD,
+                 None if job.sae.variant == UNTRAINED else heldout_ND, n_steps) for i, job in enumerate(jobs)]
+    stepping = [run for run in runs if run.job.sae.variant != UNTRAINED]
+    if stepping:
+        batches = prefetched(scaled(shuffled_batches(store, tc.batch_size, tc.shuffle_buffer,
+                                                     [jobs[0].sae.seed, _DATA_ORDER], tc.n_samples), stats.scale))
+        desc = (f"train {jobs[0].sae.arch}/{jobs[0].sae.variant}" if len(jobs) == 1
+                else f"train {len(jobs)} SAEs, seed {jobs[0].sae.seed}")
+        for step, x_BD in enumerate(tqdm(batches, total=n_steps, desc=desc, mininterval=10)):
+            for run in stepping:
+                run.step(x_BD, step, n_steps)
     last_checked = (n_steps - 1) // PARAMS_CHECKED_EVERY * PARAMS_CHECKED_EVERY - 1
     for run in runs:
         _check_finite(run.sae, torch.zeros(()), n_steps - 1, last_checked)  # the last steps' parameters

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from saesanity.config import UNTRAINED
 from saesanity.external.describe import ExternalInfo, ExternalSAEError, describe
 from saesanity.pipeline.jobs import SAEKey, lm_d_model
 from saesanity.pipeline.paths import EXTERNAL_SEED, external_example_dir
@@ -34,9 +35,12 @@ class SanitySAE:
         return SAEKey(self.source(config), self.info.arch, variant, seed, sanity=self.name)
 
     def keys(self, config: dict) -> list[SAEKey]:
-        """The imported SAE, then each baseline at each of `sanity.seeds`."""
+        """The imported SAE, its negative control (an untrained SAE of its architecture, width and L0: can the
+        check tell a dictionary no one trained from the baselines?), then each baseline at each of
+        `sanity.seeds`."""
         block = config["sanity"]
-        return [self.key(config)] + [self.key(config, v, s) for v in block["baselines"] for s in block["seeds"]]
+        return [self.key(config), self.key(config, UNTRAINED)] + [
+            self.key(config, v, s) for v in block["baselines"] for s in block["seeds"]]
 
     def example_source_key(self, config: dict) -> SAEKey:
         """The trained SAE an example is written from."""

@@ -1,7 +1,13 @@
 """Does an SAE beat its random baselines? Per metric: the SAE's score, each baseline's seed mean, the margin
 over the best baseline, and whether that margin exceeds the baselines' own seed-to-seed spread (arXiv
 2602.14111, sec. 6, recommends exactly this comparison for every new SAE). Every metric here is higher-is-
-better; L0 is listed to show the match, not judged."""
+better; L0 is listed to show the match, not judged.
+
+A verdict that cannot come out "below" is not a check, so every check also judges a negative control the same
+way: an untrained SAE of the SAE's architecture, width and L0 (variant 'untrained': random unit decoder rows,
+the encoder their transpose, b_dec the data mean, calibrated to the L0; saesanity.sae.variants). A metric on
+which that control is not below the best baseline has no power on this model: it cannot tell a dictionary
+no one trained from the baselines, and the SAE's verdict on it says nothing either way."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
+from saesanity.config import UNTRAINED
 from saesanity.evals.identity import SANITY
 from saesanity.figures.sanity_verdict import draw_verdict
 from saesanity.tables.tidy import value_of, write_csv
@@ -41,9 +48,15 @@ L0 = Metric("core", "l0", "l0", "L0 (held-out)")
 SAE = "sae"
 """The `variant` column of the SAE's own rows (its cfg.json says 'trained')."""
 
+NEGATIVE = UNTRAINED
+"""The `variant` (role) of the negative control's rows; it is judged like the SAE, never a baseline."""
+
 BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within spread", "below", "undetermined"
 NOT_MEASURED = "not measured"
 """The evaluation gave no number (null: e.g. RAVEL on a model that answers none of its prompts)."""
+HAS_POWER, NO_POWER, POWER_UNKNOWN = "yes", "none", "unknown"
+"""The `power` column: the negative control came out below the baselines (yes), did not (none), or could not
+be judged (unknown: no control, no number, or too few seeds)."""
 
 
 class NoCheckName(ValueError):
@@ -80,40 +93,60 @@ def read_scores(files: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["role", "seed", "metric", "value"])
 
 
+def _judge(value: float, means: pd.Series, spread: float) -> tuple[float, str]:
+    """The margin of `value` over the best baseline mean, and its verdict against the spread."""
+    if np.isnan(value):
+        return np.nan, NOT_MEASURED
+    margin = value - float(means.max())
+    if np.isnan(spread):
+        return margin, UNDETERMINED
+    return margin, BEATS if margin > spread else BELOW if margin < -spread else WITHIN
+
+
+def _one(values: pd.Series, what: str, metric: str) -> float:
+    if len(values) != 1:
+        raise ValueError(f"{metric}: expected one score of the {what}, found {len(values)}")
+    return float(values.iloc[0])
+
+
 def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
     spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
     n_seeds, and the verdict: beats (margin > spread), below (margin < -spread), within spread, or
-    undetermined (fewer than two seeds per baseline, so no spread)."""
+    undetermined (fewer than two seeds per baseline, so no spread). The negative control (role NEGATIVE) is
+    judged the same way (negative_control, its margin and verdict) and sets `power`."""
     out = []
     for metric in METRICS + [L0]:
         m = scores[scores.metric == metric.name]
         if m.empty:
             continue
-        sae_values = m[m.role == SAE].value
-        if len(sae_values) != 1:
-            raise ValueError(f"{metric.name}: expected one score of the SAE itself, found {len(sae_values)}")
-        base = m[m.role != SAE].groupby("role", sort=True).value
+        row = {"metric": metric.name, "label": metric.label, "sae": _one(m[m.role == SAE].value, "SAE itself",
+                                                                          metric.name)}
+        control = m[m.role == NEGATIVE].value
+        if not control.empty:
+            row["negative_control"] = _one(control, "negative control", metric.name)
+        base = m[~m.role.isin([SAE, NEGATIVE])].groupby("role", sort=True).value
         means, ranges, counts = base.mean(), base.max() - base.min(), base.count()
-        row = {"metric": metric.name, "label": metric.label, "sae": float(sae_values.iloc[0])}
         row.update({f"baseline_{role}": float(v) for role, v in means.items()})
         means = means.dropna()
         if metric is L0 or means.empty or np.isnan(row["sae"]):
             row["verdict"] = "matched" if metric is L0 else NOT_MEASURED
             out.append(row)
             continue
-        best = means.idxmax()
-        margin = row["sae"] - means[best]
         spread = float(ranges.max()) if counts.min() >= 2 else np.nan
-        if np.isnan(spread):
-            verdict = UNDETERMINED
-        else:
-            verdict = BEATS if margin > spread else BELOW if margin < -spread else WITHIN
-        row.update({"best_baseline": best, "best_baseline_value": float(means[best]), "margin": margin,
-                    "spread": spread, "n_seeds": int(counts.min()), "verdict": verdict})
+        row["margin"], row["verdict"] = _judge(row["sae"], means, spread)
+        row.update({"best_baseline": means.idxmax(), "best_baseline_value": float(means.max()), "spread": spread,
+                    "n_seeds": int(counts.min())})
+        if "negative_control" in row:
+            row["negative_control_margin"], row["negative_control_verdict"] = _judge(row["negative_control"],
+                                                                                     means, spread)
+        control_verdict = row.get("negative_control_verdict")
+        row["power"] = (HAS_POWER if control_verdict == BELOW else
+                        NO_POWER if control_verdict in (WITHIN, BEATS) else POWER_UNKNOWN)
         out.append(row)
     cols = ["metric", "label", "sae"] + sorted({c for r in out for c in r if c.startswith("baseline_")}) + [
-        "best_baseline", "best_baseline_value", "margin", "spread", "n_seeds", "verdict"]
+        "best_baseline", "best_baseline_value", "margin", "spread", "n_seeds", "verdict", "negative_control",
+        "negative_control_margin", "negative_control_verdict", "power"]
     return pd.DataFrame(out).reindex(columns=cols)
 
 
@@ -122,7 +155,7 @@ def baseline_budget(files: Sequence[str | Path]) -> str:
     held-out EV curve had flattened, saesanity.train_curve): a verdict against baselines that stopped far
     short of the SAE's own budget flatters the SAE."""
     cores = [read_json(f) for f in files if Path(f).stem == "core"]
-    cores = [m for m in cores if m["variant"] != "trained"]
+    cores = [m for m in cores if m["variant"] not in ("trained", NEGATIVE)]
     tokens = sorted({int(m["tokens_seen"]) for m in cores if m.get("tokens_seen") is not None})
     if not cores or not tokens:
         return ""
@@ -156,7 +189,30 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
     missing = judged[judged.verdict == NOT_MEASURED]
     if not missing.empty:
         lines.append("Not measured (the evaluation gave no number): " + ", ".join(missing.label) + ".")
+    lines += control_text(judged)
     return "\n\n".join(lines) + "\n"
+
+
+def control_text(judged: pd.DataFrame) -> list[str]:
+    """What the negative control says about each metric's power (module docstring)."""
+    def items(rows: pd.DataFrame) -> str:
+        return "; ".join(f"{r.label} ({r.negative_control:.3f}, margin {r.negative_control_margin:+.3f})"
+                         for r in rows.itertuples())
+    if "negative_control_verdict" not in judged or judged.negative_control_verdict.isna().all():
+        return ["No negative control was judged, so nothing here shows that these metrics can fail an SAE."]
+    lines = ["Negative control: an untrained SAE of the same architecture, width and L0 (random unit decoder rows, "
+             "the encoder their transpose, b_dec the data mean), judged the same way."]
+    powered, powerless = judged[judged.power == HAS_POWER], judged[judged.power == NO_POWER]
+    if not powered.empty:
+        lines.append(f"It is below the best baseline, as it must be, on: {items(powered)}.")
+    if not powerless.empty:
+        lines.append(f"It is NOT below the best baseline on: {items(powerless)}. On this model these metrics cannot "
+                     f"tell a dictionary no one trained from the random baselines: they have no power here, and the "
+                     f"SAE's verdict on them says nothing.")
+    unknown = judged[(judged.power == POWER_UNKNOWN) & (judged.verdict != NOT_MEASURED)]
+    if not unknown.empty:
+        lines.append("The control could not be judged on: " + ", ".join(unknown.label) + ".")
+    return lines
 
 
 def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path], out_dir: str | Path) -> pd.DataFrame:
@@ -167,5 +223,6 @@ def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path]
     write_csv(table, out_dir / "verdict.csv")
     with atomic_path(out_dir / "verdict.md") as tmp:
         tmp.write_text(verdict_text(name, reference, table, baseline_budget(metric_files)))
-    draw_verdict(name, scores, table, out_dir / "verdict")
+    draw_verdict(name, scores, table, out_dir / "verdict", (SAE, NEGATIVE),
+                 set(table.metric[table.power == NO_POWER]))
     return table
