@@ -106,6 +106,9 @@ class SyntheticConfig:
         _check(self.probability.k <= self.n_features, "probability.k", f"exceeds n_features ({self.n_features})")
 
 
+UNTRAINED = "untrained"
+"""The sanity check's negative control (saesanity.sanity.verdict): the shared init, calibrated to the target L0,
+no training step taken."""
 VARIANTS = (
     "trained",
     "frozen_decoder-iso",
@@ -117,12 +120,9 @@ VARIANTS = (
     # Ceilings on synthetic data, whose true dictionary is known (saes.synthetic.ceilings).
     "frozen_decoder-truth",
     "frozen_both-truth",
-    # The sanity check's negative control (saesanity.sanity.verdict): the shared init, calibrated to the
-    # target L0, no training step taken.
-    "untrained",
+    UNTRAINED,
 )
 CEILINGS = ("frozen_decoder-truth", "frozen_both-truth")
-UNTRAINED = "untrained"
 
 
 @dataclass(frozen=True)
