@@ -4,12 +4,13 @@ torch expression returns, bit for bit: values, indices, their order, ties and Na
 Why: at the synthetic size (d_in 100, 3,200 latents, batch 1,024) torch.topk took 10 ms a step, more than the
 encoder's matmul (8 ms): it heap-selects over every entry of a row. `row_topk` first bounds the k-th largest
 by the k-th largest maximum of 2k disjoint sets of the row (one vectorised pass), then ranks only the entries
-above the bound, about k + 7 of 3,200 (3.3 ms). Where torch's answer depends on its algorithm (a tie among
-the k + 1 largest, or a NaN) the row goes to torch.topk itself. `indices_ge` and `entries_gt` are the
+above the bound, about k + 7 of 3,200 (about 2 ms). Where torch's answer depends on its algorithm (a tie
+among the k + 1 largest, or a NaN) the row goes to torch.topk itself. `indices_ge` and `entries_gt` are the
 `nonzero` of a comparison without the [B, d_sae] mask in between (BatchTopK's candidates; ReLU's and
-JumpReLU's active entries).
+JumpReLU's active entries); `batch_topk` is BatchTopK's whole training selection, and `rows_sum_weight_grad`
+the weight gradient of the sparse products (embedding_bag's backward, in torch's order of the entries).
 
-The source, selection_kernels.cpp, is compiled on first use with the machine's C++ compiler (`CXX`, else
+The source, kernels.cpp, is compiled on first use with the machine's C++ compiler (`CXX`, else
 `c++`) into the user's cache (keyed by the source, the compiler, the flags and the CPU), and loaded with
 ctypes. Without a compiler, or with SAESANITY_KERNELS=0 in the environment, every function runs its torch
 expression: slower, the same bytes (tests/test_kernels.py compares each function with its expression, and a
