@@ -15,16 +15,17 @@ import torch
 import yaml
 
 from saesanity.atomic import write_json
-from saesanity.sanity.verdict import (BEATS, BELOW, HAS_POWER, NEGATIVE, NO_POWER, NOT_MEASURED, POWER_UNKNOWN,
-                                      UNDETERMINED, WITHIN, NoCheckName, baseline_budget, metrics_by_check,
-                                      read_scores, verdict_table, verdict_text)
+from saesanity.sanity.verdict import (BEATS, BELOW, HAS_POWER, NEGATIVE, NO_POWER, NOT_MEASURED, POSITIVE,
+                                      POWER_UNKNOWN, UNDETERMINED, WITHIN, NoCheckName, baseline_budget,
+                                      metrics_by_check, read_scores, verdict_table, verdict_text)
 from snakemake_runs import TINY, copy_workflow, snakemake
 
 
 def planted(sae: float, baselines: dict[str, list[float]], metric: str = "explained_variance",
-            control: float | None = None) -> pd.DataFrame:
+            control: float | None = None, positive: float | None = None) -> pd.DataFrame:
     rows = [{"role": "sae", "seed": 0, "metric": metric, "value": sae}]
     rows += [] if control is None else [{"role": NEGATIVE, "seed": 0, "metric": metric, "value": control}]
+    rows += [] if positive is None else [{"role": POSITIVE, "seed": 0, "metric": metric, "value": positive}]
     rows += [{"role": v, "seed": s, "metric": metric, "value": x} for v, xs in baselines.items()
              for s, x in enumerate(xs)]
     return pd.DataFrame(rows)
@@ -52,6 +53,36 @@ def test_the_negative_control_is_judged_like_the_sae_and_sets_the_power(control,
     assert row.negative_control_margin == pytest.approx(control - 0.60)
     assert row.negative_control_verdict == verdict and row.power == power
     assert "baseline_untrained" not in row.index  # the control is never a baseline
+
+
+@pytest.mark.parametrize("metric,positive,verdict,power", [
+    ("autointerp", 0.90, BEATS, HAS_POWER), ("autointerp", 0.62, WITHIN, NO_POWER),
+    ("sparse_probing_top1", 0.40, BELOW, NO_POWER),
+    # Not expected to beat the baselines on reconstruction or RAVEL: shown, and the negative control decides.
+    ("explained_variance", 0.40, BELOW, HAS_POWER), ("ravel", 0.40, BELOW, HAS_POWER)])
+def test_the_positive_control_must_beat_the_baselines_where_the_metric_expects_it(metric, positive, verdict, power):
+    row = verdict_table(planted(0.80, {"fd_iso": [0.59, 0.61], "fe_iso": [0.40, 0.45]}, metric, control=0.30,
+                                positive=positive)).iloc[0]
+    assert row.positive_control == pytest.approx(positive)
+    assert row.positive_control_margin == pytest.approx(positive - 0.60)
+    assert row.positive_control_verdict == verdict and row.power == power
+    assert row.power_from == ("negative" if metric in ("explained_variance", "ravel") else "negative+positive")
+    assert "baseline_concept_dictionary" not in row.index
+
+
+def test_text_says_what_the_positive_control_shows():
+    ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
+    scores = pd.concat([planted(0.9, {"fd_iso": [0.5, 0.6]}, "autointerp", control=0.2, positive=0.95),
+                        planted(0.7, {"fd_iso": [0.5, 0.6]}, "sparse_probing_top1", control=0.2, positive=0.58),
+                        planted(0.7, {"fd_iso": [0.5, 0.6]}, control=0.2, positive=0.3),
+                        planted(4.0, {"fd_iso": [4.0, 4.0]}, "l0", control=4.0, positive=1.5)])
+    text = verdict_text("mine", ref, verdict_table(scores))
+    assert "L0 1.5" in text
+    assert "It beats them, as it must, on: detection score (0.950, margin +0.400)" in text
+    assert "It does NOT beat them on: sparse probing top-1 (0.580, margin +0.030)" in text
+    assert "shown for reference: explained variance (0.300, margin -0.250)" in text
+    without = verdict_text("mine", ref, verdict_table(planted(0.9, {"fd_iso": [0.5, 0.6]}, control=0.2)))
+    assert "No positive control on this model" in without
 
 
 def test_without_a_judged_control_the_power_is_unknown_and_the_text_says_so():
@@ -275,6 +306,13 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
         assert control["l0"] == pytest.approx(imported["l0"], rel=0.2)
         assert table.loc["explained_variance", "negative_control_verdict"] == BELOW
         assert table.loc["explained_variance", "power"] == HAS_POWER
+        # The positive control: the toy world's concepts as latents, built (no step) at the SAE's width; the
+        # concept check must rank it above the untrained control.
+        positive = json.loads(
+            (root / f"results/metrics/{source}/{arch}-sanity_{name}/concept_dictionary/seed0/core.json").read_text())
+        assert positive["tokens_seen"] == 0 and positive["d_sae"] == imported["d_sae"]
+        assert positive["n_concept_latents"] > 0
+        assert table.loc["concepts_detected", "positive_control"] > table.loc["concepts_detected", "negative_control"]
         assert set(table.drop(["l0", "ravel"]).power) <= {HAS_POWER, NO_POWER}
         assert f"The baselines trained on {tokens:,} tokens each" in \
             (root / f"results/sanity/{name}/verdict.md").read_text()

@@ -1,9 +1,9 @@
 # Does an SAE from elsewhere beat random baselines? (config `sanity`; presets/sanity-check.yaml). Each SAE is
 # imported into results/saes/<source>/<arch>-sanity_<name>/trained/seed0, its baselines and its negative control
-# (variant untrained) are made beside it at its width and held-out L0, and every per-SAE evaluation rule then
-# serves them all unchanged.
+# (variant untrained) are made beside it at its width and held-out L0, on the toy world its positive control
+# (variant concept_dictionary) at its width, and every per-SAE evaluation rule then serves them all unchanged.
 
-ruleorder: sanity_import > sanity_train > train
+ruleorder: sanity_import > sanity_concept_dictionary > sanity_train > train
 
 
 rule sanity_example:
@@ -91,6 +91,37 @@ rule sanity_train:
     shell:
         "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data}"
         " --target-l0-from {input.reference} --source {wildcards.source} --out {params.out} 2> {log}"
+
+
+rule sanity_concept_dictionary:
+    """The positive control on the toy world: one JumpReLU latent per known concept (the concept check's ideal
+    detectors, fitted on the tokens the explainer scans), the decoder by least squares, at the SAE's width."""
+    input:
+        data=lambda w: paths.activation_store(w.source, "activations"),
+        corpus=paths.TOYWORLD_CORPUS,
+        reference=paths.sae_file(paths.SANITY_IMPORT_KEY, paths.SANITY_REFERENCE),
+    output:
+        paths.sae_files(paths.SANITY_CONCEPTS_KEY, paths.SAE_LOADABLE),
+    wildcard_constraints:
+        arch="[a-z0-9_]+",
+        name="[a-z0-9_]+",
+    params:
+        out=lambda w, output: os.path.dirname(output[0]),
+        train_tokens=config["evals"]["autointerp"]["train_tokens"],
+    threads: config["threads"]
+    log:
+        paths.log_file("sanity_concept_dictionary", paths.SANITY_CONCEPTS_KEY),
+    benchmark:
+        paths.benchmark_file("sanity_concept_dictionary", paths.SANITY_CONCEPTS_KEY)
+    resources:
+        mem_mb=6000,
+        runtime=20,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m saesanity --threads {threads} sanity-concept-dictionary --train {input.data}"
+        " --documents {input.corpus}/documents.parquet --reference {input.reference}"
+        " --train-tokens {params.train_tokens} --out {params.out} 2> {log}"
 
 
 rule sanity_verdicts:

@@ -109,6 +109,9 @@ class SyntheticConfig:
 UNTRAINED = "untrained"
 """The sanity check's negative control (saesanity.sanity.verdict): the shared init, calibrated to the target L0,
 no training step taken."""
+CONCEPT_DICTIONARY = "concept_dictionary"
+"""The sanity check's positive control on the toy world (saesanity.sanity.concept_dictionary): one JumpReLU
+latent per known concept, built from the world's labels, never trained by gradient."""
 VARIANTS = (
     "trained",
     "frozen_decoder-iso",
@@ -121,6 +124,7 @@ VARIANTS = (
     "frozen_decoder-truth",
     "frozen_both-truth",
     UNTRAINED,
+    CONCEPT_DICTIONARY,
 )
 CEILINGS = ("frozen_decoder-truth", "frozen_both-truth")
 
@@ -140,7 +144,7 @@ class SAEConfig:
     synthetic data the ceilings frozen_decoder-truth (the true dictionary as decoder, encoder trained) and
     frozen_both-truth (the true dictionary as decoder and, transposed, as encoder; biases and thresholds
     trained); untrained (the shared init calibrated to target_l0, no step taken: the sanity check's negative
-    control)."""
+    control); concept_dictionary (the toy world's known concepts as JumpReLU latents: its positive control)."""
     seed: int = 0
     """Initialisation and data-order seed; shared by every variant of one comparison."""
     soft_frozen_tau: float = 0.8

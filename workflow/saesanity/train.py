@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from saesanity.atomic import write_csv_rows
 from saesanity.checkpoints import Checkpoints
-from saesanity.config import UNTRAINED, TrainConfig, TrainJob
+from saesanity.config import CONCEPT_DICTIONARY, UNTRAINED, TrainConfig, TrainJob
 from saesanity.data.calibration import ActivationStats, activation_stats
 from saesanity.data.prefetch import prefetched
 from saesanity.data.store import ActivationStore, shuffled_batches
@@ -241,6 +241,9 @@ def train_saes(jobs: list[TrainJob], store: ActivationStore, out_dirs: list[str 
         raise ValueError(f"{len(jobs)} SAEs but {len(out_dirs)} output folders")
     tc = jobs[0].train
     for job in jobs:
+        if job.sae.variant == CONCEPT_DICTIONARY:
+            raise ValueError(f"variant {CONCEPT_DICTIONARY!r} is built from the toy world's labels "
+                             "(saesanity sanity-concept-dictionary), not trained")
         if store.d != job.sae.d_in:
             raise ValueError(f"sae.d_in is {job.sae.d_in} but the activations in {store.folder} have d = {store.d}")
     torch.set_num_threads(threads)

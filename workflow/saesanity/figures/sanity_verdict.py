@@ -1,6 +1,7 @@
-"""results/sanity/<name>/verdict.png: one panel per metric, the SAE and its negative control (an untrained SAE)
-beside each random baseline (seed mean, bars from the lowest to the highest seed), the panel titled with the
-verdict, and "no power" where the control is not below the baselines (saesanity.sanity.verdict)."""
+"""results/sanity/<name>/verdict.png: one panel per metric, the SAE and its controls (an untrained SAE; on the
+toy world a dictionary of its known concepts) beside each random baseline (seed mean, bars from the lowest to
+the highest seed), the panel titled with the verdict, and "no power" where a control did not get the verdict
+it must get (saesanity.sanity.verdict)."""
 
 from __future__ import annotations
 
@@ -13,32 +14,33 @@ import pandas as pd
 from saesanity.figures.style import VARIANT_ORDER, ordered, save
 
 
-def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Path, lead: tuple[str, str],
+def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Path, lead: tuple[str, str, str],
                  powerless: set[str]) -> None:
-    """`lead`: the roles of the SAE and of its negative control, drawn first; `powerless`: the metrics the
-    control showed to have no power."""
+    """`lead`: the roles of the SAE, its negative and its positive control, drawn first in red, grey and
+    green; `powerless`: the metrics the controls showed to have no power."""
     metrics = list(table.metric)
     cols = min(4, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
     for ax, row in zip(axes.flat, table.itertuples()):
         m = scores[scores.metric == row.metric]
+        lead_colours = dict(zip(lead, ["C3", "C7", "C2"]))
         controls = [r for r in lead if r in set(m.role)]
         roles = controls + ordered(set(m.role) - set(controls), VARIANT_ORDER)
         by_role = m.groupby("role").value
         mean, lo, hi = by_role.mean().reindex(roles), by_role.min().reindex(roles), by_role.max().reindex(roles)
         x = np.arange(len(roles))
-        # The SAE in red (C3), the untrained control in grey, the baselines in the other colours of the cycle.
-        others = [f"C{i}" for i in range(10) if i not in (3, 7)]
-        colours = ["C3", "C7"][:len(controls)] + [others[i % len(others)] for i in range(len(roles) - len(controls))]
+        others = [f"C{i}" for i in range(10) if f"C{i}" not in lead_colours.values()]
+        colours = [lead_colours[r] for r in controls] + [others[i % len(others)]
+                                                         for i in range(len(roles) - len(controls))]
         ax.bar(x, mean, color=colours, yerr=[mean - lo, hi - mean], capsize=2)
         ax.set_xticks(x, [r.replace("_decoder", "_dec").replace("_encoder", "_enc") for r in roles],
                       rotation=60, ha="right", fontsize=7)
-        power = "\nno power: the untrained control is not below" if row.metric in powerless else ""
+        power = "\nno power: a control did not get its verdict" if row.metric in powerless else ""
         ax.set_title(f"{row.label}\n{row.verdict}{power}", fontsize=8)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
-    fig.suptitle(f"{name}: the SAE (red) and an untrained SAE (grey) against the random baselines (range over "
-                 f"seeds)", fontsize=9)
+    fig.suptitle(f"{name}: the SAE (red), an untrained SAE (grey) and, on the toy world, the known concepts (green) "
+                 f"against the random baselines (range over seeds)", fontsize=9)
     fig.tight_layout()
     save(fig, stem)

@@ -4,6 +4,7 @@ called with values it gives one file. The layout is docs/design.md's Contracts."
 
 from __future__ import annotations
 
+from saesanity.config import CONCEPT_DICTIONARY
 from saesanity.sae.layout import CFG, CHECKPOINTS, TRAIN_CURVE, TRAIN_LOG, WEIGHTS
 
 RESULTS = "results"
@@ -150,6 +151,8 @@ SANITY_KEY = "{source}/{arch}" + SANITY_TAG + "{name}/{variant}/seed{seed}"
 EXTERNAL_SEED = 0
 """The seed segment of an imported SAE's folder: it has one, whatever seed trained it."""
 SANITY_IMPORT_KEY = "{source}/{arch}" + SANITY_TAG + f"{{name}}/trained/seed{EXTERNAL_SEED}"
+SANITY_CONCEPTS_KEY = "{source}/{arch}" + SANITY_TAG + f"{{name}}/{CONCEPT_DICTIONARY}/seed{EXTERNAL_SEED}"
+"""A sanity check's positive control on the toy world (saesanity.sanity.concept_dictionary)."""
 
 
 def sanity_key(source: str, arch: str, name: str, variant: str, seed: int | str) -> str:

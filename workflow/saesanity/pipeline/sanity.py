@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from saesanity.config import UNTRAINED
+from saesanity.config import CONCEPT_DICTIONARY, UNTRAINED
 from saesanity.external.describe import ExternalInfo, ExternalSAEError, describe
-from saesanity.pipeline.jobs import SAEKey, lm_d_model
+from saesanity.pipeline.jobs import SAEKey, is_toyworld, lm_d_model
 from saesanity.pipeline.paths import EXTERNAL_SEED, external_example_dir
 
 
@@ -36,10 +36,11 @@ class SanitySAE:
 
     def keys(self, config: dict) -> list[SAEKey]:
         """The imported SAE, its negative control (an untrained SAE of its architecture, width and L0: can the
-        check tell a dictionary no one trained from the baselines?), then each baseline at each of
-        `sanity.seeds`."""
+        check fail an SAE?), on the toy world its positive control (the known concepts as an SAE: can the check
+        pass one?), then each baseline at each of `sanity.seeds`."""
         block = config["sanity"]
-        return [self.key(config), self.key(config, UNTRAINED)] + [
+        controls = [UNTRAINED] + ([CONCEPT_DICTIONARY] if is_toyworld(config) else [])
+        return [self.key(config)] + [self.key(config, c) for c in controls] + [
             self.key(config, v, s) for v in block["baselines"] for s in block["seeds"]]
 
     def example_source_key(self, config: dict) -> SAEKey:

@@ -1,5 +1,5 @@
 """The sanity check's commands (config `sanity`): an SAE from elsewhere imported, an offline example of one,
-and the verdicts against the random baselines."""
+the positive control on the toy world, and the verdicts against the random baselines."""
 
 from __future__ import annotations
 
@@ -40,6 +40,25 @@ def add_sanity_example(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_sanity_example)
 
 
+def cmd_sanity_concept_dictionary(args: argparse.Namespace) -> None:
+    from saesanity.atomic import read_json
+    from saesanity.data.store import ActivationStore
+    from saesanity.sanity.concept_dictionary import write_concept_dictionary
+    write_concept_dictionary(ActivationStore.open(args.train), args.documents, read_json(args.reference),
+                             args.train_tokens, args.out)
+
+
+def add_sanity_concept_dictionary(sub: Subparsers) -> None:
+    p = sub.add_parser("sanity-concept-dictionary", help="a sanity check's positive control on the toy world: "
+                       "its known concepts as an SAE of the checked SAE's width")
+    p.add_argument("--train", required=True, help="training activation store of the SAE's model and hook")
+    p.add_argument("--documents", required=True, help="the toy world's documents.parquet")
+    p.add_argument("--reference", required=True, help="the checked SAE's reference.json (name, source, d_sae)")
+    p.add_argument("--train-tokens", type=int, required=True, help="training rows the detectors are fitted on")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sanity_concept_dictionary)
+
+
 def cmd_sanity_verdict(args: argparse.Namespace) -> None:
     from saesanity.atomic import atomic_path, read_json
     from saesanity.sanity.verdict import NoCheckName, metrics_by_check, write_verdict
@@ -64,4 +83,5 @@ def add_sanity_verdict(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_sanity_verdict)
 
 
-COMMANDS: tuple[Command, ...] = (add_sanity_import, add_sanity_example, add_sanity_verdict)
+COMMANDS: tuple[Command, ...] = (add_sanity_import, add_sanity_example, add_sanity_concept_dictionary,
+                                 add_sanity_verdict)

@@ -3,11 +3,14 @@ over the best baseline, and whether that margin exceeds the baselines' own seed-
 2602.14111, sec. 6, recommends exactly this comparison for every new SAE). Every metric here is higher-is-
 better; L0 is listed to show the match, not judged.
 
-A verdict that cannot come out "below" is not a check, so every check also judges a negative control the same
-way: an untrained SAE of the SAE's architecture, width and L0 (variant 'untrained': random unit decoder rows,
-the encoder their transpose, b_dec the data mean, calibrated to the L0; saesanity.sae.variants). A metric on
-which that control is not below the best baseline has no power on this model: it cannot tell a dictionary
-no one trained from the baselines, and the SAE's verdict on it says nothing either way."""
+A verdict that cannot come out either way is not a check, so every check also judges two controls the same way:
+- negative: an untrained SAE of the SAE's architecture, width and L0 (variant 'untrained': random unit decoder
+  rows, the encoder their transpose, b_dec the data mean, calibrated to the L0; saesanity.sae.variants). A metric
+  on which it is not below the best baseline cannot fail an SAE;
+- positive, on the toy world: its known concepts as an SAE (variant 'concept_dictionary';
+  saesanity.sanity.concept_dictionary). A metric that scores concept structure (`Metric.positive`) on which it
+  does not beat the best baseline cannot pass an SAE.
+Either way the metric has no power on this model (`power` 'none'), and the SAE's verdict on it says nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
-from saesanity.config import UNTRAINED
+from saesanity.config import CONCEPT_DICTIONARY, UNTRAINED
 from saesanity.evals.identity import SANITY
 from saesanity.figures.sanity_verdict import draw_verdict
 from saesanity.tables.tidy import value_of, write_csv
@@ -32,15 +35,21 @@ class Metric:
     key: str
     name: str
     label: str
+    positive: bool = True
+    """The positive control must beat the baselines here: the metric scores latents against concepts the toy
+    world labels. Not on reconstruction (the concept dictionary runs at its concepts' L0, about 1.5, not the
+    SAE's), nor on RAVEL: the labels at an entity's token name the entity, not its attributes, so no latent of
+    the concept dictionary moves one attribute alone (measured on the default toy world: cause 0.000 for every
+    attribute, the edit changes nothing)."""
 
 
 METRICS = [
-    Metric("core", "explained_variance", "explained_variance", "explained variance"),
-    Metric("lm_loss", "ce_loss_recovered", "ce_loss_recovered", "CE loss recovered"),
-    Metric("lm_loss", "kl_div_score", "kl_div_score", "KL-divergence score"),
+    Metric("core", "explained_variance", "explained_variance", "explained variance", positive=False),
+    Metric("lm_loss", "ce_loss_recovered", "ce_loss_recovered", "CE loss recovered", positive=False),
+    Metric("lm_loss", "kl_div_score", "kl_div_score", "KL-divergence score", positive=False),
     Metric("probing", "top_1", "sparse_probing_top1", "sparse probing top-1"),
     Metric("probing", "top_5", "sparse_probing_top5", "sparse probing top-5"),
-    Metric("ravel", "score", "ravel", "RAVEL"),
+    Metric("ravel", "score", "ravel", "RAVEL", positive=False),
     Metric("autointerp", "score", "autointerp", "detection score"),
     Metric("concepts", "fraction_detected", "concepts_detected", "concepts detected at F1 >= 0.8"),
 ]
@@ -50,13 +59,18 @@ SAE = "sae"
 
 NEGATIVE = UNTRAINED
 """The `variant` (role) of the negative control's rows; it is judged like the SAE, never a baseline."""
+POSITIVE = CONCEPT_DICTIONARY
+"""The `variant` (role) of the positive control's rows (toy world only)."""
+CONTROLS = {NEGATIVE: "negative_control", POSITIVE: "positive_control"}
+"""Each control's role and the prefix of its columns in verdict.csv."""
 
 BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within spread", "below", "undetermined"
 NOT_MEASURED = "not measured"
 """The evaluation gave no number (null: e.g. RAVEL on a model that answers none of its prompts)."""
 HAS_POWER, NO_POWER, POWER_UNKNOWN = "yes", "none", "unknown"
-"""The `power` column: the negative control came out below the baselines (yes), did not (none), or could not
-be judged (unknown: no control, no number, or too few seeds)."""
+"""The `power` column: every control judged on the metric got the verdict it must get (yes: the negative below,
+the positive, where the metric expects it, beats), one did not (none), or the negative control could not be
+judged (unknown: no control, no number, or too few seeds). `power_from` names the controls that decided it."""
 
 
 class NoCheckName(ValueError):
@@ -103,6 +117,17 @@ def _judge(value: float, means: pd.Series, spread: float) -> tuple[float, str]:
     return margin, BEATS if margin > spread else BELOW if margin < -spread else WITHIN
 
 
+def _power(negative: str | None, positive: str | None) -> tuple[str, str]:
+    """`power` and `power_from` from the controls' verdicts (positive None where the metric does not expect
+    it to beat, or there is none)."""
+    judged = (BEATS, WITHIN, BELOW)
+    positive = positive if positive in judged else None
+    if negative not in judged:
+        return POWER_UNKNOWN, ""
+    source = "negative" + ("+positive" if positive else "")
+    return (HAS_POWER if negative == BELOW and positive in (None, BEATS) else NO_POWER), source
+
+
 def _one(values: pd.Series, what: str, metric: str) -> float:
     if len(values) != 1:
         raise ValueError(f"{metric}: expected one score of the {what}, found {len(values)}")
@@ -113,8 +138,8 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
     spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
     n_seeds, and the verdict: beats (margin > spread), below (margin < -spread), within spread, or
-    undetermined (fewer than two seeds per baseline, so no spread). The negative control (role NEGATIVE) is
-    judged the same way (negative_control, its margin and verdict) and sets `power`."""
+    undetermined (fewer than two seeds per baseline, so no spread). Each control (CONTROLS) is judged the same
+    way (<prefix>, its margin and verdict), and together they set `power` and `power_from`."""
     out = []
     for metric in METRICS + [L0]:
         m = scores[scores.metric == metric.name]
@@ -122,10 +147,11 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
             continue
         row = {"metric": metric.name, "label": metric.label, "sae": _one(m[m.role == SAE].value, "SAE itself",
                                                                           metric.name)}
-        control = m[m.role == NEGATIVE].value
-        if not control.empty:
-            row["negative_control"] = _one(control, "negative control", metric.name)
-        base = m[~m.role.isin([SAE, NEGATIVE])].groupby("role", sort=True).value
+        for role, prefix in CONTROLS.items():
+            control = m[m.role == role].value
+            if not control.empty:
+                row[prefix] = _one(control, prefix.replace("_", " "), metric.name)
+        base = m[~m.role.isin([SAE, *CONTROLS])].groupby("role", sort=True).value
         means, ranges, counts = base.mean(), base.max() - base.min(), base.count()
         row.update({f"baseline_{role}": float(v) for role, v in means.items()})
         means = means.dropna()
@@ -137,16 +163,15 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
         row["margin"], row["verdict"] = _judge(row["sae"], means, spread)
         row.update({"best_baseline": means.idxmax(), "best_baseline_value": float(means.max()), "spread": spread,
                     "n_seeds": int(counts.min())})
-        if "negative_control" in row:
-            row["negative_control_margin"], row["negative_control_verdict"] = _judge(row["negative_control"],
-                                                                                     means, spread)
-        control_verdict = row.get("negative_control_verdict")
-        row["power"] = (HAS_POWER if control_verdict == BELOW else
-                        NO_POWER if control_verdict in (WITHIN, BEATS) else POWER_UNKNOWN)
+        for prefix in CONTROLS.values():
+            if prefix in row:
+                row[f"{prefix}_margin"], row[f"{prefix}_verdict"] = _judge(row[prefix], means, spread)
+        row["power"], row["power_from"] = _power(row.get("negative_control_verdict"),
+                                                 row.get("positive_control_verdict") if metric.positive else None)
         out.append(row)
     cols = ["metric", "label", "sae"] + sorted({c for r in out for c in r if c.startswith("baseline_")}) + [
-        "best_baseline", "best_baseline_value", "margin", "spread", "n_seeds", "verdict", "negative_control",
-        "negative_control_margin", "negative_control_verdict", "power"]
+        "best_baseline", "best_baseline_value", "margin", "spread", "n_seeds", "verdict"] + [
+        f"{p}{suffix}" for p in CONTROLS.values() for suffix in ("", "_margin", "_verdict")] + ["power", "power_from"]
     return pd.DataFrame(out).reindex(columns=cols)
 
 
@@ -155,7 +180,7 @@ def baseline_budget(files: Sequence[str | Path]) -> str:
     held-out EV curve had flattened, saesanity.train_curve): a verdict against baselines that stopped far
     short of the SAE's own budget flatters the SAE."""
     cores = [read_json(f) for f in files if Path(f).stem == "core"]
-    cores = [m for m in cores if m["variant"] not in ("trained", NEGATIVE)]
+    cores = [m for m in cores if m["variant"] not in ("trained", *CONTROLS)]
     tokens = sorted({int(m["tokens_seen"]) for m in cores if m.get("tokens_seen") is not None})
     if not cores or not tokens:
         return ""
@@ -189,29 +214,56 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
     missing = judged[judged.verdict == NOT_MEASURED]
     if not missing.empty:
         lines.append("Not measured (the evaluation gave no number): " + ", ".join(missing.label) + ".")
-    lines += control_text(judged)
+    l0 = table[table.metric == L0.name]
+    positive_l0 = float(l0.positive_control.iloc[0]) if len(l0) and pd.notna(l0.positive_control.iloc[0]) else None
+    lines += control_text(judged, positive_l0)
     return "\n\n".join(lines) + "\n"
 
 
-def control_text(judged: pd.DataFrame) -> list[str]:
-    """What the negative control says about each metric's power (module docstring)."""
-    def items(rows: pd.DataFrame) -> str:
-        return "; ".join(f"{r.label} ({r.negative_control:.3f}, margin {r.negative_control_margin:+.3f})"
+def control_text(judged: pd.DataFrame, positive_l0: float | None = None) -> list[str]:
+    """What the controls say about each metric's power (module docstring); `positive_l0` the positive control's
+    held-out L0."""
+    def items(rows: pd.DataFrame, prefix: str) -> str:
+        return "; ".join(f"{r.label} ({getattr(r, prefix):.3f}, margin {getattr(r, prefix + '_margin'):+.3f})"
                          for r in rows.itertuples())
     if "negative_control_verdict" not in judged or judged.negative_control_verdict.isna().all():
         return ["No negative control was judged, so nothing here shows that these metrics can fail an SAE."]
+    neg = judged.negative_control_verdict
     lines = ["Negative control: an untrained SAE of the same architecture, width and L0 (random unit decoder rows, "
              "the encoder their transpose, b_dec the data mean), judged the same way."]
-    powered, powerless = judged[judged.power == HAS_POWER], judged[judged.power == NO_POWER]
-    if not powered.empty:
-        lines.append(f"It is below the best baseline, as it must be, on: {items(powered)}.")
-    if not powerless.empty:
-        lines.append(f"It is NOT below the best baseline on: {items(powerless)}. On this model these metrics cannot "
-                     f"tell a dictionary no one trained from the random baselines: they have no power here, and the "
-                     f"SAE's verdict on them says nothing.")
+    if (neg == BELOW).any():
+        lines.append(f"It is below the best baseline, as it must be, on: "
+                     f"{items(judged[neg == BELOW], 'negative_control')}.")
+    if neg.isin([WITHIN, BEATS]).any():
+        lines.append(f"It is NOT below the best baseline on: "
+                     f"{items(judged[neg.isin([WITHIN, BEATS])], 'negative_control')}. On this model these "
+                     f"metrics cannot tell a dictionary no one trained from the random baselines: they have no power here, and the SAE's verdict on them says nothing.")
+    if "positive_control_verdict" not in judged or judged.positive_control_verdict.isna().all():
+        lines.append("No positive control on this model (the concept dictionary needs known concepts: the toy "
+                     "world's), so nothing here shows that these metrics can pass a good SAE.")
+    else:
+        expected = judged.metric.map({m.name: m.positive for m in METRICS}).fillna(False).astype(bool)
+        pos = judged.positive_control_verdict
+        l0 = "" if positive_l0 is None else f", L0 {positive_l0:.1f}"
+        lines.append(f"Positive control: the toy world's known concepts as an SAE (one JumpReLU latent per concept, "
+                     f"the concept check's ideal detector{l0}), judged the same way; it must beat the baselines on "
+                     f"the metrics that score concept structure.")
+        if (expected & (pos == BEATS)).any():
+            lines.append(f"It beats them, as it must, on: "
+                         f"{items(judged[expected & (pos == BEATS)], 'positive_control')}.")
+        failed = expected & pos.isin([WITHIN, BELOW])
+        if failed.any():
+            lines.append(f"It does NOT beat them on: {items(judged[failed], 'positive_control')}. On this model these "
+                         f"metrics cannot rank a dictionary of the known concepts above random ones: they have no "
+                         f"power here either, and the SAE's verdict on them says nothing.")
+        shown = ~expected & pos.isin([BEATS, WITHIN, BELOW])
+        if shown.any():
+            lines.append(f"Not expected to beat them on reconstruction (it runs at its concepts' L0, not the SAE's) "
+                         f"nor on RAVEL (it has no latent for an entity's attribute), shown for reference: "
+                         f"{items(judged[shown], 'positive_control')}.")
     unknown = judged[(judged.power == POWER_UNKNOWN) & (judged.verdict != NOT_MEASURED)]
     if not unknown.empty:
-        lines.append("The control could not be judged on: " + ", ".join(unknown.label) + ".")
+        lines.append("The controls could not be judged on: " + ", ".join(unknown.label) + ".")
     return lines
 
 
@@ -223,6 +275,6 @@ def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path]
     write_csv(table, out_dir / "verdict.csv")
     with atomic_path(out_dir / "verdict.md") as tmp:
         tmp.write_text(verdict_text(name, reference, table, baseline_budget(metric_files)))
-    draw_verdict(name, scores, table, out_dir / "verdict", (SAE, NEGATIVE),
+    draw_verdict(name, scores, table, out_dir / "verdict", (SAE, NEGATIVE, POSITIVE),
                  set(table.metric[table.power == NO_POWER]))
     return table
