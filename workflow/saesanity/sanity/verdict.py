@@ -237,7 +237,8 @@ def control_text(judged: pd.DataFrame, positive_l0: float | None = None) -> list
     if neg.isin([WITHIN, BEATS]).any():
         lines.append(f"It is NOT below the best baseline on: "
                      f"{items(judged[neg.isin([WITHIN, BEATS])], 'negative_control')}. On this model these "
-                     f"metrics cannot tell a dictionary no one trained from the random baselines: they have no power here, and the SAE's verdict on them says nothing.")
+                     f"metrics cannot tell a dictionary no one trained from the random baselines: they have no "
+                     f"power here, and the SAE's verdict on them says nothing.")
     if "positive_control_verdict" not in judged or judged.positive_control_verdict.isna().all():
         lines.append("No positive control on this model (the concept dictionary needs known concepts: the toy "
                      "world's), so nothing here shows that these metrics can pass a good SAE.")
