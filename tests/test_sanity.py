@@ -127,7 +127,7 @@ def test_text_names_each_verdict_with_its_numbers():
     ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
     text = verdict_text("mine", ref, table)
     assert "beats the best baseline" in text and "explained variance (0.900 vs 0.550 for fd_iso, margin +0.350" in text
-    assert "within the baselines' seed-to-seed spread on: RAVEL" in text
+    assert "within noise of the best baseline (the interval includes zero) on: RAVEL" in text
 
 
 def test_the_baselines_budget_is_stated(tmp_path):

@@ -126,7 +126,7 @@ rule sanity_concept_dictionary:
 
 rule sanity_verdicts:
     """results/sanity/<name>/: verdict.csv (per metric the SAE, each baseline, the margin over the best one,
-    the baselines' seed-to-seed spread, the verdict), verdict.md (sentences to paste) and verdict.png."""
+    the margin's interval and the verdict it decides, the controls), verdict.md (sentences to paste) and verdict.png."""
     input:
         **targets.sanity_inputs(config),
     output:

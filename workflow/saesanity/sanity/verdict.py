@@ -1,7 +1,9 @@
 """Does an SAE beat its random baselines? Per metric: the SAE's score, each baseline's seed mean, the margin
-over the best baseline, and whether that margin exceeds the baselines' own seed-to-seed spread (arXiv
-2602.14111, sec. 6, recommends exactly this comparison for every new SAE). Every metric here is higher-is-
-better; L0 is listed to show the match, not judged.
+over the best baseline, and the margin's interval: a bootstrap over the evaluation's items widened by the
+baselines' seed-to-seed spread (saesanity.sanity.intervals). The SAE beats the baselines where the interval lies
+above zero, is below them where it lies below, and is within noise otherwise (arXiv 2602.14111, sec. 6,
+recommends this comparison for every new SAE). Every metric here is higher-is-better; L0 is listed to show the
+match, not judged.
 
 A verdict that cannot come out either way is not a check, so every check also judges two controls the same way:
 - negative: an untrained SAE of the SAE's architecture, width and L0 (variant 'untrained': random unit decoder
@@ -25,6 +27,7 @@ from saesanity.atomic import atomic_path, read_json
 from saesanity.config import CONCEPT_DICTIONARY, UNTRAINED
 from saesanity.evals.identity import SANITY
 from saesanity.figures.sanity_verdict import draw_verdict
+from saesanity.sanity.intervals import LEVEL, Items, bootstrap_margins, items_of
 from saesanity.tables.tidy import value_of, write_csv
 
 
@@ -64,7 +67,7 @@ POSITIVE = CONCEPT_DICTIONARY
 CONTROLS = {NEGATIVE: "negative_control", POSITIVE: "positive_control"}
 """Each control's role and the prefix of its columns in verdict.csv."""
 
-BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within spread", "below", "undetermined"
+BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within noise", "below", "undetermined"
 NOT_MEASURED = "not measured"
 """The evaluation gave no number (null: e.g. RAVEL on a model that answers none of its prompts)."""
 HAS_POWER, NO_POWER, POWER_UNKNOWN = "yes", "none", "unknown"
@@ -93,7 +96,8 @@ def metrics_by_check(files: Sequence[str]) -> dict[str, list[str]]:
 
 def read_scores(files: Sequence[str | Path]) -> pd.DataFrame:
     """One row per (role, seed, metric): role 'sae' for the imported SAE (variant 'trained'), else the
-    baseline's variant; metrics whose evaluation file is absent give no rows."""
+    baseline's variant, the value, and its evaluation items where the record lists them
+    (saesanity.sanity.intervals); metrics whose evaluation file is absent give no rows."""
     rows = []
     for f in files:
         m = read_json(f)
@@ -103,18 +107,36 @@ def read_scores(files: Sequence[str | Path]) -> pd.DataFrame:
             if metric.eval_name == eval_name:
                 v = value_of(m, metric.key, str(f), eval_name)
                 rows.append({"role": role, "seed": int(m["seed"]), "metric": metric.name,
-                             "value": np.nan if v is None else float(v)})
-    return pd.DataFrame(rows, columns=["role", "seed", "metric", "value"])
+                             "value": np.nan if v is None else float(v), "items": items_of(metric.name, m)})
+    return pd.DataFrame(rows, columns=["role", "seed", "metric", "value", "items"])
 
 
-def _judge(value: float, means: pd.Series, spread: float) -> tuple[float, str]:
-    """The margin of `value` over the best baseline mean, and its verdict against the spread."""
+def _judge(value: float, best: float, spread: float, boot: tuple[float, float] | None) -> dict:
+    """The margin of `value` over the best baseline mean `best`, its interval (the items' bootstrap interval,
+    else the margin itself, widened by the spread on each side) and the verdict it decides."""
     if np.isnan(value):
-        return np.nan, NOT_MEASURED
-    margin = value - float(means.max())
+        return {"margin": np.nan, "verdict": NOT_MEASURED}
+    margin = value - best
     if np.isnan(spread):
-        return margin, UNDETERMINED
-    return margin, BEATS if margin > spread else BELOW if margin < -spread else WITHIN
+        return {"margin": margin, "verdict": UNDETERMINED}
+    lo, hi = boot if boot is not None else (margin, margin)
+    lo, hi = lo - spread, hi + spread
+    return {"margin": margin, "margin_low": lo, "margin_high": hi,
+            "verdict": BEATS if lo > 0 else BELOW if hi < 0 else WITHIN}
+
+
+def _bootstrap(m: pd.DataFrame, metric_index: int) -> tuple[dict[str, tuple[float, float]], int]:
+    """The items' bootstrap interval of each judged role's margin, and the number of items; ({}, 0) unless
+    every SAE's record of this metric lists its items."""
+    if "items" not in m or m["items"].isna().any() or m.value.isna().any():
+        return {}, 0
+    judged = {r.role: r.items for r in m.itertuples() if r.role in (SAE, *CONTROLS)}
+    baselines: dict[str, list[Items]] = {}
+    for r in m[~m.role.isin([SAE, *CONTROLS])].sort_values(["role", "seed"]).itertuples():
+        baselines.setdefault(r.role, []).append(r.items)
+    if not baselines:
+        return {}, 0
+    return bootstrap_margins(judged, baselines, metric_index)
 
 
 def _power(negative: str | None, positive: str | None) -> tuple[str, str]:
@@ -137,8 +159,10 @@ def _one(values: pd.Series, what: str, metric: str) -> float:
 def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
     spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
-    n_seeds, and the verdict: beats (margin > spread), below (margin < -spread), within spread, or
-    undetermined (fewer than two seeds per baseline, so no spread). Each control (CONTROLS) is judged the same
+    margin_low and margin_high (its interval at `level` from a bootstrap over `n_items` evaluation items, each
+    side widened by the spread; margin +- spread where the records list no items), n_seeds, and the verdict:
+    beats (margin_low > 0), below (margin_high < 0), within noise, or undetermined (fewer than two seeds per
+    baseline, so no spread). Each control (CONTROLS) is judged the same
     way (<prefix>, its margin and verdict), and together they set `power` and `power_from`."""
     out = []
     for metric in METRICS + [L0]:
@@ -160,18 +184,22 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
             out.append(row)
             continue
         spread = float(ranges.max()) if counts.min() >= 2 else np.nan
-        row["margin"], row["verdict"] = _judge(row["sae"], means, spread)
+        boot, n_items = _bootstrap(m, METRICS.index(metric))
+        row.update(_judge(row["sae"], float(means.max()), spread, boot.get(SAE)))
         row.update({"best_baseline": means.idxmax(), "best_baseline_value": float(means.max()), "spread": spread,
-                    "n_seeds": int(counts.min())})
-        for prefix in CONTROLS.values():
+                    "level": LEVEL if n_items else np.nan, "n_items": n_items, "n_seeds": int(counts.min())})
+        for role, prefix in CONTROLS.items():
             if prefix in row:
-                row[f"{prefix}_margin"], row[f"{prefix}_verdict"] = _judge(row[prefix], means, spread)
+                judged = _judge(row[prefix], float(means.max()), spread, boot.get(role))
+                row.update({f"{prefix}_{k}": v for k, v in judged.items()})
         row["power"], row["power_from"] = _power(row.get("negative_control_verdict"),
                                                  row.get("positive_control_verdict") if metric.positive else None)
         out.append(row)
     cols = ["metric", "label", "sae"] + sorted({c for r in out for c in r if c.startswith("baseline_")}) + [
-        "best_baseline", "best_baseline_value", "margin", "spread", "n_seeds", "verdict"] + [
-        f"{p}{suffix}" for p in CONTROLS.values() for suffix in ("", "_margin", "_verdict")] + ["power", "power_from"]
+        "best_baseline", "best_baseline_value", "margin", "margin_low", "margin_high", "level", "n_items", "spread",
+        "n_seeds", "verdict"] + [f"{p}{suffix}" for p in CONTROLS.values()
+                                 for suffix in ("", "_margin", "_margin_low", "_margin_high", "_verdict")] + [
+        "power", "power_from"]
     return pd.DataFrame(out).reindex(columns=cols)
 
 
@@ -201,15 +229,19 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
             f"L0 {reference['heldout_l0']:.1f} on held-out activations of {reference['source']}) against "
             f"{len(baselines)} random baseline{'s' * (len(baselines) != 1)} of the same architecture, width and L0 "
             f"({', '.join(baselines)}; {n_seeds} seeds each; arXiv 2602.14111).")
-    lines = [head] + ([budget] if budget else [])
-    for verdict, what in ((BEATS, "It beats the best baseline by more than the baselines' seed-to-seed spread on"),
-                          (WITHIN, "It is within the baselines' seed-to-seed spread on"),
-                          (BELOW, "It is below the best baseline by more than that spread on"),
+    lines = [head] + ([budget] if budget else []) + [
+        f"Each margin's interval: a {LEVEL:.0%} bootstrap over the evaluation's items (probing tasks, scored latents, "
+        f"concepts; paired where every SAE is scored on the same ones), widened on each side by the baselines' "
+        f"seed-to-seed spread (the largest range over seeds of any baseline); the margin +- the spread where the "
+        f"evaluation lists no items (n_items in verdict.csv)."]
+    for verdict, what in ((BEATS, "It beats the best baseline (the margin's interval above zero) on"),
+                          (WITHIN, "It is within noise of the best baseline (the interval includes zero) on"),
+                          (BELOW, "It is below the best baseline (the interval below zero) on"),
                           (UNDETERMINED, "Undetermined (fewer than two baseline seeds) on")):
         rows = judged[judged.verdict == verdict]
         if not rows.empty:
             items = [f"{r.label} ({r.sae:.3f} vs {r.best_baseline_value:.3f} for {r.best_baseline}, "
-                     f"margin {r.margin:+.3f}, spread {r.spread:.3f})" for r in rows.itertuples()]
+                     f"margin {r.margin:+.3f}{_interval(r)})" for r in rows.itertuples()]
             lines.append(f"{what}: " + "; ".join(items) + ".")
     missing = judged[judged.verdict == NOT_MEASURED]
     if not missing.empty:
@@ -218,6 +250,13 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
     positive_l0 = float(l0.positive_control.iloc[0]) if len(l0) and pd.notna(l0.positive_control.iloc[0]) else None
     lines += control_text(judged, positive_l0)
     return "\n\n".join(lines) + "\n"
+
+
+def _interval(r) -> str:
+    if pd.isna(r.margin_low):
+        return ""
+    return (f" in [{r.margin_low:+.3f}, {r.margin_high:+.3f}], spread {r.spread:.3f}"
+            f"{f', {int(r.n_items)} items' if r.n_items else ''}")
 
 
 def control_text(judged: pd.DataFrame, positive_l0: float | None = None) -> list[str]:

@@ -1,0 +1,119 @@
+"""The interval of a verdict's margin (SAE minus the best baseline): a bootstrap over the evaluation's own items,
+widened by the baselines' seed-to-seed spread.
+
+Two sources of noise move a margin: which items the evaluation happened to score (probing tasks, concepts,
+latents), and which seed each baseline happened to train with. The first is resampled: B bootstrap draws of the
+items (paired where every SAE is scored on the same items, each SAE's own otherwise; within each group where
+the metric averages groups first), the metric recomputed for the SAE and every baseline seed on each draw, and
+the percentile interval of margin = SAE - max over baselines of the seed mean taken. The second cannot be
+estimated from two seeds better than by their range, so the interval is widened on each side by the spread
+(the largest max - min over seeds of any baseline). Without items the interval is margin +- spread: the
+verdict of the spread alone (saesanity.sanity.verdict)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVEL = 0.95
+"""Two-sided level of the bootstrap interval."""
+N_BOOT = 2000
+"""Bootstrap draws per metric."""
+
+
+@dataclass(frozen=True)
+class Items:
+    """One SAE's per-item values of a metric, whose group-weighted mean is the metric."""
+
+    ids: tuple[str, ...] | None
+    """What each item is, shared by every SAE scored on the same items (pairs them); None where each SAE has
+    its own items (detection scores the SAE's own latents)."""
+    values: np.ndarray
+    groups: tuple[str, ...]
+    """The metric is the mean over groups of the mean within each group (SAEBench's probing average); one group
+    for a plain mean."""
+
+    def value(self) -> float:
+        return aggregate(self.values, np.asarray(self.groups))
+
+
+def aggregate(values: np.ndarray, groups: np.ndarray) -> float:
+    return float(np.mean([values[groups == g].mean() for g in np.unique(groups)]))
+
+
+def items_of(metric: str, record: dict) -> Items | None:
+    """The items of a verdict metric in its evaluation's record, or None where the record lists none."""
+    if metric in ("sparse_probing_top1", "sparse_probing_top5"):
+        key = "top_1" if metric.endswith("1") else "top_5"
+        tasks = [t for t in record.get("tasks", []) if t.get(key) is not None]
+        if not tasks:
+            return None
+        # probes.task_group: the data set and label set, as saesanity.evals.probing.probes averages them.
+        return Items(tuple(f"{t['dataset']}/{t['task']}" for t in tasks), np.array([t[key] for t in tasks], float),
+                     tuple(f"{t['dataset']}/{t['task'].split(':', 1)[0]}" for t in tasks))
+    if metric == "concepts_detected":
+        concepts, threshold = record.get("concepts", []), record.get("threshold")
+        if not concepts or threshold is None:
+            return None
+        return Items(tuple(c["concept"] for c in concepts), np.array([c["f1"] >= threshold for c in concepts], float),
+                     ("all",) * len(concepts))
+    if metric == "autointerp":
+        latents = record.get("latents", [])
+        if not latents:
+            return None
+        return Items(None, np.array([r["accuracy"] for r in latents], float), ("all",) * len(latents))
+    return None
+
+
+def _draws(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[N_BOOT, n] weights: each column an item, each row one bootstrap draw within groups, normalised so that
+    weights @ values is the group-weighted mean of the draw."""
+    w = np.zeros((N_BOOT, len(groups)))
+    names = np.unique(groups)
+    for g in names:
+        idx = np.flatnonzero(groups == g)
+        counts = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=N_BOOT)
+        w[:, idx] = counts / (len(idx) * len(names))
+    return w
+
+
+def _paired(items: Sequence[Items]) -> tuple[np.ndarray, np.ndarray]:
+    """The items every SAE shares, as a [n_sae, n] value matrix and their groups."""
+    common = sorted(set.intersection(*(set(i.ids) for i in items)))
+    rows = []
+    for i in items:
+        pos = {name: k for k, name in enumerate(i.ids)}
+        rows.append(i.values[[pos[c] for c in common]])
+    first = {name: g for name, g in zip(items[0].ids, items[0].groups)}
+    return np.array(rows), np.array([first[c] for c in common])
+
+
+def bootstrap_margins(judged: Mapping[str, Items], baselines: Mapping[str, Sequence[Items]],
+                      seed: int) -> tuple[dict[str, tuple[float, float]], int]:
+    """Per judged role (the SAE, each control), the bootstrap interval at LEVEL of its margin over the best
+    baseline (not yet widened by the spread), and the number of items drawn (the shared ones where paired,
+    else the fewest any SAE has). `seed` fixes the draws, so a rerun gives the same bytes."""
+    rng = np.random.default_rng([seed, 25])
+    roles = list(judged)
+    per_sae = [judged[r] for r in roles] + [i for v in sorted(baselines) for i in baselines[v]]
+    if all(i.ids is not None for i in per_sae):
+        values, groups = _paired(per_sae)
+        boot = _draws(groups, rng) @ values.T  # [N_BOOT, n_sae]
+        n_items = values.shape[1]
+    else:
+        boot = np.stack([_draws(np.asarray(i.groups), rng) @ i.values for i in per_sae], axis=1)
+        n_items = min(len(i.values) for i in per_sae)
+    at = len(roles)
+    best = np.full(N_BOOT, -np.inf)
+    for v in sorted(baselines):
+        n = len(baselines[v])
+        best = np.maximum(best, boot[:, at:at + n].mean(1))
+        at += n
+    tail = (1 - LEVEL) / 2 * 100
+    out = {}
+    for k, role in enumerate(roles):
+        lo, hi = np.percentile(boot[:, k] - best, [tail, 100 - tail])
+        out[role] = (float(lo), float(hi))
+    return out, n_items
