@@ -23,6 +23,15 @@ def test_probing_items_average_as_saebench_does():
     assert len(items.values) == 4 and items.value() == pytest.approx(record["top_1"]) == pytest.approx(0.8)
 
 
+def test_ev_items_are_the_blocks_of_rows_and_give_back_the_ev():
+    record = {"explained_variance": 0.75, "ev_blocks": {"block_rows": 10, "explained": [1.0, 2.0], "total": [2.0, 2.0]}}
+    items = items_of("explained_variance", record)
+    assert items.ids == ("rows 0", "rows 10") and items.value() == pytest.approx(0.75)
+    # A ratio's bootstrap draws blocks and recomputes the ratio: identical SAEs have a margin of exactly 0.
+    boot, n = bootstrap_margins({"sae": items}, {"fd": [items, items]}, seed=0)
+    assert n == 2 and boot["sae"] == (0.0, 0.0)
+
+
 def test_concept_and_detection_items_give_back_their_metric():
     c_NK = np.eye(4, dtype=bool)[[0, 1, 2, 3, 0, 1]]
     record = concept_f1(["a", "b", "c", "d"], c_NK, np.array([0, 4, 1]), np.array([0, 0, 1]), d_sae=2, threshold=0.8)

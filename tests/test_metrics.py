@@ -31,6 +31,21 @@ def offset_data():
     return (50.0 + rng.standard_normal((1000, 8))).astype(np.float32)
 
 
+def test_ev_blocks_sum_to_the_ev_whatever_the_batches(offset_data):
+    # Blocks of 64 rows fed in batches of 100 (blocks straddle batches); the last block is short (1000 = 15 x 64 + 40).
+    x_hat = offset_data + np.random.default_rng(1).standard_normal(offset_data.shape).astype(np.float32)
+    acc = CoreAccumulator(8, 3, block_rows=64)
+    for i in range(0, 1000, 100):
+        acc.add(torch.from_numpy(offset_data[i:i + 100]), torch.from_numpy(x_hat[i:i + 100]), torch.zeros(100, 3))
+    m = acc.result()
+    blocks = m.ev_blocks
+    assert blocks["block_rows"] == 64 and len(blocks["total"]) == 16
+    assert sum(blocks["explained"]) / sum(blocks["total"]) == pytest.approx(m.explained_variance, rel=1e-9)
+    x = offset_data.astype(np.float64)
+    last = x[960:] - x.mean(0)
+    assert blocks["total"][-1] == pytest.approx(float((last ** 2).sum()), rel=1e-9)
+
+
 def test_ev_perfect_reconstruction(offset_data):
     m = _acc(offset_data, offset_data)
     assert m.explained_variance == 1.0 and m.mse == 0.0 and m.n_samples == 1000

@@ -1,14 +1,14 @@
 """The interval of a verdict's margin (SAE minus the best baseline): a bootstrap over the evaluation's own items,
 widened by the baselines' seed-to-seed spread.
 
-Two sources of noise move a margin: which items the evaluation happened to score (probing tasks, concepts,
-latents), and which seed each baseline happened to train with. The first is resampled: B bootstrap draws of the
-items (paired where every SAE is scored on the same items, each SAE's own otherwise; within each group where
-the metric averages groups first), the metric recomputed for the SAE and every baseline seed on each draw, and
-the percentile interval of margin = SAE - max over baselines of the seed mean taken. The second cannot be
-estimated from two seeds better than by their range, so the interval is widened on each side by the spread
-(the largest max - min over seeds of any baseline). Without items the interval is margin +- spread: the
-verdict of the spread alone (saesanity.sanity.verdict)."""
+Two sources of noise move a margin: which items the evaluation happened to score (blocks of held-out rows,
+probing tasks, concepts, latents), and which seed each baseline happened to train with. The first is
+resampled: N_BOOT draws of the items (paired where every SAE is scored on the same items, each SAE's own
+otherwise; within each group where the metric averages groups first), the metric recomputed for the SAE and
+every baseline seed on each draw, and the percentile interval of margin = SAE - max over baselines of the seed
+mean taken. The second cannot be estimated from two seeds better than by their range, so the interval is
+widened on each side by the spread (the largest max - min over seeds of any baseline). Without items the
+interval is margin +- spread: the verdict of the spread alone (saesanity.sanity.verdict)."""
 
 from __future__ import annotations
 
@@ -34,13 +34,14 @@ class Items:
     groups: tuple[str, ...]
     """The metric is the mean over groups of the mean within each group (SAEBench's probing average); one group
     for a plain mean."""
+    totals: np.ndarray | None = None
+    """Where set, the metric is the ratio sum(values) / sum(totals) instead (EV over blocks of rows)."""
 
     def value(self) -> float:
-        return aggregate(self.values, np.asarray(self.groups))
-
-
-def aggregate(values: np.ndarray, groups: np.ndarray) -> float:
-    return float(np.mean([values[groups == g].mean() for g in np.unique(groups)]))
+        if self.totals is not None:
+            return float(self.values.sum() / self.totals.sum())
+        groups = np.asarray(self.groups)
+        return float(np.mean([self.values[groups == g].mean() for g in np.unique(groups)]))
 
 
 def items_of(metric: str, record: dict) -> Items | None:
@@ -53,6 +54,13 @@ def items_of(metric: str, record: dict) -> Items | None:
         # probes.task_group: the data set and label set, as saesanity.evals.probing.probes averages them.
         return Items(tuple(f"{t['dataset']}/{t['task']}" for t in tasks), np.array([t[key] for t in tasks], float),
                      tuple(f"{t['dataset']}/{t['task'].split(':', 1)[0]}" for t in tasks))
+    if metric == "explained_variance":
+        blocks = record.get("ev_blocks") or {}
+        if not blocks.get("total"):
+            return None
+        n = len(blocks["total"])
+        return Items(tuple(f"rows {k * blocks['block_rows']}" for k in range(n)), np.array(blocks["explained"]),
+                     ("all",) * n, np.array(blocks["total"]))
     if metric == "concepts_detected":
         concepts, threshold = record.get("concepts", []), record.get("threshold")
         if not concepts or threshold is None:
@@ -79,15 +87,22 @@ def _draws(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return w
 
 
-def _paired(items: Sequence[Items]) -> tuple[np.ndarray, np.ndarray]:
-    """The items every SAE shares, as a [n_sae, n] value matrix and their groups."""
+def _paired(items: Sequence[Items], rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """[N_BOOT, n_sae] metric values over draws of the items every SAE shares, and their number."""
     common = sorted(set.intersection(*(set(i.ids) for i in items)))
-    rows = []
-    for i in items:
-        pos = {name: k for k, name in enumerate(i.ids)}
-        rows.append(i.values[[pos[c] for c in common]])
     first = {name: g for name, g in zip(items[0].ids, items[0].groups)}
-    return np.array(rows), np.array([first[c] for c in common])
+    w = _draws(np.array([first[c] for c in common]), rng)
+    out = []
+    for i in items:
+        index = dict(zip(i.ids, range(len(i.ids))))
+        pos = [index[c] for c in common]
+        out.append(w @ i.values[pos] / (1 if i.totals is None else w @ i.totals[pos]))
+    return np.stack(out, axis=1), len(common)
+
+
+def _unpaired(i: Items, rng: np.random.Generator) -> np.ndarray:
+    w = _draws(np.asarray(i.groups), rng)
+    return w @ i.values / (1 if i.totals is None else w @ i.totals)
 
 
 def bootstrap_margins(judged: Mapping[str, Items], baselines: Mapping[str, Sequence[Items]],
@@ -99,11 +114,9 @@ def bootstrap_margins(judged: Mapping[str, Items], baselines: Mapping[str, Seque
     roles = list(judged)
     per_sae = [judged[r] for r in roles] + [i for v in sorted(baselines) for i in baselines[v]]
     if all(i.ids is not None for i in per_sae):
-        values, groups = _paired(per_sae)
-        boot = _draws(groups, rng) @ values.T  # [N_BOOT, n_sae]
-        n_items = values.shape[1]
+        boot, n_items = _paired(per_sae, rng)
     else:
-        boot = np.stack([_draws(np.asarray(i.groups), rng) @ i.values for i in per_sae], axis=1)
+        boot = np.stack([_unpaired(i, rng) for i in per_sae], axis=1)
         n_items = min(len(i.values) for i in per_sae)
     at = len(roles)
     best = np.full(N_BOOT, -np.inf)

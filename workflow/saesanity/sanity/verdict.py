@@ -230,8 +230,8 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
             f"{len(baselines)} random baseline{'s' * (len(baselines) != 1)} of the same architecture, width and L0 "
             f"({', '.join(baselines)}; {n_seeds} seeds each; arXiv 2602.14111).")
     lines = [head] + ([budget] if budget else []) + [
-        f"Each margin's interval: a {LEVEL:.0%} bootstrap over the evaluation's items (probing tasks, scored latents, "
-        f"concepts; paired where every SAE is scored on the same ones), widened on each side by the baselines' "
+        f"Each margin's interval: a {LEVEL:.0%} bootstrap over the evaluation's items (blocks of held-out rows, "
+        f"probing tasks, scored latents, concepts; paired where every SAE is scored on the same ones), widened on each side by the baselines' "
         f"seed-to-seed spread (the largest range over seeds of any baseline); the margin +- the spread where the "
         f"evaluation lists no items (n_items in verdict.csv)."]
     for verdict, what in ((BEATS, "It beats the best baseline (the margin's interval above zero) on"),
