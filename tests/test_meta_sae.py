@@ -62,6 +62,30 @@ def test_meta_sae_explains_little_of_random_rows():
     assert rec["decoder_variance_explained"] < 0.5
 
 
+def test_the_random_rows_baseline_explains_less_than_a_planted_decoder(planted):
+    from saesanity.studies.meta_sae import random_rows_variance_explained
+    rows, _, meta = planted
+    structured = meta_metrics(meta, rows)[0]["decoder_variance_explained"]
+    assert random_rows_variance_explained(N_ROWS, D, FAST) < structured - 0.4
+
+
+def test_the_paper_number_is_printed_only_at_its_ratio(tmp_path):
+    from saesanity.atomic import write_json
+    from saesanity.studies.stitch_tables import meta_rows
+    files = []
+    for d_meta, n_base in ((2304, 49152), (256, 4096)):
+        meta = {"d_meta": d_meta, "n_base": n_base, "decoder_variance_explained": 0.4,
+                "random_rows_variance_explained": 0.1, "mean_active_per_row": 4.0, "dead_meta_fraction": 0.0,
+                "rows_without_meta": 0}
+        f = tmp_path / f"{n_base}.json"
+        write_json(f, {"source": "s", "arch": "topk", "variant": "trained", "seed": 0, "target_l0": 4,
+                       "d_sae": n_base, "meta": meta, "attribute_alignment": None})
+        files.append(str(f))
+    ve = meta_rows(files).query("metric == 'decoder_variance_explained'").set_index("d_sae")
+    assert ve.loc[49152, "paper"] == 0.5547 and ve.loc[49152, "note"] == ""
+    assert np.isnan(ve.loc[4096, "paper"]) and "this one at 1:16.0" in ve.loc[4096, "note"]
+
+
 def test_meta_sae_is_deterministic(planted):
     rows, _, meta = planted
     cfg = MetaSAEConfig(**{**FAST.__dict__, "n_epochs": 3})
@@ -145,3 +169,4 @@ def test_meta_sae_cli(tmp_path, planted):
     assert rec["arch"] == "topk" and rec["source"] == "planted" and rec["d_sae"] == N_ROWS
     assert rec["meta"]["n_base"] == N_ROWS and 0 < rec["meta"]["decoder_variance_explained"] <= 1
     assert rec["attribute_alignment"] is None
+    assert -1 < rec["meta"]["random_rows_variance_explained"] < rec["meta"]["decoder_variance_explained"]

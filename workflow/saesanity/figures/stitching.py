@@ -59,13 +59,17 @@ def plot_curves(tables: Path):
     return fig
 
 
-def _by_width(table: str, metric: str, width: str, paper: float, ylabel: str, title: str, tables: Path):
+def _by_width(table: str, metric: str, width: str, paper: float, ylabel: str, title: str, tables: Path,
+              baseline: str | None = None):
+    """`metric` against `width` per variant; the paper's value where the table prints it beside a row, and
+    the `baseline` metric's rows dotted."""
     if not (tables / table).is_file():
         return None
-    df = pd.read_csv(tables / table)
-    df = df[df.metric == metric]
+    full = pd.read_csv(tables / table)
+    df = full[full.metric == metric]
     if df.empty:
         return None
+    base = full[full.metric == baseline] if baseline else df.iloc[:0]
     groups = sorted({(s, a) for s, a in df[["source", "arch"]].itertuples(index=False)})
     colours = _colours(df.variant.unique())
     fig, axes = plt.subplots(1, len(groups), figsize=(max(7, 5 * len(groups)), 4.4), squeeze=False)
@@ -74,7 +78,12 @@ def _by_width(table: str, metric: str, width: str, paper: float, ylabel: str, ti
         for (variant, seed), c in sub.groupby(["variant", "seed"], sort=True):
             c = c.sort_values(width)
             ax.plot(c[width], c.value, "-o", ms=3, color=colours[variant], label=variant)
-        ax.axhline(paper, color="black", ls="--", lw=0.8, label="paper")
+        sub_base = base[(base.source == source) & (base.arch == arch)]
+        for (variant, seed), c in sub_base.groupby(["variant", "seed"], sort=True):
+            c = c.sort_values(width)
+            ax.plot(c[width], c.value, ":x", ms=3, color=colours[variant], label=f"{variant}: {baseline}")
+        if sub.paper.notna().any():
+            ax.axhline(paper, color="black", ls="--", lw=0.8, label="paper")
         ax.set_xscale("log", base=2)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel(width.replace("_", " "))
@@ -96,4 +105,6 @@ def plot_novel_fraction(tables: Path):
 def plot_meta(tables: Path):
     from saesanity.studies.stitch_tables import PAPER_META_VE
     return _by_width(META, "decoder_variance_explained", "d_sae", PAPER_META_VE, "decoder variance explained",
-                     "Meta-SAE (BatchTopK, k = 4) on the decoder rows\n(paper: 55.47%)", tables)
+                     "Meta-SAE (BatchTopK, k = 4) on the decoder rows, dotted: on random unit rows of the same shape\n"
+                     "(paper: 55.47% at 1:21 meta-latents per latent, drawn only at that ratio)", tables,
+                     baseline="random_rows_variance_explained")

@@ -91,6 +91,17 @@ def train_meta_sae(rows_ND: torch.Tensor, cfg: MetaSAEConfig) -> BatchTopKSAE:
     return sae.eval()
 
 
+def random_rows_variance_explained(n: int, d: int, cfg: MetaSAEConfig) -> float:
+    """The meta-SAE's baseline: the decoder variance it explains on n random unit rows of dimension d (uniform
+    on the sphere, seeded by cfg.seed), trained exactly as on a real decoder. A meta-SAE with d_meta latents
+    at k active reconstructs part of any row set by capacity alone; only the excess over this is structure."""
+    from saesanity.sae.variants import random_directions
+    rows_ND = random_directions(n, d, "iso", torch.Generator().manual_seed(cfg.seed))
+    meta = train_meta_sae(rows_ND, cfg)
+    with torch.no_grad():
+        return decoder_variance_explained(rows_ND, meta.decode(meta.encode(rows_ND)))
+
+
 @torch.no_grad()
 def decoder_variance_explained(D_ND: torch.Tensor, D_hat_ND: torch.Tensor) -> float:
     D, Dh = D_ND.double(), D_hat_ND.double()

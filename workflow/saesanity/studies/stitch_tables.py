@@ -9,8 +9,11 @@ Paper numbers. Novel fraction 0.35: Bussmann and Leask's report that precedes th
 of different sizes", AI Alignment Forum, 2024: in GPT-2 SAEs "about 65%" of a larger SAE's latents are
 similar to the smaller SAE's and "the remaining 35%" novel); the paper's own text (arXiv 2502.04878) could
 not be read here beyond its abstract, so its figure by width is not copied. Decoder variance explained by
-the meta-SAE 0.5547: arXiv 2502.04878 (55.47%). Both are GPT-2 or Gemma-scale SAEs: on the toy world what
-compares is the trained SAE against its random baselines, not the value."""
+the meta-SAE 0.5547: arXiv 2502.04878 (55.47%, 2304 meta-latents on a 49,152-latent SAE, a ratio of 1:21.3),
+printed only beside a meta-SAE of that ratio (within 10%): the variance a meta-SAE explains grows with its
+ratio, as its baseline on random unit rows of the same shape shows (random_rows_variance_explained). Both are
+GPT-2 or Gemma-scale SAEs: on the toy world what compares is the trained SAE against its random baselines, and
+each meta-SAE against its random rows, not the value."""
 
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from saesanity.atomic import read_json
 
 PAPER_NOVEL_FRACTION = 0.35
 PAPER_META_VE = 0.5547
+PAPER_META_RATIO = 2304 / 49152
+"""Meta-latents per base latent of the paper's meta-SAE."""
 PAIR = ["source", "arch", "variant", "seed", "target_l0", "d_small", "d_large"]
 SAE = ["source", "arch", "variant", "seed", "target_l0", "d_sae"]
 STITCHING_METRICS = ["n_novel", "fraction_novel", "n_novel_curve", "max_cos_mean", "mse_small", "mse_all_novel", "mse_large",
@@ -57,9 +62,15 @@ def meta_rows(files: Sequence[str]) -> pd.DataFrame:
         m = read_json(f)
         key = {k: m[k] for k in SAE}
         r = m["meta"]
-        for metric in ("decoder_variance_explained", "mean_active_per_row", "dead_meta_fraction", "rows_without_meta"):
-            rows.append({**key, "metric": metric, "value": r[metric],
-                         "paper": PAPER_META_VE if metric == "decoder_variance_explained" else None, "note": ""})
+        ratio = r["d_meta"] / r["n_base"]
+        paper_ratio = abs(ratio / PAPER_META_RATIO - 1) <= 0.1
+        note = "" if paper_ratio else (f"the paper's 0.5547 is at 1:{1 / PAPER_META_RATIO:.1f} meta-latents per base "
+                                       f"latent, this one at 1:{1 / ratio:.1f}")
+        for metric in ("decoder_variance_explained", "random_rows_variance_explained", "mean_active_per_row",
+                       "dead_meta_fraction", "rows_without_meta"):
+            ve = metric == "decoder_variance_explained"
+            rows.append({**key, "metric": metric, "value": r.get(metric),
+                         "paper": PAPER_META_VE if ve and paper_ratio else None, "note": note if ve else ""})
         align = m.get("attribute_alignment")
         rows.append({**key, "metric": "n_entity_latents", "value": align["n_entity_latents"] if align else None,
                      "paper": None, "note": "" if align else "no corpus"})

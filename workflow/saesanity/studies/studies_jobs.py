@@ -61,10 +61,11 @@ def meta_record(sae_dir: str | Path, cfg: MetaSAEConfig, data: str | Path | None
     """A meta-SAE on the decoder of the SAE in `sae_dir`; with the held-out store `data` and the toy
     world's `documents`, whether its meta-latents group base latents by the world's attributes."""
     from saesanity.sae.io import load_sae
-    from saesanity.studies.meta_sae import meta_metrics, train_meta_sae
+    from saesanity.studies.meta_sae import meta_metrics, random_rows_variance_explained, train_meta_sae
     sae = load_sae(sae_dir)
     meta = train_meta_sae(sae.W_dec.detach(), cfg)
     rec, active = meta_metrics(meta, sae.W_dec.detach(), max_members)
+    rec["random_rows_variance_explained"] = random_rows_variance_explained(*sae.W_dec.shape, cfg)
     out = {**sae_identity(sae_dir), "meta_config": dataclasses.asdict(cfg), "meta": rec,
            "attribute_alignment": None}
     if (data is None) != (documents is None):
