@@ -59,6 +59,8 @@ def test_a_paired_margin_is_resolved_where_item_noise_is_large():
     boot_u, _ = bootstrap_margins(unpaired, {"fd": [Items(None, i.values, i.groups) for i in baselines["fd"]]}, 1)
     assert boot_u["sae"][0] < 0 < boot_u["sae"][1]
     assert bootstrap_margins({"sae": sae}, baselines, seed=1) == (boot, n)  # same draws, same bytes
+    other = Items(tuple(f"d{i}" for i in range(200)), base, ("all",) * 200)
+    assert bootstrap_margins({"sae": other}, baselines, seed=1) == ({}, 0)  # no item in common: no interval
 
 
 def test_the_verdict_uses_the_interval_widened_by_the_spread():

@@ -109,11 +109,14 @@ def bootstrap_margins(judged: Mapping[str, Items], baselines: Mapping[str, Seque
                       seed: int) -> tuple[dict[str, tuple[float, float]], int]:
     """Per judged role (the SAE, each control), the bootstrap interval at LEVEL of its margin over the best
     baseline (not yet widened by the spread), and the number of items drawn (the shared ones where paired,
-    else the fewest any SAE has). `seed` fixes the draws, so a rerun gives the same bytes."""
+    else the fewest any SAE has; ({}, 0) where paired SAEs share none). `seed` fixes the draws, so a rerun gives
+    the same bytes."""
     rng = np.random.default_rng([seed, 25])
     roles = list(judged)
     per_sae = [judged[r] for r in roles] + [i for v in sorted(baselines) for i in baselines[v]]
     if all(i.ids is not None for i in per_sae):
+        if not set.intersection(*(set(i.ids) for i in per_sae)):
+            return {}, 0
         boot, n_items = _paired(per_sae, rng)
     else:
         boot = np.stack([_unpaired(i, rng) for i in per_sae], axis=1)
