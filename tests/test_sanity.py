@@ -133,15 +133,22 @@ def test_text_names_each_verdict_with_its_numbers():
 def test_the_baselines_budget_is_stated(tmp_path):
     files = []
     for variant, seed, payload in (("trained", 0, {"tokens_seen": None}),
-                                   ("frozen_decoder-iso", 0, {"tokens_seen": 4096, "converged": True}),
-                                   ("frozen_decoder-iso", 1, {"tokens_seen": 4096, "converged": False})):
+                                   ("frozen_decoder-iso", 0, {"tokens_seen": 4096, "converged": True,
+                                                              "ev_gain_last_quarter": 0.001}),
+                                   ("frozen_decoder-iso", 1, {"tokens_seen": 4096, "converged": False,
+                                                              "ev_gain_last_quarter": 0.02})):
         f = tmp_path / variant / f"seed{seed}" / "core.json"
         f.parent.mkdir(parents=True)
         write_json(f, {"variant": variant, "seed": seed, **payload})
         files.append(f)
     text = baseline_budget(files)
     assert text.startswith("The baselines trained on 4,096 tokens each") and "1 of 2 had reached" in text
+    assert "it moved by +0.0010 to +0.0200" in text
     assert baseline_budget(files[:1]) == ""  # no baseline: nothing to state
+    # Without a held-out curve nothing says where they stopped, which is not "0 of 2 converged".
+    for f in files[1:]:
+        write_json(f, {**json.loads(f.read_text()), "converged": None})
+    assert "was not measured (no held-out curve)" in baseline_budget(files)
 
 
 def test_scores_read_from_metrics_files(tmp_path):
@@ -205,6 +212,18 @@ def dry_run_error(root: Path, block: dict) -> str:
     proc = snakemake(root, "-n", "results/sanity", *with_sanity(root, block), check=False)
     assert proc.returncode != 0, proc.stdout[-2000:]
     return proc.stdout + proc.stderr
+
+
+@pytest.mark.workflow
+def test_until_converged_reaches_the_baselines_training_and_needs_a_curve(bare_workflow):
+    block = {"sanity": {**SANITY_EXAMPLES["sanity"], "until_converged": 3}}
+    out = snakemake(bare_workflow, "-n", "-p", "results/sanity", *with_sanity(bare_workflow, block)).stdout
+    baselines = [line for line in out.splitlines() if "--target-l0-from" in line]
+    assert baselines and all("--until-converged 3 --out" in line for line in baselines)
+    plain = snakemake(bare_workflow, "-n", "-p", "results/sanity", *with_sanity(bare_workflow, SANITY_EXAMPLES)).stdout
+    assert "--target-l0-from" in plain and "--until-converged" not in plain
+    no_curve = {**block, "saes": {"lm": {"train": {"curve_points": 0}}}}
+    assert "set saes.lm.train.curve_points > 0" in dry_run_error(bare_workflow, no_curve)
 
 
 def saved_saelens_sae(folder: Path, d_in: int, **change) -> Path:
@@ -316,5 +335,6 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
         assert set(table.drop(["l0", "ravel"]).power) <= {HAS_POWER, NO_POWER}
         assert f"The baselines trained on {tokens:,} tokens each" in \
             (root / f"results/sanity/{name}/verdict.md").read_text()
+        assert baseline["curve_points"] > 0 and baseline["converged"] is not None  # where it stopped
     # A rerun has nothing to do.
     assert "Nothing to be done" in snakemake(root, "-n", "results/sanity", *with_sanity(root, block)).stdout

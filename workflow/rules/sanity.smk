@@ -62,10 +62,12 @@ rule sanity_import:
 
 
 rule sanity_train:
-    """One matched random baseline of an imported SAE (its architecture and width, trained to its held-out L0), or
-    its negative control (variant untrained: the same init calibrated to that L0, no step taken)."""
+    """One matched random baseline of an imported SAE (its architecture and width, trained to its held-out L0, with
+    its held-out training curve: where it stopped), or its negative control (variant untrained: the same init
+    calibrated to that L0, no step taken)."""
     input:
         data=lambda w: paths.activation_store(w.source, "activations"),
+        heldout=lambda w: paths.activation_store(w.source, "heldout"),
         reference=paths.sae_file(paths.sanity_key("{source}", "{arch}", "{name}", "trained", paths.EXTERNAL_SEED),
                                  paths.SANITY_REFERENCE),
     output:
@@ -77,6 +79,7 @@ rule sanity_train:
         name="[a-z0-9_]+",
     params:
         spec=lambda w: specs.train_spec(config, w.source, f"{w.arch}{paths.SANITY_TAG}{w.name}", w.variant, w.seed),
+        until_converged=specs.until_converged_arg(config),
         out=lambda w, output: os.path.dirname(output.train_log),
     threads: config["threads"]
     log:
@@ -90,7 +93,8 @@ rule sanity_train:
         CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} train --spec {params.spec:q} --data {input.data}"
-        " --target-l0-from {input.reference} --source {wildcards.source} --out {params.out} 2> {log}"
+        " --heldout {input.heldout} --target-l0-from {input.reference} --source {wildcards.source}"
+        "{params.until_converged} --out {params.out} 2> {log}"
 
 
 rule sanity_concept_dictionary:

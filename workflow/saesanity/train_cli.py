@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from saesanity.command import Command, Subparsers, json_arg
-from saesanity.config import ConfigError, TrainJob, from_dict
+from saesanity.config import UNTRAINED, ConfigError, TrainJob, from_dict
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -31,9 +31,16 @@ def cmd_train(args: argparse.Namespace) -> None:
         import torch
         from saesanity.data.synthetic import read_features
         truth_FD = torch.from_numpy(read_features(args.truth)[0])
+    heldout = ActivationStore.open(args.heldout) if args.heldout else None
+    if args.until_converged and any(job.sae.variant != UNTRAINED for job in jobs):  # an untrained SAE takes no step
+        if heldout is None:
+            raise ConfigError("--until-converged reads the held-out training curve: give --heldout")
+        from saesanity.train_ladder import train_until_converged
+        train_until_converged(jobs, ActivationStore.open(args.data), args.out, heldout, args.until_converged,
+                              metadata, args.threads, truth_FD)
+        return
     train_saes(jobs, ActivationStore.open(args.data), args.out, metadata=metadata,
-               threads=args.threads, truth_FD=truth_FD,
-               heldout=ActivationStore.open(args.heldout) if args.heldout else None)
+               threads=args.threads, truth_FD=truth_FD, heldout=heldout)
 
 
 def add_train(sub: Subparsers) -> None:
@@ -47,6 +54,9 @@ def add_train(sub: Subparsers) -> None:
                    "during training) beside train_log.csv")
     p.add_argument("--target-l0-from", help="a sanity check's reference.json: train to its target_l0 (the L0 of "
                    "the imported SAE on held-out data) instead of the spec's")
+    p.add_argument("--until-converged", type=int, default=0, metavar="N",
+                   help="retrain from scratch at twice the budget until every SAE's held-out curve meets "
+                   "train.converged_ev_gain, at most N times (saesanity.train_ladder); 0: the spec's budget")
     p.add_argument("--out", required=True, nargs="+",
                    help="SAE folder(s) (cfg.json, sae_weights.safetensors, train_log.csv), one per spec")
     p.set_defaults(func=cmd_train)

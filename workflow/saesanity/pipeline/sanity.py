@@ -104,6 +104,9 @@ def check_sanity(config: dict) -> None:
         raise SanityConfigError(f"sanity.saes: names must be unique, got {names}")
     if "trained" in config["sanity"]["baselines"]:
         raise SanityConfigError("sanity.baselines: 'trained' is the SAE under test, not a baseline")
+    if config["sanity"]["until_converged"] and config["saes"]["lm"]["train"]["curve_points"] <= 0:
+        raise SanityConfigError("sanity.until_converged reads the baselines' held-out training curves: set "
+                                "saes.lm.train.curve_points > 0")
     lm = config["lm"]
     # SAELens names a hub model without its organisation (pythia-70m-deduped for EleutherAI/pythia-70m-deduped).
     models = {lm["name"]} | ({lm["hf_model"], lm["hf_model"].rsplit("/", 1)[-1]} if lm.get("hf_model") else set())

@@ -83,6 +83,12 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     return canonical({"sae": sae, "train": train})
 
 
+def until_converged_arg(config: dict) -> str:
+    """sanity_train's ` --until-converged N` (sanity.until_converged), or nothing: the baselines' budget."""
+    n = config["sanity"]["until_converged"]
+    return f" --until-converged {n}" if n else ""
+
+
 def l0_match_spec(config: dict, source: str, arch_dir: str) -> str:
     """JSON of saesanity.evals.l0_match.L0Match for an SAE on `source`: the group's tolerance and the
     architecture's exemption reason, if any."""

@@ -212,11 +212,17 @@ def baseline_budget(files: Sequence[str | Path]) -> str:
     tokens = sorted({int(m["tokens_seen"]) for m in cores if m.get("tokens_seen") is not None})
     if not cores or not tokens:
         return ""
-    converged = sum(bool(m.get("converged")) for m in cores)
-    return (f"The baselines trained on {' / '.join(f'{t:,}' for t in tokens)} tokens each "
-            f"(sanity.saes[].train_tokens sets this to your SAE's own budget; else saes.lm.train.n_samples); "
-            f"{converged} of {len(cores)} had reached the convergence criterion (held-out EV flat over the last "
-            f"quarter of training).")
+    head = (f"The baselines trained on {' / '.join(f'{t:,}' for t in tokens)} tokens each "
+            f"(sanity.saes[].train_tokens sets the budget to your SAE's own, else saes.lm.train.n_samples; "
+            f"sanity.until_converged doubles it until they converge); ")
+    curved = [m for m in cores if m.get("converged") is not None]
+    if not curved:
+        return head + "where on their training curves they stopped was not measured (no held-out curve)."
+    gains = [float(m["ev_gain_last_quarter"]) for m in curved]
+    converged = sum(bool(m["converged"]) for m in curved)
+    return head + (f"{converged} of {len(curved)} had reached the convergence criterion (held-out EV moved by less "
+                   f"than train.converged_ev_gain over the last quarter of training; it moved by {min(gains):+.4f} "
+                   f"to {max(gains):+.4f}).")
 
 
 def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = "") -> str:
@@ -231,9 +237,9 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
             f"({', '.join(baselines)}; {n_seeds} seeds each; arXiv 2602.14111).")
     lines = [head] + ([budget] if budget else []) + [
         f"Each margin's interval: a {LEVEL:.0%} bootstrap over the evaluation's items (blocks of held-out rows, "
-        f"probing tasks, scored latents, concepts; paired where every SAE is scored on the same ones), widened on each side by the baselines' "
-        f"seed-to-seed spread (the largest range over seeds of any baseline); the margin +- the spread where the "
-        f"evaluation lists no items (n_items in verdict.csv)."]
+        f"probing tasks, scored latents, concepts; paired where every SAE is scored on the same ones), widened on "
+        f"each side by the baselines' seed-to-seed spread (the largest range over seeds of any baseline); the "
+        f"margin +- the spread where the evaluation lists no items (n_items in verdict.csv)."]
     for verdict, what in ((BEATS, "It beats the best baseline (the margin's interval above zero) on"),
                           (WITHIN, "It is within noise of the best baseline (the interval includes zero) on"),
                           (BELOW, "It is below the best baseline (the interval below zero) on"),
