@@ -50,11 +50,11 @@ class CoreAccumulator:
 
     def add(self, x_BD: torch.Tensor, x_hat_BD: torch.Tensor, z_BF: torch.Tensor) -> None:
         x = x_BD.double()
-        err_B = (x - x_hat_BD.double()).pow(2).sum(1)
+        sq_BD = (x - x_hat_BD.double()).pow(2)
         if self.block_rows:
-            self._add_blocks(x, err_B)
+            self._add_blocks(x, sq_BD.sum(1))
         self.n += len(x)
-        self.sq_err += float(err_B.sum())
+        self.sq_err += float(sq_BD.sum())  # summed as before the blocks existed: the same bits in core.json
         self.sum_D += x.sum(0).numpy()
         self.sum_sq += float(x.pow(2).sum())
         fired_BF = z_BF != 0
