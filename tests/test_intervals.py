@@ -79,3 +79,14 @@ def test_the_verdict_uses_the_interval_widened_by_the_spread():
     assert row.n_items == 60 and row.level == 0.95
     assert row.margin_low < 0 < row.margin_high and row.verdict == WITHIN
     assert verdict_table(scores.assign(items=None)).iloc[0].verdict == BEATS
+
+
+def test_the_interval_does_not_depend_on_the_order_of_the_records():
+    rng = np.random.default_rng(3)
+
+    def row(role: str, seed: int, shift: float) -> dict:
+        items = Items(None, rng.normal(shift, 0.3, 40), ("all",) * 40)
+        return {"role": role, "seed": seed, "metric": "autointerp", "value": items.value(), "items": items}
+    scores = pd.DataFrame([row("sae", 0, 0.6), row("untrained", 0, 0.4), row("concept_dictionary", 0, 0.9),
+                           row("fd", 0, 0.5), row("fd", 1, 0.5)])
+    pd.testing.assert_frame_equal(verdict_table(scores), verdict_table(scores.iloc[::-1].reset_index(drop=True)))

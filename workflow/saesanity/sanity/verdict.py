@@ -130,7 +130,10 @@ def _bootstrap(m: pd.DataFrame, metric_index: int) -> tuple[dict[str, tuple[floa
     every SAE's record of this metric lists its items."""
     if "items" not in m or m["items"].isna().any() or m.value.isna().any():
         return {}, 0
-    judged = {r.role: r.items for r in m.itertuples() if r.role in (SAE, *CONTROLS)}
+    # The SAE, then each control, in this order whatever the order of the files: unpaired items take their
+    # bootstrap draws from one stream in turn, so the order decides which draws each SAE gets.
+    items = dict(zip(m.role, m["items"]))
+    judged = {role: items[role] for role in (SAE, *CONTROLS) if role in items}
     baselines: dict[str, list[Items]] = {}
     for r in m[~m.role.isin([SAE, *CONTROLS])].sort_values(["role", "seed"]).itertuples():
         baselines.setdefault(r.role, []).append(r.items)
