@@ -22,15 +22,15 @@ def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Pat
     cols = min(4, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    lead_colours = dict(zip(lead, ["C3", "C7", "C2"]))
+    others = [f"C{i}" for i in range(10) if f"C{i}" not in lead_colours.values()]
     for ax, row in zip(axes.flat, table.itertuples()):
         m = scores[scores.metric == row.metric]
-        lead_colours = dict(zip(lead, ["C3", "C7", "C2"]))
         controls = [r for r in lead if r in set(m.role)]
         roles = controls + ordered(set(m.role) - set(controls), VARIANT_ORDER)
         by_role = m.groupby("role").value
         mean, lo, hi = by_role.mean().reindex(roles), by_role.min().reindex(roles), by_role.max().reindex(roles)
         x = np.arange(len(roles))
-        others = [f"C{i}" for i in range(10) if f"C{i}" not in lead_colours.values()]
         colours = [lead_colours[r] for r in controls] + [others[i % len(others)]
                                                          for i in range(len(roles) - len(controls))]
         ax.bar(x, mean, color=colours, yerr=[mean - lo, hi - mean], capsize=2)

@@ -87,9 +87,8 @@ def _draws(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return w
 
 
-def _paired(items: Sequence[Items], rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """[N_BOOT, n_sae] metric values over draws of the items every SAE shares, and their number."""
-    common = sorted(set.intersection(*(set(i.ids) for i in items)))
+def _paired(items: Sequence[Items], common: Sequence[str], rng: np.random.Generator) -> np.ndarray:
+    """[N_BOOT, n_sae] metric values over draws of the `common` items, which every SAE has."""
     first = {name: g for name, g in zip(items[0].ids, items[0].groups)}
     w = _draws(np.array([first[c] for c in common]), rng)
     out = []
@@ -97,7 +96,7 @@ def _paired(items: Sequence[Items], rng: np.random.Generator) -> tuple[np.ndarra
         index = dict(zip(i.ids, range(len(i.ids))))
         pos = [index[c] for c in common]
         out.append(w @ i.values[pos] / (1 if i.totals is None else w @ i.totals[pos]))
-    return np.stack(out, axis=1), len(common)
+    return np.stack(out, axis=1)
 
 
 def _unpaired(i: Items, rng: np.random.Generator) -> np.ndarray:
@@ -115,9 +114,10 @@ def bootstrap_margins(judged: Mapping[str, Items], baselines: Mapping[str, Seque
     roles = list(judged)
     per_sae = [judged[r] for r in roles] + [i for v in sorted(baselines) for i in baselines[v]]
     if all(i.ids is not None for i in per_sae):
-        if not set.intersection(*(set(i.ids) for i in per_sae)):
+        common = sorted(set.intersection(*(set(i.ids) for i in per_sae)))
+        if not common:
             return {}, 0
-        boot, n_items = _paired(per_sae, rng)
+        boot, n_items = _paired(per_sae, common, rng), len(common)
     else:
         boot = np.stack([_unpaired(i, rng) for i in per_sae], axis=1)
         n_items = min(len(i.values) for i in per_sae)
