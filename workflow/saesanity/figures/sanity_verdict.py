@@ -15,9 +15,9 @@ from saesanity.figures.style import VARIANT_ORDER, ordered, save
 
 
 def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Path, lead: tuple[str, str, str],
-                 powerless: set[str]) -> None:
+                 powerless: dict[str, str]) -> None:
     """`lead`: the roles of the SAE, its negative and its positive control, drawn first in red, grey and
-    green; `powerless`: the metrics the controls showed to have no power."""
+    green; `powerless`: the metrics shown to have no power, and why."""
     metrics = list(table.metric)
     cols = min(4, len(metrics))
     rows = -(-len(metrics) // cols)
@@ -36,7 +36,7 @@ def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Pat
         ax.bar(x, mean, color=colours, yerr=[mean - lo, hi - mean], capsize=2)
         ax.set_xticks(x, [r.replace("_decoder", "_dec").replace("_encoder", "_enc") for r in roles],
                       rotation=60, ha="right", fontsize=7)
-        power = "\nno power: a control did not get its verdict" if row.metric in powerless else ""
+        power = f"\nno power: {powerless[row.metric]}" if row.metric in powerless else ""
         ax.set_title(f"{row.label}\n{row.verdict}{power}", fontsize=8)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")

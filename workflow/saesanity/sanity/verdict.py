@@ -12,7 +12,9 @@ A verdict that cannot come out either way is not a check, so every check also ju
 - positive, on the toy world: its known concepts as an SAE (variant 'concept_dictionary';
   saesanity.sanity.concept_dictionary). A metric that scores concept structure (`Metric.positive`) on which it
   does not beat the best baseline cannot pass an SAE.
-Either way the metric has no power on this model (`power` 'none'), and the SAE's verdict on it says nothing."""
+Either way the metric has no power on this model (`power` 'none'), and the SAE's verdict on it says nothing. So
+too where the SAE and every baseline sit at the metric's ceiling (`saturated`, the rule of Table 2,
+saesanity.tables.saturation): no SAE could beat them there, whatever the controls say."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from saesanity.config import CONCEPT_DICTIONARY, UNTRAINED
 from saesanity.evals.identity import SANITY
 from saesanity.figures.sanity_verdict import draw_verdict
 from saesanity.sanity.intervals import LEVEL, Items, bootstrap_margins, items_of
+from saesanity.tables.saturation import SATURATION_TOLERANCE, at_ceiling
 from saesanity.tables.tidy import value_of, write_csv
 
 
@@ -73,7 +76,9 @@ NOT_MEASURED = "not measured"
 HAS_POWER, NO_POWER, POWER_UNKNOWN = "yes", "none", "unknown"
 """The `power` column: every control judged on the metric got the verdict it must get (yes: the negative below,
 the positive, where the metric expects it, beats), one did not (none), or the negative control could not be
-judged (unknown: no control, no number, or too few seeds). `power_from` names the controls that decided it."""
+judged (unknown: no control, no number, or too few seeds). `power_from` names the controls that decided it, and
+'ceiling' where the metric is saturated (none, whatever the controls)."""
+CEILING = "ceiling"
 
 
 class NoCheckName(ValueError):
@@ -142,15 +147,17 @@ def _bootstrap(m: pd.DataFrame, metric_index: int) -> tuple[dict[str, tuple[floa
     return bootstrap_margins(judged, baselines, metric_index)
 
 
-def _power(negative: str | None, positive: str | None) -> tuple[str, str]:
+def _power(negative: str | None, positive: str | None, saturated: bool = False) -> tuple[str, str]:
     """`power` and `power_from` from the controls' verdicts (positive None where the metric does not expect
-    it to beat, or there is none)."""
+    it to beat, or there is none) and whether the metric is at its ceiling."""
     judged = (BEATS, WITHIN, BELOW)
     positive = positive if positive in judged else None
+    sources = ["negative"] * (negative in judged) + ["positive"] * bool(positive) + [CEILING] * saturated
+    if saturated:
+        return NO_POWER, "+".join(sources)
     if negative not in judged:
         return POWER_UNKNOWN, ""
-    source = "negative" + ("+positive" if positive else "")
-    return (HAS_POWER if negative == BELOW and positive in (None, BEATS) else NO_POWER), source
+    return (HAS_POWER if negative == BELOW and positive in (None, BEATS) else NO_POWER), "+".join(sources)
 
 
 def _one(values: pd.Series, what: str, metric: str) -> float:
@@ -163,7 +170,8 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
     spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
     margin_low and margin_high (its interval at `level` from a bootstrap over `n_items` evaluation items, each
-    side widened by the spread; margin +- spread where the records list no items), n_seeds, and the verdict:
+    side widened by the spread; margin +- spread where the records list no items), n_seeds, `saturated` (the
+    SAE and every baseline mean within SATURATION_TOLERANCE of the metric's maximum), and the verdict:
     beats (margin_low > 0), below (margin_high < 0), within noise, or undetermined (fewer than two seeds per
     baseline, so no spread). Each control (CONTROLS) is judged the same
     way (<prefix>, its margin and verdict), and together they set `power` and `power_from`."""
@@ -190,17 +198,19 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
         boot, n_items = _bootstrap(m, METRICS.index(metric))
         row.update(_judge(row["sae"], float(means.max()), spread, boot.get(SAE)))
         row.update({"best_baseline": means.idxmax(), "best_baseline_value": float(means.max()), "spread": spread,
-                    "level": LEVEL if n_items else np.nan, "n_items": n_items, "n_seeds": int(counts.min())})
+                    "level": LEVEL if n_items else np.nan, "n_items": n_items, "n_seeds": int(counts.min()),
+                    "saturated": at_ceiling(metric.name, [row["sae"], *means])})
         for role, prefix in CONTROLS.items():
             if prefix in row:
                 judged = _judge(row[prefix], float(means.max()), spread, boot.get(role))
                 row.update({f"{prefix}_{k}": v for k, v in judged.items()})
         row["power"], row["power_from"] = _power(row.get("negative_control_verdict"),
-                                                 row.get("positive_control_verdict") if metric.positive else None)
+                                                 row.get("positive_control_verdict") if metric.positive else None,
+                                                 row["saturated"])
         out.append(row)
     cols = ["metric", "label", "sae"] + sorted({c for r in out for c in r if c.startswith("baseline_")}) + [
         "best_baseline", "best_baseline_value", "margin", "margin_low", "margin_high", "level", "n_items", "spread",
-        "n_seeds", "verdict"] + [f"{p}{suffix}" for p in CONTROLS.values()
+        "n_seeds", "saturated", "verdict"] + [f"{p}{suffix}" for p in CONTROLS.values()
                                  for suffix in ("", "_margin", "_margin_low", "_margin_high", "_verdict")] + [
         "power", "power_from"]
     return pd.DataFrame(out).reindex(columns=cols)
@@ -252,6 +262,13 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
             items = [f"{r.label} ({r.sae:.3f} vs {r.best_baseline_value:.3f} for {r.best_baseline}, "
                      f"margin {r.margin:+.3f}{_interval(r)})" for r in rows.itertuples()]
             lines.append(f"{what}: " + "; ".join(items) + ".")
+    if "saturated" in judged and judged.saturated.eq(True).any():
+        rows = judged[judged.saturated.eq(True)]
+        lines.append(f"At its ceiling (the SAE and every baseline within {SATURATION_TOLERANCE:g} of the metric's "
+                     f"maximum): " + "; ".join(f"{r.label} ({r.sae:.3f} vs {r.best_baseline_value:.3f})"
+                                               for r in rows.itertuples()) +
+                     ". No SAE could beat the baselines there: its verdict holds by construction, and the metric "
+                     "has no power on this model whatever the controls show.")
     missing = judged[judged.verdict == NOT_MEASURED]
     if not missing.empty:
         lines.append("Not measured (the evaluation gave no number): " + ", ".join(missing.label) + ".")
@@ -324,6 +341,8 @@ def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path]
     write_csv(table, out_dir / "verdict.csv")
     with atomic_path(out_dir / "verdict.md") as tmp:
         tmp.write_text(verdict_text(name, reference, table, baseline_budget(metric_files)))
+    powerless = table[table.power == NO_POWER]
     draw_verdict(name, scores, table, out_dir / "verdict", (SAE, NEGATIVE, POSITIVE),
-                 set(table.metric[table.power == NO_POWER]))
+                 {r.metric: "at its ceiling" if r.saturated else "a control did not get its verdict"
+                  for r in powerless.itertuples()})
     return table

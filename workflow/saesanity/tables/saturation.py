@@ -16,6 +16,7 @@ METRIC_MAXIMUM: dict[str, float] = {
     "sparse_probing_top5_task_mean": 1.0,
     "ravel": 1.0,
     "autointerp": 1.0,
+    "concepts_detected": 1.0,
 }
 """The best score of every bounded Table 2 metric (accuracies and fractions recovered): the one place the
 saturation rule reads them from."""
@@ -25,20 +26,28 @@ SATURATED_LABEL = "saturated: cannot discriminate"
 SATURATED_NOTE = f"{SATURATED_LABEL} (trained and every baseline within {SATURATION_TOLERANCE:g} of the maximum)"
 
 
+def at_ceiling(metric: str, values) -> bool:
+    """Whether every one of `values` (seed means) lies within SATURATION_TOLERANCE of `metric`'s maximum;
+    False for a metric with no maximum or a missing value."""
+    if metric not in METRIC_MAXIMUM:
+        return False
+    v = pd.Series(values, dtype=float)
+    return bool(len(v) and v.notna().all() and (v >= METRIC_MAXIMUM[metric] - SATURATION_TOLERANCE).all())
+
+
 def saturated_groups(table: pd.DataFrame, group: list[str]) -> pd.Series:
     """Per `group` (which holds 'metric'), whether the seed means of the trained SAE and of every baseline
     all lie within SATURATION_TOLERANCE of the metric's maximum. False without a trained SAE or without a
     baseline (there is nothing to discriminate), and for a metric with no maximum (L0, CE itself)."""
     means = table[(table.seed == "mean") & table.metric.isin(list(METRIC_MAXIMUM))]
 
-    def at_ceiling(g: pd.DataFrame) -> bool:
-        top = METRIC_MAXIMUM[g.metric.iloc[0]]
+    def saturated(g: pd.DataFrame) -> bool:
         has_both = (g.variant == "trained").any() and (g.variant != "trained").any()
-        return bool(has_both and g.value.notna().all() and (g.value >= top - SATURATION_TOLERANCE).all())
+        return has_both and at_ceiling(g.metric.iloc[0], g.value)
 
     if means.empty:
         return pd.Series(dtype=bool)
-    return means.groupby(group, sort=False)[means.columns.tolist()].apply(at_ceiling)
+    return means.groupby(group, sort=False)[means.columns.tolist()].apply(saturated)
 
 
 def with_saturation(table: pd.DataFrame, key: list[str]) -> pd.DataFrame:
