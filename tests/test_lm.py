@@ -197,10 +197,37 @@ def test_zero_ablation_reference_gives_the_same_bits(trained_lm_dir, toy_corpus)
                                                                  generator=noisy)
     for kept in (None, keep):
         ref = zero_ablation_reference(lm, HOOK, docs, 5, kept)
-        assert sorted(ref) == ["act_0", "act_1", "act_2", "ce_zero", "kl_zero"] and ref["ce_zero"].shape == (3,)
-        alone = spliced_loss(lm, HOOK, docs, lambda x: x @ W_DD, batch_docs=5, keep=kept)
-        assert spliced_loss(lm, HOOK, docs, lambda x: x @ W_DD, 5, kept, ref) == alone
+        assert sorted(ref) == ["act_0", "act_1", "act_2", "ce_zero", "ce_zero_docs", "kl_zero", "kl_zero_docs"]
+        assert ref["ce_zero"].shape == (3,) and ref["ce_zero_docs"].shape == (12,)
+        alone = spliced_loss(lm, HOOK, docs, lambda x: x @ W_DD, batch_docs=5, keep=kept, per_doc=True)
+        assert spliced_loss(lm, HOOK, docs, lambda x: x @ W_DD, 5, kept, ref, per_doc=True) == alone
         assert 0 < alone["ce_loss_recovered"] < 1
+        # A reference written before the per-document sums: the record, without its items.
+        old = {k: v for k, v in ref.items() if not k.endswith("_docs")}
+        assert spliced_loss(lm, HOOK, docs, lambda x: x @ W_DD, 5, kept, old, per_doc=True) == \
+            {k: v for k, v in alone.items() if k != "docs"}
+
+
+def test_per_document_sums_are_the_items_of_both_scores(trained_lm_dir, toy_corpus):
+    """The per-document sums add up to the record's means, and as the verdict's bootstrap items
+    (saesanity.sanity.intervals) their ratio of sums is CE loss recovered and the KL score."""
+    from saesanity.lm.model import load_toy_model
+    from saesanity.sanity.intervals import items_of
+    lm = load_toy_model(trained_lm_dir / "model")
+    docs = [lm.encode(text) for _, text in _docs(toy_corpus)[:12]]
+    noisy = lambda x: x + 0.5 * x.std() * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    m = spliced_loss(lm, HOOK, docs, noisy, batch_docs=5, per_doc=True)
+    assert sorted(m["docs"]) == ["ce_clean", "ce_sae", "ce_zero", "kl_sae", "kl_zero"]
+    for key, per_doc in m["docs"].items():
+        assert len(per_doc) == 12
+        assert sum(per_doc) / m["n_tokens"] == pytest.approx(m[key], rel=1e-5)
+    # Each document's own CE: its tokens alone, in a batch of one.
+    first = spliced_loss(lm, HOOK, docs[:1], lambda x: x, batch_docs=1)
+    assert m["docs"]["ce_clean"][0] == pytest.approx(first["ce_clean"] * first["n_tokens"], rel=1e-5)
+    for metric, key in (("ce_loss_recovered", "ce_loss_recovered"), ("kl_div_score", "kl_div_score")):
+        items = items_of(metric, m)
+        assert len(items.ids) == 12 and items.value() == pytest.approx(m[key], rel=1e-5)
+    assert "docs" not in spliced_loss(lm, HOOK, docs, noisy, batch_docs=5)
 
 
 def test_a_reference_of_other_documents_is_refused(trained_lm_dir, toy_corpus, tmp_path):

@@ -308,15 +308,18 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
     from saesanity.sae.io import load_sae
     source = next((root / "results/saes").glob("toyworld-*")).name
     hook = source.split("-", 1)[1]
-    # One SAE given by path, as a user would: the tiny run's TopK seed 0, written by SAELens.
+    # One SAE given by path, as a user would: the tiny run's JumpReLU seed 0, written by SAELens (so the
+    # SAELens example of SANITY_EXAMPLES, the same SAE by the same writer, is left out: three checks, not four).
     mine = root / "my_sae"
-    write_saelens(load_sae(root / f"results/saes/{source}/topk/trained/seed0"), mine, model="toyworld", hook=hook)
+    write_saelens(load_sae(root / f"results/saes/{source}/jumprelu/trained/seed0"), mine, model="toyworld", hook=hook)
     block = json.loads(json.dumps(SANITY_EXAMPLES))
+    block["sanity"]["saes"] = [s for s in block["sanity"]["saes"] if s["example"]["format"] != "saelens"]
     # Its budget stated: its baselines train on 6,144 tokens (the tiny preset's saes.lm: 12,288).
     block["sanity"]["saes"].append({"name": "mine", "path": str(mine), "train_tokens": 6144})
     snakemake(root, "results/sanity", *with_sanity(root, block))
-    for name, (arch, seed) in {"sl_jumprelu": ("jumprelu", 0), "sp_topk": ("topk", 1),
-                               "dl_batchtopk": ("batchtopk", 0), "mine": ("topk", 0)}.items():
+    n_docs = yaml.safe_load((root / "presets/tiny.yaml").read_text())["lm"]["eval"]["n_docs"]
+    for name, (arch, seed) in {"sp_topk": ("topk", 1), "dl_batchtopk": ("batchtopk", 0),
+                               "mine": ("jumprelu", 0)}.items():
         table = pd.read_csv(root / f"results/sanity/{name}/verdict.csv").set_index("metric")
         assert {"explained_variance", "ce_loss_recovered", "sparse_probing_top1", "ravel", "autointerp",
                 "l0"} <= set(table.index)
@@ -340,6 +343,9 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
         assert control["tokens_seen"] == 0 and control["d_sae"] == imported["d_sae"]
         assert control["l0"] == pytest.approx(imported["l0"], rel=0.2)
         assert table.loc["explained_variance", "negative_control_verdict"] == BELOW
+        # CE loss and KL resampled over the held-out documents, paired: the same ones for every SAE.
+        assert (table.loc[["ce_loss_recovered", "kl_div_score"], "n_items"] == n_docs).all()
+        assert table.loc["ce_loss_recovered", "margin_low"] < table.loc["ce_loss_recovered", "margin"]
         assert table.loc["explained_variance", "power"] == HAS_POWER
         # The positive control: the toy world's concepts as latents, built (no step) at the SAE's width; the
         # concept check must rank it above the untrained control.

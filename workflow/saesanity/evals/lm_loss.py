@@ -78,35 +78,51 @@ def _batches(docs: Sequence[list[int]], keep: Sequence[Sequence[int]] | None, ba
 
 
 def _batch_sums(lm: LanguageModel, hook: str, batch, patches: dict[str, Reconstruct],
-                act_BTD: torch.Tensor | None = None) -> dict[str, float]:
-    """ce_<run> for the clean and each patched run, kl_<patch> for each patch: sums over the batch's tokens."""
+                act_BTD: torch.Tensor | None = None) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """ce_<run> for the clean and each patched run, kl_<patch> for each patch: sums over the batch's tokens,
+    and the same per document (float64 [B]: the items of the verdict's bootstrap, saesanity.sanity.intervals).
+    The batch sums are taken over all tokens at once, not from the per-document ones, so they keep their bits."""
     tokens_BT, keep_BT, mask_BT, target_N = batch
     logp = {name: F.log_softmax(logits[:, :-1].float().cpu()[mask_BT], dim=-1)
             for name, logits in _runs(lm, hook, tokens_BT, patches, keep_BT, act_BTD)}
     sums = {f"ce_{name}": float(F.nll_loss(lp, target_N, reduction="sum")) for name, lp in logp.items()}
+    per_token = {f"ce_{name}": F.nll_loss(lp, target_N, reduction="none") for name, lp in logp.items()}
     p_clean = logp["clean"].exp()
-    sums.update({f"kl_{name}": float((p_clean * (logp["clean"] - logp[name])).sum()) for name in patches})
-    return sums
+    for name in patches:
+        kl_NV = p_clean * (logp["clean"] - logp[name])
+        sums[f"kl_{name}"] = float(kl_NV.sum())
+        per_token[f"kl_{name}"] = kl_NV.sum(-1)
+    # mask_BT selects positions row by row, so the flat tokens run document by document.
+    doc_N = torch.arange(mask_BT.shape[0]).repeat_interleave(mask_BT.sum(1))
+    per_doc = {k: torch.zeros(mask_BT.shape[0], dtype=torch.float64).index_add_(0, doc_N, v.double())
+               for k, v in per_token.items()}
+    return sums, per_doc
 
 
 @torch.no_grad()
 def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], reconstruct: Reconstruct,
                  batch_docs: int = 64, keep: Sequence[Sequence[int]] | None = None,
-                 reference: dict[str, torch.Tensor] | None = None) -> dict:
-    """CE clean / SAE / zero, KL of SAE and zero, and the two scores, over next tokens of `docs` (BOS first).
+                 reference: dict[str, torch.Tensor] | None = None, per_doc: bool = False) -> dict:
+    """CE clean / SAE / zero, KL of SAE and zero, and the two scores, over next tokens of `docs` (BOS first);
+    with `per_doc`, `docs` holds each of those sums per document too (the items of the sanity verdict's
+    bootstrap: both scores are ratios of sums over documents, saesanity.sanity.intervals).
     `keep`: per document, positions left clean in both patched runs (harvest's outliers). `reference`:
     zero_ablation_reference of the same documents, so the zero-ablation run and the layers before the hook
     are not run again (the same sums, bit for bit)."""
     sums = {"ce_clean": 0.0, "ce_sae": 0.0, "ce_zero": 0.0, "kl_sae": 0.0, "kl_zero": 0.0}
+    doc_sums: dict[str, list[torch.Tensor]] = {k: [] for k in sums}
     n_tokens = 0
     patches = {"sae": reconstruct} if reference is not None else {"sae": reconstruct, "zero": torch.zeros_like}
     for b, batch in enumerate(_batches(docs, keep, batch_docs, lm.pad_id)):
         act_BTD = (reference or {}).get(f"act_{b}")
-        part = _batch_sums(lm, hook, batch, patches, None if act_BTD is None else act_BTD.to(lm.device))
+        part, docs_part = _batch_sums(lm, hook, batch, patches, None if act_BTD is None else act_BTD.to(lm.device))
         if reference is not None:
             part.update(ce_zero=float(reference["ce_zero"][b]), kl_zero=float(reference["kl_zero"][b]))
+            docs_part.update({k: reference[f"{k}_docs"][b * batch_docs:(b + 1) * batch_docs]
+                              for k in ("ce_zero", "kl_zero") if f"{k}_docs" in reference})
         for k in sums:
             sums[k] += part[k]
+            doc_sums[k].append(docs_part.get(k, torch.empty(0)))
         n_tokens += int(batch[2].sum())
     m = {k: v / n_tokens for k, v in sums.items()}
     # Undefined (None, JSON null) only when zero ablation changes nothing; a model that does better with
@@ -117,6 +133,10 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
     m["n_tokens"] = n_tokens
     m["n_docs"] = len(docs)
     m["n_kept_clean"] = sum(len(k) for k in keep) if keep is not None else 0
+    doc_lists = {k: torch.cat(v).tolist() for k, v in doc_sums.items()}
+    # Absent where the reference predates the per-document sums (rule lm_loss_prep rebuilds it).
+    if per_doc and all(len(v) == len(docs) for v in doc_lists.values()):
+        m["docs"] = doc_lists
     return m
 
 
@@ -124,18 +144,21 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
 def zero_ablation_reference(lm: LanguageModel, hook: str, docs: Sequence[list[int]], batch_docs: int = 64,
                             keep: Sequence[Sequence[int]] | None = None) -> dict[str, torch.Tensor]:
     """What spliced_loss computes the same way for every SAE at a hook: per batch, the zero-ablation run's
-    CE and KL sums (ce_zero, kl_zero: float64 [n_batches]) and, where the model resumes at the hook, the
-    activations there (act_<batch>)."""
+    CE and KL sums (ce_zero, kl_zero: float64 [n_batches]), the same per document (ce_zero_docs, kl_zero_docs:
+    float64 [n_docs]) and, where the model resumes at the hook, the activations there (act_<batch>)."""
     out: dict[str, torch.Tensor] = {}
-    ce, kl = [], []
+    ce, kl, ce_docs, kl_docs = [], [], [], []
     for b, batch in enumerate(_batches(docs, keep, batch_docs, lm.pad_id)):
         act_BTD = lm.activations(batch[0], hook) if lm.resumes_at(hook) else None
         if act_BTD is not None:
             out[f"act_{b}"] = act_BTD.detach().cpu().contiguous()
-        part = _batch_sums(lm, hook, batch, {"zero": torch.zeros_like}, act_BTD)
+        part, docs_part = _batch_sums(lm, hook, batch, {"zero": torch.zeros_like}, act_BTD)
         ce.append(part["ce_zero"])
         kl.append(part["kl_zero"])
-    return {**out, "ce_zero": torch.tensor(ce, dtype=torch.float64), "kl_zero": torch.tensor(kl, dtype=torch.float64)}
+        ce_docs.append(docs_part["ce_zero"])
+        kl_docs.append(docs_part["kl_zero"])
+    return {**out, "ce_zero": torch.tensor(ce, dtype=torch.float64), "kl_zero": torch.tensor(kl, dtype=torch.float64),
+            "ce_zero_docs": torch.cat(ce_docs), "kl_zero_docs": torch.cat(kl_docs)}
 
 
 REFERENCE_TENSORS, REFERENCE_JSON = "zero_ablation.safetensors", "reference.json"
@@ -193,7 +216,8 @@ def lm_loss_metrics(sae_dir: str | Path, model: ModelSpec, hook: str, heldout: s
     lm, docs, keep = _heldout(model, hook, heldout, n_docs)
     ref = _read_reference(reference, _reference_record(lm, hook, docs, keep, batch_docs)) if reference else None
     sae = load_sae(sae_dir).to(lm.device)
-    return {**sae_identity(sae_dir), "hook": hook, **spliced_loss(lm, hook, docs, sae, batch_docs, keep, ref)}
+    return {**sae_identity(sae_dir), "hook": hook,
+            **spliced_loss(lm, hook, docs, sae, batch_docs, keep, ref, per_doc=True)}
 
 
 def heldout_documents(store: ActivationStore, bos_id: int, max_docs: int) -> tuple[list[list[int]], list[list[int]]]:

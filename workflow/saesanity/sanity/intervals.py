@@ -2,7 +2,7 @@
 widened by the baselines' seed-to-seed spread.
 
 Two sources of noise move a margin: which items the evaluation happened to score (blocks of held-out rows,
-probing tasks, concepts, latents), and which seed each baseline happened to train with. The first is
+held-out documents, probing tasks, concepts, latents), and which seed each baseline happened to train with. The first is
 resampled: N_BOOT draws of the items (paired where every SAE is scored on the same items, each SAE's own
 otherwise; within each group where the metric averages groups first), the metric recomputed for the SAE and
 every baseline seed on each draw, and the percentile interval of margin = SAE - max over baselines of the seed
@@ -61,6 +61,16 @@ def items_of(metric: str, record: dict) -> Items | None:
         n = len(blocks["total"])
         return Items(tuple(f"rows {k * blocks['block_rows']}" for k in range(n)), np.array(blocks["explained"]),
                      ("all",) * n, np.array(blocks["total"]))
+    if metric in ("ce_loss_recovered", "kl_div_score"):
+        # Both are ratios of sums over the held-out documents (saesanity.evals.lm_loss): per document, the
+        # loss the SAE recovers over what zero ablation loses.
+        docs = record.get("docs")
+        if not docs:
+            return None
+        d = {k: np.array(v, float) for k, v in docs.items()}
+        lost, recovered = ((d["ce_zero"] - d["ce_clean"], d["ce_zero"] - d["ce_sae"]) if metric == "ce_loss_recovered"
+                           else (d["kl_zero"], d["kl_zero"] - d["kl_sae"]))
+        return Items(tuple(f"doc {k}" for k in range(len(lost))), recovered, ("all",) * len(lost), lost)
     if metric == "concepts_detected":
         concepts, threshold = record.get("concepts", []), record.get("threshold")
         if not concepts or threshold is None:
