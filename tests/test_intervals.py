@@ -42,6 +42,23 @@ def test_concept_and_detection_items_give_back_their_metric():
     assert items_of("explained_variance", {"explained_variance": 0.9}) is None
 
 
+def test_ravel_items_are_the_edits_of_each_pair_and_part_and_give_back_the_score():
+    from saesanity.evals.ravel.mdbm import pair_score
+    hits = [{"cause_a": [1, 0, 1, 1], "cause_b": [1, 1], "iso_ab": [0, 0, 1], "iso_ba": [1]},
+            {"cause_a": [0, 1], "cause_b": [1, 1, 1], "iso_ab": [1, 0], "iso_ba": [0, 0, 0, 1]}]
+    pairs = [{"entity_type": "person", "attribute_a": "city", "attribute_b": b, "hits": h,
+              "score": pair_score(*(np.mean(h[k]) for k in ("cause_a", "cause_b", "iso_ab", "iso_ba")))}
+             for b, h in zip(("country", "job"), hits)]
+    # A pair without a score (a part without examples) counts for nothing, in the score as in the items.
+    pairs.append({"entity_type": "person", "attribute_a": "job", "attribute_b": "age", "score": None,
+                  "hits": {"cause_a": [], "cause_b": [1], "iso_ab": [1], "iso_ba": [1]}})
+    record = {"pairs": pairs, "score": (pairs[0]["score"] + pairs[1]["score"]) / 2}
+    items = items_of("ravel", record)
+    assert len(items.values) == 21 and len(set(items.groups)) == 8 and len(set(items.ids)) == 21
+    assert items.value() == pytest.approx(record["score"])
+    assert items_of("ravel", {"pairs": [], "score": None}) is None
+
+
 def paired(values: np.ndarray) -> Items:
     return Items(tuple(f"c{i}" for i in range(len(values))), values, ("all",) * len(values))
 

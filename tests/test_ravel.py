@@ -14,7 +14,8 @@ import torch
 import yaml
 from saesanity.config import ConfigError, from_dict
 from saesanity.data.toyworld import entity_rows, load_world, prompt_rows
-from saesanity.evals.ravel.mdbm import Examples, MaskTraining, accuracy, edit_delta, hard_mask, pair_score, train_mask
+from saesanity.evals.ravel.mdbm import (Examples, MaskTraining, accuracy, edit_delta, hard_mask, hits, pair_score,
+                                         train_mask)
 from saesanity.evals.ravel.editing import ExampleBuilder, PromptModel, RavelConfig
 from saesanity.evals.ravel.data import RavelDataError, load_ravel, load_toyworld, ravel_file_names
 
@@ -76,7 +77,7 @@ def test_mdbm_finds_the_planted_attribute_latent():
     assert mask_b.tolist() == [0, 1, 0, 1, 0, 0]
 
     def acc(ex: Examples, mask: torch.Tensor) -> float | None:
-        return accuracy(m.z_PKF, m.W_dec_FD, m.patched_logits, ex, mask, batch_size=50)
+        return accuracy(hits(m.z_PKF, m.W_dec_FD, m.patched_logits, ex, mask, batch_size=50))
 
     assert acc(cause_a, mask_a) == 1.0 and acc(iso_b, mask_a) == 1.0
     assert acc(cause_b, mask_b) == 1.0 and acc(iso_a, mask_b) == 1.0
@@ -89,7 +90,7 @@ def test_zero_mask_is_the_identity_and_training_is_seeded():
     ex = m.examples(False, True)
     assert torch.equal(edit_delta(m.z_PKF, m.W_dec_FD, ex, torch.zeros(6)), torch.zeros(len(ex), 1, 8))
     # The unpatched model answers every base right: with no latent patched, no cause example succeeds.
-    assert accuracy(m.z_PKF, m.W_dec_FD, m.patched_logits, ex, torch.zeros(6)) == 0.0
+    assert accuracy(hits(m.z_PKF, m.W_dec_FD, m.patched_logits, ex, torch.zeros(6))) == 0.0
     cfg = MaskTraining(steps=20, batch_size=8, lr=0.05, seed=3)
     runs = [train_mask(m.z_PKF, m.W_dec_FD, m.patched_logits, ex, m.examples(True, False), cfg) for _ in range(2)]
     assert torch.equal(runs[0], runs[1])
@@ -248,8 +249,13 @@ def test_a_prepared_prompt_model_scores_like_one_that_runs_the_model(toy_lm, toy
     for name, t in ran.clean_state().items():
         assert torch.equal(loaded.clean_state()[name], t), name
     identity_z, identity_W = ran.x_PKD, torch.eye(toy_lm.d_model)  # an SAE whose latents are the activations
-    assert ravel_scores(loaded, identity_z, identity_W, data, cfg) == ravel_scores(ran, identity_z, identity_W,
-                                                                                   data, cfg)
+    scores = ravel_scores(ran, identity_z, identity_W, data, cfg)
+    assert ravel_scores(loaded, identity_z, identity_W, data, cfg) == scores
+    # Each part's accuracy is the mean of its examples' hits (the sanity verdict's items).
+    for pair in scores["pairs"]:
+        for part, hits in pair["hits"].items():
+            assert len(hits) == pair[f"n_{part}"] and set(hits) <= {0, 1}
+            assert pair[part] == (sum(hits) / len(hits) if hits else None)
     fewer = PromptModel(toy_lm, HOOK, data.prompts[:-1], cfg.sites, cfg.forward_batch)
     with pytest.raises(ValueError, match="rebuild it"):
         fewer.load_clean(load_file(str(tmp_path / "clean.safetensors")))

@@ -2,13 +2,13 @@
 widened by the baselines' seed-to-seed spread.
 
 Two sources of noise move a margin: which items the evaluation happened to score (blocks of held-out rows,
-held-out documents, probing tasks, concepts, latents), and which seed each baseline happened to train with. The first is
-resampled: N_BOOT draws of the items (paired where every SAE is scored on the same items, each SAE's own
-otherwise; within each group where the metric averages groups first), the metric recomputed for the SAE and
-every baseline seed on each draw, and the percentile interval of margin = SAE - max over baselines of the seed
-mean taken. The second cannot be estimated from two seeds better than by their range, so the interval is
-widened on each side by the spread (the largest max - min over seeds of any baseline). Without items the
-interval is margin +- spread: the verdict of the spread alone (saesanity.sanity.verdict)."""
+held-out documents, RAVEL's edits, probing tasks, concepts, latents), and which seed each baseline happened to
+train with. The first is resampled: N_BOOT draws of the items (paired where every SAE is scored on the same
+items, each SAE's own otherwise; within each group where the metric averages groups first), the metric
+recomputed for the SAE and every baseline seed on each draw, and the percentile interval of margin = SAE - max
+over baselines of the seed mean taken. The second cannot be estimated from two seeds better than by their range,
+so the interval is widened on each side by the spread (the largest max - min over seeds of any baseline).
+Without items the interval is margin +- spread: the verdict of the spread alone (saesanity.sanity.verdict)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,21 @@ def items_of(metric: str, record: dict) -> Items | None:
         lost, recovered = ((d["ce_zero"] - d["ce_clean"], d["ce_zero"] - d["ce_sae"]) if metric == "ce_loss_recovered"
                            else (d["kl_zero"], d["kl_zero"] - d["kl_sae"]))
         return Items(tuple(f"doc {k}" for k in range(len(lost))), recovered, ("all",) * len(lost), lost)
+    if metric == "ravel":
+        # The score is the mean over attribute pairs of the mean of their four accuracies (saesanity.evals.ravel):
+        # a group per (pair, part), its held-out examples the items (a part two pairs share is drawn in each on its
+        # own). Pairs without a score count for nothing, as in the score.
+        pairs = [(i, p) for i, p in enumerate(record.get("pairs", [])) if p.get("score") is not None and "hits" in p]
+        if not pairs:
+            return None
+        ids, values, groups = [], [], []
+        for i, p in pairs:
+            for part, hits in p["hits"].items():
+                group = f"{p['entity_type']}.{p['attribute_a']}/{p['attribute_b']} #{i} {part}"
+                ids += [f"{group} {j}" for j in range(len(hits))]
+                values += hits
+                groups += [group] * len(hits)
+        return Items(tuple(ids), np.array(values, float), tuple(groups))
     if metric == "concepts_detected":
         concepts, threshold = record.get("concepts", []), record.get("threshold")
         if not concepts or threshold is None:

@@ -250,9 +250,10 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
             f"({', '.join(baselines)}; {n_seeds} seeds each; arXiv 2602.14111).")
     lines = [head] + ([budget] if budget else []) + [
         f"Each margin's interval: a {LEVEL:.0%} bootstrap over the evaluation's items (blocks of held-out rows, "
-        f"held-out documents, probing tasks, scored latents, concepts; paired where every SAE is scored on the same "
-        f"ones), widened on each side by the baselines' seed-to-seed spread (the largest range over seeds of any "
-        f"baseline); the margin +- the spread where the evaluation lists no items (n_items in verdict.csv)."]
+        f"held-out documents, RAVEL's edits, probing tasks, scored latents, concepts; paired where every SAE is "
+        f"scored on the same ones), widened on each side by the baselines' seed-to-seed spread (the largest range "
+        f"over seeds of any baseline); the margin +- the spread where the evaluation lists no items (n_items in "
+        f"verdict.csv)."]
     for verdict, what in ((BEATS, "It beats the best baseline (the margin's interval above zero) on"),
                           (WITHIN, "It is within noise of the best baseline (the interval includes zero) on"),
                           (BELOW, "It is below the best baseline (the interval below zero) on"),

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from saesanity.atomic import atomic_path, write_json
 from saesanity.config import _check
-from saesanity.evals.ravel.mdbm import Examples, MaskTraining, accuracy, hard_mask, pair_score, train_mask
+from saesanity.evals.ravel.mdbm import Examples, MaskTraining, accuracy, hard_mask, hits, pair_score, train_mask
 from saesanity.evals.ravel.data import AttributeData, load_ravel, load_toyworld
 from saesanity.lm.model import LanguageModel, ModelSpec, load_model, pad_batch
 
@@ -312,20 +312,23 @@ def ravel_scores(model: PromptModel, z_PKF: torch.Tensor, W_dec_FD: torch.Tensor
             # mask cannot be trained and its scores are undefined (null), not zero.
             print(f"eval-ravel: no training example for {etype}.{attr}; its scores are null", file=sys.stderr)
             masks[(etype, attr)] = None
-            evals.update({(etype, attr, r): (None, 0) for r in [attr, *partners]})
+            evals.update({(etype, attr, r): torch.zeros(0, dtype=torch.bool) for r in [attr, *partners]})
             continue
         mask_F = hard_mask(train_mask(z_PKF, W_dec_FD, model.patched_logits, cause, iso, cfg.training(salt)))
         masks[(etype, attr)] = mask_F
         for read, ex in [(attr, ev_cause), *ev_iso.items()]:
-            evals[(etype, attr, read)] = (accuracy(z_PKF, W_dec_FD, model.patched_logits, ex, mask_F,
-                                                   cfg.forward_batch), len(ex))
+            evals[(etype, attr, read)] = hits(z_PKF, W_dec_FD, model.patched_logits, ex, mask_F, cfg.forward_batch)
     pairs = []
     for etype, a, b in cfg.pairs:
         parts = {"cause_a": evals[(etype, a, a)], "cause_b": evals[(etype, b, b)],
                  "iso_ab": evals[(etype, a, b)], "iso_ba": evals[(etype, b, a)]}
         pairs.append({"entity_type": etype, "attribute_a": a, "attribute_b": b,
-                      **{k: v[0] for k, v in parts.items()}, **{f"n_{k}": v[1] for k, v in parts.items()},
-                      "score": pair_score(*(v[0] for v in parts.values()))})
+                      **{k: accuracy(v) for k, v in parts.items()}, **{f"n_{k}": len(v) for k, v in parts.items()},
+                      "score": pair_score(*(accuracy(v) for v in parts.values())),
+                      # Each held-out example's hit (1) or miss (0): the items of the sanity verdict's bootstrap
+                      # (saesanity.sanity.intervals); the examples are drawn from the clean model's answers and
+                      # the configured seed, not from the SAE, so every SAE is scored on the same ones.
+                      "hits": {k: v.int().tolist() for k, v in parts.items()}})
     return {"pairs": pairs, "masks": [{"entity_type": t, "attribute": a, "n_kept": None if m is None else int(m.sum())}
                                       for (t, a), m in masks.items()],
             "clean_accuracy": float(correct_P.mean()), "n_prompts": len(data.prompts)}

@@ -122,17 +122,20 @@ def hard_mask(logits_F: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(z_PKF: torch.Tensor, W_dec_FD: torch.Tensor, patched_logits: PatchedLogits, ex: Examples,
-             mask_F: torch.Tensor, batch_size: int = 256) -> float | None:
-    """Fraction of examples whose patched prediction (argmax) is their target; None without examples."""
-    if len(ex) == 0:
-        return None
-    hits = 0
+def hits(z_PKF: torch.Tensor, W_dec_FD: torch.Tensor, patched_logits: PatchedLogits, ex: Examples,
+         mask_F: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Per example (bool [n]), whether its patched prediction (argmax) is its target."""
+    out = []
     for i in range(0, len(ex), batch_size):
         part = ex.take(torch.arange(i, min(i + batch_size, len(ex))))
         pred_B = patched_logits(part.base, edit_delta(z_PKF, W_dec_FD, part, mask_F)).argmax(-1)
-        hits += int((pred_B == part.target).sum())
-    return hits / len(ex)
+        out.append((pred_B == part.target).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
+
+
+def accuracy(hits_N: torch.Tensor) -> float | None:
+    """Fraction of examples whose patched prediction is their target (`hits`); None without examples."""
+    return int(hits_N.sum()) / len(hits_N) if len(hits_N) else None
 
 
 def pair_score(cause_a: float | None, cause_b: float | None, iso_ab: float | None,
