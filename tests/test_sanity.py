@@ -16,14 +16,15 @@ import yaml
 
 from saesanity.atomic import write_json
 from saesanity.sanity.verdict import (BEATS, BELOW, HAS_POWER, NEGATIVE, NO_POWER, NOT_MEASURED, POSITIVE,
-                                      POWER_UNKNOWN, UNDETERMINED, WITHIN, NoCheckName, baseline_budget,
+                                      POWER_UNKNOWN, TRAINED, UNDETERMINED, WITHIN, NoCheckName, baseline_budget,
                                       metrics_by_check, read_scores, verdict_table, verdict_text)
 from snakemake_runs import TINY, copy_workflow, snakemake
 
 
 def planted(sae: float, baselines: dict[str, list[float]], metric: str = "explained_variance",
-            control: float | None = None, positive: float | None = None) -> pd.DataFrame:
+            control: float | None = None, positive: float | None = None, trained: float | None = None) -> pd.DataFrame:
     rows = [{"role": "sae", "seed": 0, "metric": metric, "value": sae}]
+    rows += [] if trained is None else [{"role": TRAINED, "seed": 0, "metric": metric, "value": trained}]
     rows += [] if control is None else [{"role": NEGATIVE, "seed": 0, "metric": metric, "value": control}]
     rows += [] if positive is None else [{"role": POSITIVE, "seed": 0, "metric": metric, "value": positive}]
     rows += [{"role": v, "seed": s, "metric": metric, "value": x} for v, xs in baselines.items()
@@ -68,6 +69,33 @@ def test_the_positive_control_must_beat_the_baselines_where_the_metric_expects_i
     assert row.positive_control_verdict == verdict and row.power == power
     assert row.power_from == ("negative" if metric in ("explained_variance", "ravel") else "negative+positive")
     assert "baseline_concept_dictionary" not in row.index
+
+
+@pytest.mark.parametrize("metric,trained,converged,verdict,power_from", [
+    ("explained_variance", 0.90, True, BEATS, "negative+trained"),
+    ("explained_variance", 0.62, True, WITHIN, "negative"),   # no positive control there: it takes nothing
+    ("explained_variance", 0.90, False, BEATS, "negative"),   # it has not converged: not a positive control
+    ("autointerp", 0.90, True, BEATS, "negative")])           # not expected on concept metrics
+def test_the_trained_control_adds_power_only_where_it_converged_and_beats(metric, trained, converged, verdict,
+                                                                          power_from):
+    scores = planted(0.80, {"fd_iso": [0.59, 0.61], "fe_iso": [0.40, 0.45]}, metric, control=0.30, trained=trained)
+    row = verdict_table(scores, trained_converged=converged).iloc[0]
+    assert row.trained_control == pytest.approx(trained) and row.trained_control_verdict == verdict
+    assert (row.power, row.power_from) == (HAS_POWER, power_from)
+    assert "baseline_trained_control" not in row.index
+
+
+def test_text_says_what_the_trained_control_shows():
+    ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
+    table = verdict_table(pd.concat([planted(0.8, {"fd_iso": [0.5, 0.6]}, control=0.2, trained=0.9),
+                                     planted(0.8, {"fd_iso": [0.5, 0.6]}, "ce_loss_recovered", control=0.2,
+                                             trained=0.58)]))
+    text = verdict_text("mine", ref, table, trained={"tokens": 49152, "converged": True})
+    assert "trained on 49,152 tokens" in text
+    assert "It beats them on: explained variance (0.900, margin +0.350): there the check can pass" in text
+    assert "It does not beat them on: CE loss recovered (0.580, margin +0.030)" in text
+    unconverged = verdict_text("mine", ref, table, trained={"tokens": 49152, "converged": False})
+    assert "had NOT flattened" in unconverged and "It beats them on" not in unconverged
 
 
 def test_text_says_what_the_positive_control_shows():
@@ -231,15 +259,25 @@ def dry_run_error(root: Path, block: dict) -> str:
 
 
 @pytest.mark.workflow
-def test_until_converged_reaches_the_baselines_training_and_needs_a_curve(bare_workflow):
-    block = {"sanity": {**SANITY_EXAMPLES["sanity"], "until_converged": 3}}
-    out = snakemake(bare_workflow, "-n", "-p", "results/sanity", *with_sanity(bare_workflow, block)).stdout
-    baselines = [line for line in out.splitlines() if "--target-l0-from" in line]
-    assert baselines and all("--until-converged 3 --out" in line for line in baselines)
-    plain = snakemake(bare_workflow, "-n", "-p", "results/sanity", *with_sanity(bare_workflow, SANITY_EXAMPLES)).stdout
-    assert "--target-l0-from" in plain and "--until-converged" not in plain
+def test_the_trained_control_and_until_converged_climb_the_budget_ladder_and_need_a_curve(bare_workflow):
+    def train_lines(block: dict) -> tuple[list[str], list[str]]:
+        """The sanity_train commands of the trained controls and of the rest (baselines, untrained controls)."""
+        out = snakemake(bare_workflow, "-n", "-p", "results/sanity", *with_sanity(bare_workflow, block)).stdout
+        lines = [line for line in out.splitlines() if "--target-l0-from" in line]
+        return [x for x in lines if "/trained_control/" in x], [x for x in lines if "/trained_control/" not in x]
+    # The trained control climbs the ladder by default (sanity.trained_control: 3), the baselines do not.
+    trained, rest = train_lines(SANITY_EXAMPLES)
+    assert len(trained) == 3 and all("--until-converged 3 --out" in x for x in trained)
+    assert rest and not any("--until-converged" in x for x in rest)
+    # until_converged 5: the baselines climb too, and the trained control as far as they may.
+    block = {"sanity": {**SANITY_EXAMPLES["sanity"], "until_converged": 5}}
+    trained, rest = train_lines(block)
+    assert all("--until-converged 5 --out" in x for x in trained + rest)
+    trained, _ = train_lines({"sanity": {**SANITY_EXAMPLES["sanity"], "trained_control": 0}})
+    assert not trained
     no_curve = {**block, "saes": {"lm": {"train": {"curve_points": 0}}}}
-    assert "set saes.lm.train.curve_points > 0" in dry_run_error(bare_workflow, no_curve)
+    assert "sanity.until_converged reads held-out training curves: set saes.lm.train.curve_points > 0" in \
+        dry_run_error(bare_workflow, no_curve)
 
 
 def saved_saelens_sae(folder: Path, d_in: int, **change) -> Path:
@@ -355,6 +393,16 @@ def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
         assert positive["n_concept_latents"] > 0
         assert table.loc["concepts_detected", "positive_control"] > table.loc["concepts_detected", "negative_control"]
         assert set(table.drop(["l0", "ravel"]).power) <= {HAS_POWER, NO_POWER}
+        # The trained control: the same shape trained from the baselines' budget up the ladder (sanity.trained_control
+        # 3: at most 8x), judged like the SAE; with power from it only where it converged and beats.
+        trained = json.loads(
+            (root / f"results/metrics/{source}/{arch}-sanity_{name}/trained_control/seed0/core.json").read_text())
+        assert trained["d_sae"] == imported["d_sae"] and trained["converged"] is not None
+        assert tokens <= trained["tokens_seen"] <= 8 * tokens
+        assert table.loc["explained_variance", "trained_control_verdict"] in {BEATS, WITHIN, BELOW}
+        gets_power = trained["converged"] and table.loc["explained_variance", "trained_control_verdict"] == BEATS
+        assert ("trained" in table.loc["explained_variance", "power_from"]) == gets_power
+        assert "Trained control: the pipeline's own SAE" in (root / f"results/sanity/{name}/verdict.md").read_text()
         assert f"The baselines trained on {tokens:,} tokens each" in \
             (root / f"results/sanity/{name}/verdict.md").read_text()
         assert baseline["curve_points"] > 0 and baseline["converged"] is not None  # where it stopped

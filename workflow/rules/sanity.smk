@@ -1,7 +1,8 @@
 # Does an SAE from elsewhere beat random baselines? (config `sanity`; presets/sanity-check.yaml). Each SAE is
 # imported into results/saes/<source>/<arch>-sanity_<name>/trained/seed0, its baselines and its negative control
-# (variant untrained) are made beside it at its width and held-out L0, on the toy world its positive control
-# (variant concept_dictionary) at its width, and every per-SAE evaluation rule then serves them all unchanged.
+# (variant untrained) and trained control (variant trained_control) are made beside it at its width and held-out
+# L0, on the toy world its concept control (variant concept_dictionary) at its width, and every per-SAE evaluation
+# rule then serves them all unchanged.
 
 ruleorder: sanity_import > sanity_concept_dictionary > sanity_train > train
 
@@ -63,8 +64,9 @@ rule sanity_import:
 
 rule sanity_train:
     """One matched random baseline of an imported SAE (its architecture and width, trained to its held-out L0, with
-    its held-out training curve: where it stopped), or its negative control (variant untrained: the same init
-    calibrated to that L0, no step taken)."""
+    its held-out training curve: where it stopped), its negative control (variant untrained: the same init
+    calibrated to that L0, no step taken) or its trained control (variant trained_control: trained to
+    convergence)."""
     input:
         data=lambda w: paths.activation_store(w.source, "activations"),
         heldout=lambda w: paths.activation_store(w.source, "heldout"),
@@ -79,7 +81,7 @@ rule sanity_train:
         name="[a-z0-9_]+",
     params:
         spec=lambda w: specs.train_spec(config, w.source, f"{w.arch}{paths.SANITY_TAG}{w.name}", w.variant, w.seed),
-        until_converged=specs.until_converged_arg(config),
+        until_converged=lambda w: specs.until_converged_arg(config, w.variant),
         out=lambda w, output: os.path.dirname(output.train_log),
     threads: config["threads"]
     log:

@@ -112,6 +112,10 @@ no training step taken."""
 CONCEPT_DICTIONARY = "concept_dictionary"
 """The sanity check's positive control on the toy world (saesanity.sanity.concept_dictionary): one JumpReLU
 latent per known concept, built from the world's labels, never trained by gradient."""
+TRAINED_CONTROL = "trained_control"
+"""The sanity check's positive control on reconstruction, on any model (saesanity.sanity.verdict): the pipeline's
+own SAE of the checked SAE's architecture, width and L0, trained like "trained" until its held-out curve
+flattens (saesanity.train_ladder); judged only where it got there."""
 VARIANTS = (
     "trained",
     "frozen_decoder-iso",
@@ -125,6 +129,7 @@ VARIANTS = (
     "frozen_both-truth",
     UNTRAINED,
     CONCEPT_DICTIONARY,
+    TRAINED_CONTROL,
 )
 CEILINGS = ("frozen_decoder-truth", "frozen_both-truth")
 
@@ -144,7 +149,8 @@ class SAEConfig:
     synthetic data the ceilings frozen_decoder-truth (the true dictionary as decoder, encoder trained) and
     frozen_both-truth (the true dictionary as decoder and, transposed, as encoder; biases and thresholds
     trained); untrained (the shared init calibrated to target_l0, no step taken: the sanity check's negative
-    control); concept_dictionary (the toy world's known concepts as JumpReLU latents: its positive control)."""
+    control); concept_dictionary (the toy world's known concepts as JumpReLU latents: its positive control);
+    trained_control (trained like trained, to convergence: its positive control on reconstruction)."""
     seed: int = 0
     """Initialisation and data-order seed; shared by every variant of one comparison."""
     soft_frozen_tau: float = 0.8

@@ -14,15 +14,15 @@ import pandas as pd
 from saesanity.figures.style import VARIANT_ORDER, ordered, save
 
 
-def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Path, lead: tuple[str, str, str],
+def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Path, lead: tuple[str, ...],
                  powerless: dict[str, str]) -> None:
-    """`lead`: the roles of the SAE, its negative and its positive control, drawn first in red, grey and
-    green; `powerless`: the metrics shown to have no power, and why."""
+    """`lead`: the roles of the SAE, its negative, concept and trained controls, drawn first in red, grey, green
+    and orange; `powerless`: the metrics shown to have no power, and why."""
     metrics = list(table.metric)
     cols = min(4, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
-    lead_colours = dict(zip(lead, ["C3", "C7", "C2"]))
+    lead_colours = dict(zip(lead, ["C3", "C7", "C2", "C1"]))
     others = [f"C{i}" for i in range(10) if f"C{i}" not in lead_colours.values()]
     for ax, row in zip(axes.flat, table.itertuples()):
         m = scores[scores.metric == row.metric]
@@ -40,7 +40,7 @@ def draw_verdict(name: str, scores: pd.DataFrame, table: pd.DataFrame, stem: Pat
         ax.set_title(f"{row.label}\n{row.verdict}{power}", fontsize=8)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
-    fig.suptitle(f"{name}: the SAE (red), an untrained SAE (grey) and, on the toy world, the known concepts (green) "
-                 f"against the random baselines (range over seeds)", fontsize=9)
+    fig.suptitle(f"{name}: the SAE (red), an untrained SAE (grey), one trained to convergence (orange) and, on the "
+                 f"toy world, the known concepts (green) against the random baselines (range over seeds)", fontsize=9)
     fig.tight_layout()
     save(fig, stem)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from saesanity.config import CONCEPT_DICTIONARY, UNTRAINED
+from saesanity.config import CONCEPT_DICTIONARY, TRAINED_CONTROL, UNTRAINED
 from saesanity.external.describe import ExternalInfo, ExternalSAEError, describe
 from saesanity.pipeline.jobs import SAEKey, is_toyworld, lm_d_model
 from saesanity.pipeline.paths import EXTERNAL_SEED, external_example_dir
@@ -36,10 +36,12 @@ class SanitySAE:
 
     def keys(self, config: dict) -> list[SAEKey]:
         """The imported SAE, its negative control (an untrained SAE of its architecture, width and L0: can the
-        check fail an SAE?), on the toy world its positive control (the known concepts as an SAE: can the check
-        pass one?), then each baseline at each of `sanity.seeds`."""
+        check fail an SAE?), its positive controls (with `sanity.trained_control`, the same shape trained to
+        convergence: can reconstruction pass one? On the toy world the known concepts as an SAE: can the concept
+        metrics?), then each baseline at each of `sanity.seeds`."""
         block = config["sanity"]
-        controls = [UNTRAINED] + ([CONCEPT_DICTIONARY] if is_toyworld(config) else [])
+        controls = [UNTRAINED] + [TRAINED_CONTROL] * bool(block["trained_control"]) + (
+            [CONCEPT_DICTIONARY] if is_toyworld(config) else [])
         return [self.key(config)] + [self.key(config, c) for c in controls] + [
             self.key(config, v, s) for v in block["baselines"] for s in block["seeds"]]
 
@@ -104,9 +106,11 @@ def check_sanity(config: dict) -> None:
         raise SanityConfigError(f"sanity.saes: names must be unique, got {names}")
     if "trained" in config["sanity"]["baselines"]:
         raise SanityConfigError("sanity.baselines: 'trained' is the SAE under test, not a baseline")
-    if config["sanity"]["until_converged"] and config["saes"]["lm"]["train"]["curve_points"] <= 0:
-        raise SanityConfigError("sanity.until_converged reads the baselines' held-out training curves: set "
-                                "saes.lm.train.curve_points > 0")
+    if config["saes"]["lm"]["train"]["curve_points"] <= 0:
+        for key in ("until_converged", "trained_control"):
+            if config["sanity"][key]:
+                raise SanityConfigError(f"sanity.{key} reads held-out training curves: set "
+                                        f"saes.lm.train.curve_points > 0 (or sanity.{key}: 0)")
     lm = config["lm"]
     # SAELens names a hub model without its organisation (pythia-70m-deduped for EleutherAI/pythia-70m-deduped).
     models = {lm["name"]} | ({lm["hf_model"], lm["hf_model"].rsplit("/", 1)[-1]} if lm.get("hf_model") else set())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from saesanity.config import TRAINED_CONTROL
 from saesanity.data.offline.debian import PINS
 from saesanity.data.offline.english import SOURCE_PACKAGES
 from saesanity.data.offline.probing_sets import SETS as PROBING_SETS_SOURCES
@@ -83,9 +84,12 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     return canonical({"sae": sae, "train": train})
 
 
-def until_converged_arg(config: dict) -> str:
-    """sanity_train's ` --until-converged N` (sanity.until_converged), or nothing: the baselines' budget."""
+def until_converged_arg(config: dict, variant: str) -> str:
+    """sanity_train's ` --until-converged N` (sanity.until_converged; for the trained control at least
+    sanity.trained_control), or nothing: the baselines' budget."""
     n = config["sanity"]["until_converged"]
+    if variant == TRAINED_CONTROL:
+        n = max(n, config["sanity"]["trained_control"])
     return f" --until-converged {n}" if n else ""
 
 

@@ -11,7 +11,12 @@ A verdict that cannot come out either way is not a check, so every check also ju
   on which it is not below the best baseline cannot fail an SAE;
 - positive, on the toy world: its known concepts as an SAE (variant 'concept_dictionary';
   saesanity.sanity.concept_dictionary). A metric that scores concept structure (`Metric.positive`) on which it
-  does not beat the best baseline cannot pass an SAE.
+  does not beat the best baseline cannot pass an SAE;
+- trained, on any model: the pipeline's own SAE of the same architecture, width and L0 trained until its held-out
+  curve flattened (variant 'trained_control'). Where it converged and beats the baselines on reconstruction
+  (`Metric.trained`), that metric has shown it can pass an SAE; where it does not, it has not earned its place as a
+  positive control (random baselines matching a trained SAE is the paper's finding, not a fault of the metric), so
+  it takes nothing from the power, and verdict.md says the positive side is unshown.
 Either way the metric has no power on this model (`power` 'none'), and the SAE's verdict on it says nothing. So
 too where the SAE and every baseline sit at the metric's ceiling (`saturated`, the rule of Table 2,
 saesanity.tables.saturation): no SAE could beat them there, whatever the controls say."""
@@ -26,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
-from saesanity.config import CONCEPT_DICTIONARY, UNTRAINED
+from saesanity.config import CONCEPT_DICTIONARY, TRAINED_CONTROL, UNTRAINED
 from saesanity.evals.identity import SANITY
 from saesanity.figures.sanity_verdict import draw_verdict
 from saesanity.sanity.intervals import LEVEL, Items, bootstrap_margins, items_of
@@ -47,12 +52,15 @@ class Metric:
     SAE's), nor on RAVEL: the labels at an entity's token name the entity, not its attributes, so no latent of
     the concept dictionary moves one attribute alone (measured on the default toy world: cause 0.000 for every
     attribute, the edit changes nothing)."""
+    trained: bool = False
+    """The trained control, where it converged, is expected to beat the baselines here: reconstruction, what its
+    training optimises (and what CE loss and KL follow)."""
 
 
 METRICS = [
-    Metric("core", "explained_variance", "explained_variance", "explained variance", positive=False),
-    Metric("lm_loss", "ce_loss_recovered", "ce_loss_recovered", "CE loss recovered", positive=False),
-    Metric("lm_loss", "kl_div_score", "kl_div_score", "KL-divergence score", positive=False),
+    Metric("core", "explained_variance", "explained_variance", "explained variance", positive=False, trained=True),
+    Metric("lm_loss", "ce_loss_recovered", "ce_loss_recovered", "CE loss recovered", positive=False, trained=True),
+    Metric("lm_loss", "kl_div_score", "kl_div_score", "KL-divergence score", positive=False, trained=True),
     Metric("probing", "top_1", "sparse_probing_top1", "sparse probing top-1"),
     Metric("probing", "top_5", "sparse_probing_top5", "sparse probing top-5"),
     Metric("ravel", "score", "ravel", "RAVEL", positive=False),
@@ -67,7 +75,9 @@ NEGATIVE = UNTRAINED
 """The `variant` (role) of the negative control's rows; it is judged like the SAE, never a baseline."""
 POSITIVE = CONCEPT_DICTIONARY
 """The `variant` (role) of the positive control's rows (toy world only)."""
-CONTROLS = {NEGATIVE: "negative_control", POSITIVE: "positive_control"}
+TRAINED = TRAINED_CONTROL
+"""The `variant` (role) of the trained control's rows (sanity.trained_control)."""
+CONTROLS = {NEGATIVE: "negative_control", POSITIVE: "positive_control", TRAINED: "trained_control"}
 """Each control's role and the prefix of its columns in verdict.csv."""
 
 BEATS, WITHIN, BELOW, UNDETERMINED = "beats", "within noise", "below", "undetermined"
@@ -147,12 +157,15 @@ def _bootstrap(m: pd.DataFrame, metric_index: int) -> tuple[dict[str, tuple[floa
     return bootstrap_margins(judged, baselines, metric_index)
 
 
-def _power(negative: str | None, positive: str | None, saturated: bool = False) -> tuple[str, str]:
-    """`power` and `power_from` from the controls' verdicts (positive None where the metric does not expect
-    it to beat, or there is none) and whether the metric is at its ceiling."""
+def _power(negative: str | None, positive: str | None, saturated: bool = False,
+           trained: str | None = None) -> tuple[str, str]:
+    """`power` and `power_from` from the controls' verdicts (positive, trained None where the metric does not
+    expect them to beat, or there is none; trained also where it did not converge) and whether the metric is at
+    its ceiling. The trained control adds to `power_from` where it beats and takes nothing where it does not."""
     judged = (BEATS, WITHIN, BELOW)
     positive = positive if positive in judged else None
-    sources = ["negative"] * (negative in judged) + ["positive"] * bool(positive) + [CEILING] * saturated
+    sources = (["negative"] * (negative in judged) + ["positive"] * bool(positive) + ["trained"] * (trained == BEATS)
+               + [CEILING] * saturated)
     if saturated:
         return NO_POWER, "+".join(sources)
     if negative not in judged:
@@ -166,7 +179,7 @@ def _one(values: pd.Series, what: str, metric: str) -> float:
     return float(values.iloc[0])
 
 
-def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
+def verdict_table(scores: pd.DataFrame, trained_converged: bool = True) -> pd.DataFrame:
     """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
     spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
     margin_low and margin_high (its interval at `level` from a bootstrap over `n_items` evaluation items, each
@@ -174,7 +187,8 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
     SAE and every baseline mean within SATURATION_TOLERANCE of the metric's maximum), and the verdict:
     beats (margin_low > 0), below (margin_high < 0), within noise, or undetermined (fewer than two seeds per
     baseline, so no spread). Each control (CONTROLS) is judged the same
-    way (<prefix>, its margin and verdict), and together they set `power` and `power_from`."""
+    way (<prefix>, its margin and verdict), and together they set `power` and `power_from` (the trained control
+    only where `trained_converged`)."""
     out = []
     for metric in METRICS + [L0]:
         m = scores[scores.metric == metric.name]
@@ -204,9 +218,9 @@ def verdict_table(scores: pd.DataFrame) -> pd.DataFrame:
             if prefix in row:
                 judged = _judge(row[prefix], float(means.max()), spread, boot.get(role))
                 row.update({f"{prefix}_{k}": v for k, v in judged.items()})
-        row["power"], row["power_from"] = _power(row.get("negative_control_verdict"),
-                                                 row.get("positive_control_verdict") if metric.positive else None,
-                                                 row["saturated"])
+        row["power"], row["power_from"] = _power(
+            row.get("negative_control_verdict"), row.get("positive_control_verdict") if metric.positive else None,
+            row["saturated"], row.get("trained_control_verdict") if metric.trained and trained_converged else None)
         out.append(row)
     cols = ["metric", "label", "sae"] + sorted({c for r in out for c in r if c.startswith("baseline_")}) + [
         "best_baseline", "best_baseline_value", "margin", "margin_low", "margin_high", "level", "n_items", "spread",
@@ -238,7 +252,17 @@ def baseline_budget(files: Sequence[str | Path]) -> str:
                    f"to {max(gains):+.4f}).")
 
 
-def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = "") -> str:
+def trained_control_state(files: Sequence[str | Path]) -> dict | None:
+    """The trained control's budget and whether its held-out curve converged, from its core.json (None without
+    one)."""
+    for f in files:
+        if Path(f).stem == "core" and (m := read_json(f))["variant"] == TRAINED:
+            return {"tokens": m.get("tokens_seen"), "converged": m.get("converged")}
+    return None
+
+
+def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = "",
+                 trained: dict | None = None) -> str:
     """Sentences a researcher can paste: what was compared, how far the baselines trained, then where the SAE
     beats its baselines, by how much, and where it does not."""
     judged = table[table.metric != L0.name]
@@ -275,7 +299,7 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
         lines.append("Not measured (the evaluation gave no number): " + ", ".join(missing.label) + ".")
     l0 = table[table.metric == L0.name]
     positive_l0 = float(l0.positive_control.iloc[0]) if len(l0) and pd.notna(l0.positive_control.iloc[0]) else None
-    lines += control_text(judged, positive_l0)
+    lines += control_text(judged, positive_l0, trained)
     return "\n\n".join(lines) + "\n"
 
 
@@ -286,9 +310,9 @@ def _interval(r) -> str:
             f"{f', {int(r.n_items)} items' if r.n_items else ''}")
 
 
-def control_text(judged: pd.DataFrame, positive_l0: float | None = None) -> list[str]:
+def control_text(judged: pd.DataFrame, positive_l0: float | None = None, trained: dict | None = None) -> list[str]:
     """What the controls say about each metric's power (module docstring); `positive_l0` the positive control's
-    held-out L0."""
+    held-out L0, `trained` the trained control's trained_control_state."""
     def items(rows: pd.DataFrame, prefix: str) -> str:
         return "; ".join(f"{r.label} ({getattr(r, prefix):.3f}, margin {getattr(r, prefix + '_margin'):+.3f})"
                          for r in rows.itertuples())
@@ -328,9 +352,35 @@ def control_text(judged: pd.DataFrame, positive_l0: float | None = None) -> list
             lines.append(f"Not expected to beat them on reconstruction (it runs at its concepts' L0, not the SAE's) "
                          f"nor on RAVEL (it has no latent for an entity's attribute), shown for reference: "
                          f"{items(judged[shown], 'positive_control')}.")
+    lines += _trained_text(judged, trained, items)
     unknown = judged[(judged.power == POWER_UNKNOWN) & (judged.verdict != NOT_MEASURED)]
     if not unknown.empty:
         lines.append("The controls could not be judged on: " + ", ".join(unknown.label) + ".")
+    return lines
+
+
+def _trained_text(judged: pd.DataFrame, trained: dict | None, items) -> list[str]:
+    if "trained_control_verdict" not in judged or judged.trained_control_verdict.isna().all():
+        return []
+    converged = bool((trained or {}).get("converged"))
+    tokens = (trained or {}).get("tokens")
+    where = f"trained on {tokens:,} tokens, " if tokens else ""
+    lines = [f"Trained control: the pipeline's own SAE of the same architecture, width and L0, {where}retrained at "
+             f"twice the budget until its held-out curve flattened (sanity.trained_control), judged the same way; "
+             f"where it beats the baselines on reconstruction, that metric has shown it can pass an SAE."]
+    if not converged:
+        return lines + ["Its held-out curve had NOT flattened within its budget ladder, so it has not earned its "
+                        "place as a positive control: its verdicts are in verdict.csv, not used for power."]
+    expected = judged.metric.map({m.name: m.trained for m in METRICS}).fillna(False).astype(bool)
+    verdict = judged.trained_control_verdict
+    if (expected & (verdict == BEATS)).any():
+        lines.append(f"It beats them on: {items(judged[expected & (verdict == BEATS)], 'trained_control')}: "
+                     f"there the check can pass a good SAE.")
+    short = expected & verdict.isin([WITHIN, BELOW])
+    if short.any():
+        lines.append(f"It does not beat them on: {items(judged[short], 'trained_control')}. "
+                     f"A trained SAE that does not beat random ones is the paper's question, not a fault of the "
+                     f"metric, so it is no positive control there: that the metric can pass an SAE is not shown.")
     return lines
 
 
@@ -338,12 +388,13 @@ def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path]
     """<out_dir>/verdict.csv, verdict.md and verdict.png (and .pdf) of one SAE."""
     out_dir = Path(out_dir)
     scores = read_scores(metric_files)
-    table = verdict_table(scores)
+    trained = trained_control_state(metric_files)
+    table = verdict_table(scores, trained_converged=bool(trained and trained["converged"]))
     write_csv(table, out_dir / "verdict.csv")
     with atomic_path(out_dir / "verdict.md") as tmp:
-        tmp.write_text(verdict_text(name, reference, table, baseline_budget(metric_files)))
+        tmp.write_text(verdict_text(name, reference, table, baseline_budget(metric_files), trained))
     powerless = table[table.power == NO_POWER]
-    draw_verdict(name, scores, table, out_dir / "verdict", (SAE, NEGATIVE, POSITIVE),
+    draw_verdict(name, scores, table, out_dir / "verdict", (SAE, NEGATIVE, POSITIVE, TRAINED),
                  {r.metric: "at its ceiling" if r.saturated else "a control did not get its verdict"
                   for r in powerless.itertuples()})
     return table
