@@ -17,9 +17,9 @@ A verdict that cannot come out either way is not a check, so every check also ju
   (`Metric.trained`), that metric has shown it can pass an SAE; where it does not, it has not earned its place as a
   positive control (random baselines matching a trained SAE is the paper's finding, not a fault of the metric), so
   it takes nothing from the power, and verdict.md says the positive side is unshown.
-Either way the metric has no power on this model (`power` 'none'), and the SAE's verdict on it says nothing. So
-too where the SAE and every baseline sit at the metric's ceiling (`saturated`, the rule of Table 2,
-saesanity.tables.saturation): no SAE could beat them there, whatever the controls say."""
+Where the negative or the concept control fails, the metric has no power on this model (`power` 'none'), and the
+SAE's verdict on it says nothing. So too where the SAE and every baseline sit at the metric's ceiling
+(`saturated`, the rule of Table 2, saesanity.tables.saturation): no SAE could beat them there."""
 
 from __future__ import annotations
 
@@ -365,9 +365,9 @@ def _trained_text(judged: pd.DataFrame, trained: dict | None, items) -> list[str
     converged = bool((trained or {}).get("converged"))
     tokens = (trained or {}).get("tokens")
     where = f"trained on {tokens:,} tokens, " if tokens else ""
-    lines = [f"Trained control: the pipeline's own SAE of the same architecture, width and L0, {where}retrained at "
-             f"twice the budget until its held-out curve flattened (sanity.trained_control), judged the same way; "
-             f"where it beats the baselines on reconstruction, that metric has shown it can pass an SAE."]
+    lines = [f"Trained control: the pipeline's own SAE of the same architecture, width and L0, {where}the "
+             f"baselines' budget doubled until its held-out curve flattened (sanity.trained_control), judged the same "
+             f"way; where it beats the baselines on reconstruction, that metric has shown it can pass an SAE."]
     if not converged:
         return lines + ["Its held-out curve had NOT flattened within its budget ladder, so it has not earned its "
                         "place as a positive control: its verdicts are in verdict.csv, not used for power."]
