@@ -1,6 +1,6 @@
 """The sanity check of SAEs from elsewhere (config `sanity`): the verdict's arithmetic on planted scores, the
-config checks that refuse bad SAEs before any job runs, and an end-to-end run on the tiny preset with an SAE in
-each of the three formats."""
+config checks that refuse bad SAEs before any job runs, and an end-to-end run on the tiny preset with one SAE
+given by path and one by example."""
 
 from __future__ import annotations
 
@@ -338,26 +338,26 @@ def test_an_architecture_we_cannot_match_is_refused(bare_workflow, tmp_path):
 
 
 @pytest.mark.workflow
-def test_sanity_check_end_to_end_in_each_format(tiny_run, tmp_path):
+def test_sanity_check_end_to_end_by_path_and_by_example(tiny_run, tmp_path):
     """The imported SAEs reproduce the pipeline's own SAEs they were written from (same held-out EV and L0,
-    to the bytes of core.json's numbers), and each gets a verdict against its matched baselines."""
+    to the bytes of core.json's numbers), and each gets a verdict against its matched baselines. Two checks: one
+    SAE by path (SAELens, JumpReLU, its own budget) and one example (sparsify, TopK, seed 1); every format's
+    reader and writer is tested on files the libraries wrote (test_external.py)."""
     root = Path(shutil.copytree(tiny_run, tmp_path / "run", symlinks=True))  # copy2 keeps the mtimes
     from saesanity.external.write import write_saelens
     from saesanity.sae.io import load_sae
     source = next((root / "results/saes").glob("toyworld-*")).name
     hook = source.split("-", 1)[1]
-    # One SAE given by path, as a user would: the tiny run's JumpReLU seed 0, written by SAELens (so the
-    # SAELens example of SANITY_EXAMPLES, the same SAE by the same writer, is left out: three checks, not four).
+    # One SAE given by path, as a user would: the tiny run's JumpReLU seed 0, written by SAELens.
     mine = root / "my_sae"
     write_saelens(load_sae(root / f"results/saes/{source}/jumprelu/trained/seed0"), mine, model="toyworld", hook=hook)
     block = json.loads(json.dumps(SANITY_EXAMPLES))
-    block["sanity"]["saes"] = [s for s in block["sanity"]["saes"] if s["example"]["format"] != "saelens"]
+    block["sanity"]["saes"] = [s for s in block["sanity"]["saes"] if s["name"] == "sp_topk"]
     # Its budget stated: its baselines train on 6,144 tokens (the tiny preset's saes.lm: 12,288).
     block["sanity"]["saes"].append({"name": "mine", "path": str(mine), "train_tokens": 6144})
     snakemake(root, "results/sanity", *with_sanity(root, block))
     n_docs = yaml.safe_load((root / "presets/tiny.yaml").read_text())["lm"]["eval"]["n_docs"]
-    for name, (arch, seed) in {"sp_topk": ("topk", 1), "dl_batchtopk": ("batchtopk", 0),
-                               "mine": ("jumprelu", 0)}.items():
+    for name, (arch, seed) in {"sp_topk": ("topk", 1), "mine": ("jumprelu", 0)}.items():
         table = pd.read_csv(root / f"results/sanity/{name}/verdict.csv").set_index("metric")
         assert {"explained_variance", "ce_loss_recovered", "sparse_probing_top1", "ravel", "autointerp",
                 "l0"} <= set(table.index)
