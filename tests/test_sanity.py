@@ -110,7 +110,7 @@ def test_text_says_what_the_positive_control_shows():
     assert "It does NOT beat them on: sparse probing top-1 (0.580, margin +0.030)" in text
     assert "shown for reference: explained variance (0.300, margin -0.250)" in text
     without = verdict_text("mine", ref, verdict_table(planted(0.9, {"fd_iso": [0.5, 0.6]}, control=0.2)))
-    assert "No positive control on this model" in without
+    assert "No concept control on this model" in without
 
 
 def test_without_a_judged_control_the_power_is_unknown_and_the_text_says_so():

@@ -330,10 +330,10 @@ def control_text(judged: pd.DataFrame, positive_l0: float | None = None, trained
                      f"metrics cannot tell a dictionary no one trained from the random baselines: they have no "
                      f"power here, and the SAE's verdict on them says nothing.")
     if "positive_control_verdict" not in judged or judged.positive_control_verdict.isna().all():
-        lines.append("No positive control on this model (the concept dictionary needs known concepts: the toy "
-                     "world's), so nothing here shows that these metrics can pass a good SAE.")
+        lines.append("No concept control on this model (the concept dictionary needs known concepts: the toy "
+                     "world's), so nothing here shows that the concept metrics can pass a good SAE.")
     else:
-        expected = judged.metric.map({m.name: m.positive for m in METRICS}).fillna(False).astype(bool)
+        expected = _expects(judged, "positive")
         pos = judged.positive_control_verdict
         l0 = "" if positive_l0 is None else f", L0 {positive_l0:.1f}"
         lines.append(f"Positive control: the toy world's known concepts as an SAE (one JumpReLU latent per concept, "
@@ -359,6 +359,11 @@ def control_text(judged: pd.DataFrame, positive_l0: float | None = None, trained
     return lines
 
 
+def _expects(judged: pd.DataFrame, control: str) -> pd.Series:
+    """Per row, whether the metric expects that positive control (Metric.positive, Metric.trained) to beat."""
+    return judged.metric.map({m.name: getattr(m, control) for m in METRICS}).fillna(False).astype(bool)
+
+
 def _trained_text(judged: pd.DataFrame, trained: dict | None, items) -> list[str]:
     if "trained_control_verdict" not in judged or judged.trained_control_verdict.isna().all():
         return []
@@ -371,7 +376,7 @@ def _trained_text(judged: pd.DataFrame, trained: dict | None, items) -> list[str
     if not converged:
         return lines + ["Its held-out curve had NOT flattened within its budget ladder, so it has not earned its "
                         "place as a positive control: its verdicts are in verdict.csv, not used for power."]
-    expected = judged.metric.map({m.name: m.trained for m in METRICS}).fillna(False).astype(bool)
+    expected = _expects(judged, "trained")
     verdict = judged.trained_control_verdict
     if (expected & (verdict == BEATS)).any():
         lines.append(f"It beats them on: {items(judged[expected & (verdict == BEATS)], 'trained_control')}: "
