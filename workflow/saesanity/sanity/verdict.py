@@ -18,8 +18,8 @@ A verdict that cannot come out either way is not a check, so every check also ju
   positive control (random baselines matching a trained SAE is the paper's finding, not a fault of the metric), so
   it takes nothing from the power, and verdict.md says the positive side is unshown.
 Where the negative or the concept control fails, the metric has no power on this model (`power` 'none'), and the
-SAE's verdict on it says nothing. So too where the SAE and every baseline sit at the metric's ceiling
-(`saturated`, the rule of Table 2, saesanity.tables.saturation): no SAE could beat them there."""
+SAE's verdict on it says nothing. So too where the SAE and the best baseline, the two the margin compares, sit at
+the metric's ceiling (`saturated`, Table 2's tolerance, saesanity.tables.saturation): no SAE could beat it there."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def verdict_table(scores: pd.DataFrame, trained_converged: bool = True) -> pd.Da
     spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
     margin_low and margin_high (its interval at `level` from a bootstrap over `n_items` evaluation items, each
     side widened by the spread; margin +- spread where the records list no items), n_seeds, `saturated` (the
-    SAE and every baseline mean within SATURATION_TOLERANCE of the metric's maximum), and the verdict:
+    SAE and the best baseline mean within SATURATION_TOLERANCE of the metric's maximum), and the verdict:
     beats (margin_low > 0), below (margin_high < 0), within noise, or undetermined (fewer than two seeds per
     baseline, so no spread). Each control (CONTROLS) is judged the same
     way (<prefix>, its margin and verdict), and together they set `power` and `power_from` (the trained control
@@ -213,7 +213,7 @@ def verdict_table(scores: pd.DataFrame, trained_converged: bool = True) -> pd.Da
         row.update(_judge(row["sae"], float(means.max()), spread, boot.get(SAE)))
         row.update({"best_baseline": means.idxmax(), "best_baseline_value": float(means.max()), "spread": spread,
                     "level": LEVEL if n_items else np.nan, "n_items": n_items, "n_seeds": int(counts.min()),
-                    "saturated": at_ceiling(metric.name, [row["sae"], *means])})
+                    "saturated": at_ceiling(metric.name, [row["sae"], float(means.max())])})
         for role, prefix in CONTROLS.items():
             if prefix in row:
                 judged = _judge(row[prefix], float(means.max()), spread, boot.get(role))
@@ -289,8 +289,8 @@ def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = 
             lines.append(f"{what}: " + "; ".join(items) + ".")
     if "saturated" in judged and judged.saturated.eq(True).any():
         rows = judged[judged.saturated.eq(True)]
-        lines.append(f"At its ceiling (the SAE and every baseline within {SATURATION_TOLERANCE:g} of the metric's "
-                     f"maximum): " + "; ".join(f"{r.label} ({r.sae:.3f} vs {r.best_baseline_value:.3f})"
+        lines.append(f"At its ceiling (the SAE and the best baseline within {SATURATION_TOLERANCE:g} of the "
+                     f"metric's maximum): " + "; ".join(f"{r.label} ({r.sae:.3f} vs {r.best_baseline_value:.3f})"
                                                for r in rows.itertuples()) +
                      ". No SAE could beat the baselines there: its verdict holds by construction, and the metric "
                      "has no power on this model whatever the controls show.")
