@@ -64,6 +64,18 @@ def test_member_train_spec_sets_the_width_and_the_studies_training(default_confi
         specs.train_spec(default_config, SOURCE, "batchtopk-w_300", "trained", 0)
 
 
+def test_members_climb_the_budget_ladder_and_only_they(default_config):
+    # studies.until_converged (default 2): each member retrains at twice its budget until its curve flattens.
+    member = json.loads(specs.train_spec(default_config, SOURCE, "batchtopk-w_4096", "trained", 0))
+    assert member["until_converged"] == 2
+    from saesanity.config import TrainJob, from_dict
+    assert from_dict(TrainJob, member, "spec").until_converged == 2
+    # The headline SAEs' specs have no such key (their bytes, and so their jobs, stay as they were).
+    assert "until_converged" not in json.loads(specs.train_spec(default_config, SOURCE, "batchtopk", "trained", 0))
+    off = with_studies(default_config, until_converged=0)
+    assert "until_converged" not in json.loads(specs.train_spec(off, SOURCE, "batchtopk-w_4096", "trained", 0))
+
+
 def test_stitching_pairs_each_member_with_the_one_below(default_config):
     config = with_studies(default_config, widths=[256, 512, 1024])
     assert jobs.smaller_width_key(config, SOURCE, "batchtopk-w_1024", "trained").arch_dir == "batchtopk-w_512"

@@ -44,3 +44,16 @@ def test_without_a_curve_there_is_no_convergence_to_train_to(tmp_path, synthetic
     with pytest.raises(ValueError, match="curve_points must be > 0"):
         train_until_converged([make_job("topk", curve_points=0)], synthetic_store, [tmp_path / "sae"],
                               heldout_store, max_doublings=1)
+
+
+def test_the_train_command_climbs_the_ladder_a_spec_asks_for(tmp_path, synthetic_dir):
+    """A spec's until_converged (studies.until_converged puts it in each width member's) works as
+    --until-converged does: here the curve never flattens, so 1024, then 2048 samples, and the kept run's."""
+    import dataclasses
+    from saesanity.cli import main
+    spec = dataclasses.asdict(make_job("topk", n_samples=1024, curve_points=4, converged_ev_gain=0.0))
+    spec["until_converged"] = 1
+    main(["train", "--spec", json.dumps(spec), "--data", str(synthetic_dir / "activations"), "--heldout",
+          str(synthetic_dir / "heldout"), "--source", "synthetic-constant", "--out", str(tmp_path / "sae")])
+    assert read_training(tmp_path / "sae")["tokens_seen"] == 2048
+    assert [r["tokens"] for r in json.loads((tmp_path / "sae" / CFG).read_text())["metadata"][LADDER]] == [1024]

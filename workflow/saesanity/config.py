@@ -259,6 +259,9 @@ class TrainJob:
 
     sae: SAEConfig
     train: TrainConfig
+    until_converged: int = 0
+    """N > 0: retrain from scratch at twice the budget while the held-out curve has not flattened, at most N
+    times (saesanity.train_ladder; config studies.until_converged for the width family)."""
 
 
 _DATACLASS_FIELDS: dict[tuple[str, str], type] = {

@@ -32,12 +32,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         from saesanity.data.synthetic import read_features
         truth_FD = torch.from_numpy(read_features(args.truth)[0])
     heldout = ActivationStore.open(args.heldout) if args.heldout else None
-    if args.until_converged and any(job.sae.variant != UNTRAINED for job in jobs):  # an untrained SAE takes no step
+    doublings = max([args.until_converged] + [job.until_converged for job in jobs])
+    if doublings and any(job.sae.variant != UNTRAINED for job in jobs):  # an untrained SAE takes no step
         if heldout is None:
-            raise ConfigError("--until-converged reads the held-out training curve: give --heldout")
+            raise ConfigError("--until-converged (or a spec's until_converged) reads the held-out training curve: "
+                              "give --heldout")
         from saesanity.train_ladder import train_until_converged
-        train_until_converged(jobs, ActivationStore.open(args.data), args.out, heldout, args.until_converged,
-                              metadata, args.threads, truth_FD)
+        train_until_converged(jobs, ActivationStore.open(args.data), args.out, heldout, doublings, metadata,
+                              args.threads, truth_FD)
         return
     train_saes(jobs, ActivationStore.open(args.data), args.out, metadata=metadata,
                threads=args.threads, truth_FD=truth_FD, heldout=heldout)

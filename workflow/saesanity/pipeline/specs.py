@@ -79,9 +79,12 @@ def train_spec(config: dict, source: str, arch: str, variant: str, seed: int) ->
     if variant != "trained" and group.get("baseline_init") == "shared":
         # The init of the first baseline seed for every seed; the seed still sets the data order.
         sae["init_seed"] = group["baseline_seeds"][0]
+    job = {"sae": sae, "train": train}
     if width is not None:
         sae["init_seed"] = width_init_seed(seed, width)
-    return canonical({"sae": sae, "train": train})
+        if config["studies"]["until_converged"]:  # only then, so that other specs keep their bytes
+            job["until_converged"] = config["studies"]["until_converged"]
+    return canonical(job)
 
 
 def until_converged_arg(config: dict, variant: str) -> str:

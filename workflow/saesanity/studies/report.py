@@ -13,15 +13,17 @@ from saesanity.studies.regimes_table import regimes_tables
 from saesanity.studies.stitch_tables import meta_rows, stitching_rows
 from saesanity.tables.tidy import IDENTITY
 
-WIDTH_METRICS = ("explained_variance", "l0", "dead_fraction")
+WIDTH_METRICS = ("explained_variance", "l0", "dead_fraction", "tokens_seen", "ev_gain_last_quarter")
+"""Per member: its core metrics, and how far it trained (tokens) and where on its held-out curve it stopped (the
+EV gain over its last quarter: converged where below train.converged_ev_gain)."""
 
 
 def widths_table(core: Sequence[str]) -> pd.DataFrame:
-    """studies_widths.csv: one row per family member and core metric."""
+    """studies_widths.csv: one row per family member and core metric (null where the record lacks it)."""
     rows = []
     for f in core:
         m = read_json(f)
-        rows += [{**{k: m[k] for k in IDENTITY}, "metric": name, "value": m[name]} for name in WIDTH_METRICS]
+        rows += [{**{k: m[k] for k in IDENTITY}, "metric": name, "value": m.get(name)} for name in WIDTH_METRICS]
     if not rows:
         return pd.DataFrame(columns=[*IDENTITY, "metric", "value"])
     return pd.DataFrame(rows).sort_values(["source", "variant", "d_sae", "metric"], kind="stable")
