@@ -79,7 +79,7 @@ def test_the_positive_control_must_beat_the_baselines_where_the_metric_expects_i
 def test_the_trained_control_adds_power_only_where_it_converged_and_beats(metric, trained, converged, verdict,
                                                                           power_from):
     scores = planted(0.80, {"fd_iso": [0.59, 0.61], "fe_iso": [0.40, 0.45]}, metric, control=0.30, trained=trained)
-    row = verdict_table(scores, trained_converged=converged).iloc[0]
+    row = verdict_table(scores, trained_earned=converged).iloc[0]
     assert row.trained_control == pytest.approx(trained) and row.trained_control_verdict == verdict
     assert (row.power, row.power_from) == (HAS_POWER, power_from)
     assert "baseline_trained_control" not in row.index
@@ -96,6 +96,29 @@ def test_text_says_what_the_trained_control_shows():
     assert "It does not beat them on: CE loss recovered (0.580, margin +0.030)" in text
     unconverged = verdict_text("mine", ref, table, trained={"tokens": 49152, "converged": False})
     assert "had NOT flattened" in unconverged and "It beats them on" not in unconverged
+    off_l0 = verdict_text("mine", ref, table, trained={"tokens": 49152, "converged": True, "l0_deviation": 0.895,
+                                                       "l0_matched": False})
+    assert "Its held-out L0 missed the SAE's by +90%" in off_l0 and "It beats them on" not in off_l0
+
+
+def test_a_trained_control_off_its_l0_is_recorded_not_fatal_and_earns_nothing(tmp_path):
+    from saesanity.evals.l0_match import L0Match, L0Mismatch, check_l0
+    from saesanity.pipeline.specs import l0_match_spec
+    from saesanity.sanity.verdict import _earned, trained_control_state
+    from snakemake.utils import validate
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    validate(config, str(Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml"), set_default=True)
+    source = f"{config['lm']['name']}-{config['lm']['hooks'][0]}"
+    match = {v: L0Match(**json.loads(l0_match_spec(config, source, "batchtopk-sanity_mine", v)))
+             for v in ("trained_control", "frozen_decoder-iso")}
+    with pytest.raises(L0Mismatch):  # a baseline off its L0 still stops the check
+        check_l0("baseline", 15.86, 8.37, match["frozen_decoder-iso"])
+    record = check_l0("control", 15.86, 8.37, match["trained_control"])
+    write_json(tmp_path / "core.json", {"variant": "trained_control", "tokens_seen": 65536, "converged": True,
+                                        **record})
+    state = trained_control_state([tmp_path / "core.json"])
+    assert state["l0_deviation"] == pytest.approx(0.895, abs=1e-3) and not state["l0_matched"] and not _earned(state)
+    assert _earned({**state, "l0_deviation": 0.1, "l0_matched": True})
 
 
 def test_text_says_what_the_positive_control_shows():

@@ -7,7 +7,7 @@ rule eval_core:
         paths.metrics_file(paths.SAE_KEY, "core"),
     params:
         sae=sae_folder,
-        l0_match=lambda w: specs.l0_match_spec(config, w.source, w.arch),
+        l0_match=lambda w: specs.l0_match_spec(config, w.source, w.arch, w.variant),
     threads: config["threads"]
     log:
         paths.log_file("eval_core", paths.SAE_KEY),

@@ -96,12 +96,19 @@ def until_converged_arg(config: dict, variant: str) -> str:
     return f" --until-converged {n}" if n else ""
 
 
-def l0_match_spec(config: dict, source: str, arch_dir: str) -> str:
+TRAINED_CONTROL_L0 = ("the sanity check's trained control: a miss is recorded, and the verdict then does not "
+                      "use it as a positive control")
+"""Why a trained control may miss its L0: it is judged beside the SAE, never compared as a baseline, and one that
+misses is left out of the power (saesanity.sanity.verdict) rather than stopping the check."""
+
+
+def l0_match_spec(config: dict, source: str, arch_dir: str, variant: str = "trained") -> str:
     """JSON of saesanity.evals.l0_match.L0Match for an SAE on `source`: the group's tolerance and the
-    architecture's exemption reason, if any."""
+    architecture's exemption reason, if any (the trained control's where none)."""
     block = source_group(config, source)["l0_match"]
     arch, _ = split_arch_dir(arch_dir)
-    return canonical({"tolerance": block["tolerance"], "exempt": block["exempt"].get(arch)})
+    exempt = block["exempt"].get(arch) or (TRAINED_CONTROL_L0 if variant == TRAINED_CONTROL else None)
+    return canonical({"tolerance": block["tolerance"], "exempt": exempt})
 
 
 def truth_arg(truth: list[str]) -> str:

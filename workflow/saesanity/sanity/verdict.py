@@ -179,7 +179,7 @@ def _one(values: pd.Series, what: str, metric: str) -> float:
     return float(values.iloc[0])
 
 
-def verdict_table(scores: pd.DataFrame, trained_converged: bool = True) -> pd.DataFrame:
+def verdict_table(scores: pd.DataFrame, trained_earned: bool = True) -> pd.DataFrame:
     """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
     spread (the largest max - min over seeds of any baseline: how much a baseline moves with its seed alone),
     margin_low and margin_high (its interval at `level` from a bootstrap over `n_items` evaluation items, each
@@ -188,7 +188,7 @@ def verdict_table(scores: pd.DataFrame, trained_converged: bool = True) -> pd.Da
     beats (margin_low > 0), below (margin_high < 0), within noise, or undetermined (fewer than two seeds per
     baseline, so no spread). Each control (CONTROLS) is judged the same
     way (<prefix>, its margin and verdict), and together they set `power` and `power_from` (the trained control
-    only where `trained_converged`)."""
+    only where `trained_earned`: it converged at the SAE's L0)."""
     out = []
     for metric in METRICS + [L0]:
         m = scores[scores.metric == metric.name]
@@ -220,7 +220,7 @@ def verdict_table(scores: pd.DataFrame, trained_converged: bool = True) -> pd.Da
                 row.update({f"{prefix}_{k}": v for k, v in judged.items()})
         row["power"], row["power_from"] = _power(
             row.get("negative_control_verdict"), row.get("positive_control_verdict") if metric.positive else None,
-            row["saturated"], row.get("trained_control_verdict") if metric.trained and trained_converged else None)
+            row["saturated"], row.get("trained_control_verdict") if metric.trained and trained_earned else None)
         out.append(row)
     cols = ["metric", "label", "sae"] + sorted({c for r in out for c in r if c.startswith("baseline_")}) + [
         "best_baseline", "best_baseline_value", "margin", "margin_low", "margin_high", "level", "n_items", "spread",
@@ -253,12 +253,20 @@ def baseline_budget(files: Sequence[str | Path]) -> str:
 
 
 def trained_control_state(files: Sequence[str | Path]) -> dict | None:
-    """The trained control's budget and whether its held-out curve converged, from its core.json (None without
-    one)."""
+    """The trained control's budget, whether its held-out curve converged and whether its held-out L0 is within
+    the tolerance of its target (eval_core records a miss for it instead of stopping), from its core.json (None
+    without one)."""
     for f in files:
         if Path(f).stem == "core" and (m := read_json(f))["variant"] == TRAINED:
-            return {"tokens": m.get("tokens_seen"), "converged": m.get("converged")}
+            deviation, tolerance = m.get("l0_deviation"), m.get("l0_tolerance")
+            return {"tokens": m.get("tokens_seen"), "converged": m.get("converged"), "l0_deviation": deviation,
+                    "l0_matched": deviation is None or tolerance is None or abs(deviation) <= tolerance}
     return None
+
+
+def _earned(trained: dict | None) -> bool:
+    """Whether the trained control may serve as a positive control: converged, at the SAE's L0."""
+    return bool(trained and trained["converged"] and trained.get("l0_matched", True))
 
 
 def verdict_text(name: str, reference: dict, table: pd.DataFrame, budget: str = "",
@@ -376,6 +384,10 @@ def _trained_text(judged: pd.DataFrame, trained: dict | None, items) -> list[str
     if not converged:
         return lines + ["Its held-out curve had NOT flattened within its budget ladder, so it has not earned its "
                         "place as a positive control: its verdicts are in verdict.csv, not used for power."]
+    if not (trained or {}).get("l0_matched", True):
+        return lines + [f"Its held-out L0 missed the SAE's by {trained['l0_deviation']:+.0%}, beyond the L0 check's "
+                        f"tolerance, so it is no like-for-like positive control: its verdicts are in verdict.csv, "
+                        f"not used for power."]
     expected = _expects(judged, "trained")
     verdict = judged.trained_control_verdict
     if (expected & (verdict == BEATS)).any():
@@ -394,7 +406,7 @@ def write_verdict(name: str, reference: dict, metric_files: Sequence[str | Path]
     out_dir = Path(out_dir)
     scores = read_scores(metric_files)
     trained = trained_control_state(metric_files)
-    table = verdict_table(scores, trained_converged=bool(trained and trained["converged"]))
+    table = verdict_table(scores, trained_earned=_earned(trained))
     write_csv(table, out_dir / "verdict.csv")
     with atomic_path(out_dir / "verdict.md") as tmp:
         tmp.write_text(verdict_text(name, reference, table, baseline_budget(metric_files), trained))
