@@ -78,20 +78,23 @@ def _batches(docs: Sequence[list[int]], keep: Sequence[Sequence[int]] | None, ba
 
 
 def _batch_sums(lm: LanguageModel, hook: str, batch, patches: dict[str, Reconstruct],
-                act_BTD: torch.Tensor | None = None) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+                act_BTD: torch.Tensor | None = None,
+                per_doc: bool = True) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """ce_<run> for the clean and each patched run, kl_<patch> for each patch: sums over the batch's tokens,
-    and the same per document (float64 [B]: the items of the verdict's bootstrap, saesanity.sanity.intervals).
-    The batch sums are taken over all tokens at once, not from the per-document ones, so they keep their bits."""
+    and with `per_doc` the same per document (float64 [B]: the items of the verdict's bootstrap,
+    saesanity.sanity.intervals; else {}). The batch sums are taken over all tokens at once, not from the
+    per-document ones, so they keep their bits."""
     tokens_BT, keep_BT, mask_BT, target_N = batch
     logp = {name: F.log_softmax(logits[:, :-1].float().cpu()[mask_BT], dim=-1)
             for name, logits in _runs(lm, hook, tokens_BT, patches, keep_BT, act_BTD)}
     sums = {f"ce_{name}": float(F.nll_loss(lp, target_N, reduction="sum")) for name, lp in logp.items()}
-    per_token = {f"ce_{name}": F.nll_loss(lp, target_N, reduction="none") for name, lp in logp.items()}
     p_clean = logp["clean"].exp()
-    for name in patches:
-        kl_NV = p_clean * (logp["clean"] - logp[name])
-        sums[f"kl_{name}"] = float(kl_NV.sum())
-        per_token[f"kl_{name}"] = kl_NV.sum(-1)
+    kl_NV = {name: p_clean * (logp["clean"] - logp[name]) for name in patches}
+    sums.update({f"kl_{name}": float(kl.sum()) for name, kl in kl_NV.items()})
+    if not per_doc:
+        return sums, {}
+    per_token = {f"ce_{name}": F.nll_loss(lp, target_N, reduction="none") for name, lp in logp.items()}
+    per_token.update({f"kl_{name}": kl.sum(-1) for name, kl in kl_NV.items()})
     # mask_BT selects positions row by row, so the flat tokens run document by document.
     doc_N = torch.arange(mask_BT.shape[0]).repeat_interleave(mask_BT.sum(1))
     per_doc = {k: torch.zeros(mask_BT.shape[0], dtype=torch.float64).index_add_(0, doc_N, v.double())
@@ -115,11 +118,13 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
     patches = {"sae": reconstruct} if reference is not None else {"sae": reconstruct, "zero": torch.zeros_like}
     for b, batch in enumerate(_batches(docs, keep, batch_docs, lm.pad_id)):
         act_BTD = (reference or {}).get(f"act_{b}")
-        part, docs_part = _batch_sums(lm, hook, batch, patches, None if act_BTD is None else act_BTD.to(lm.device))
+        part, docs_part = _batch_sums(lm, hook, batch, patches, None if act_BTD is None else act_BTD.to(lm.device),
+                                      per_doc)
         if reference is not None:
             part.update(ce_zero=float(reference["ce_zero"][b]), kl_zero=float(reference["kl_zero"][b]))
-            docs_part.update({k: reference[f"{k}_docs"][b * batch_docs:(b + 1) * batch_docs]
-                              for k in ("ce_zero", "kl_zero") if f"{k}_docs" in reference})
+            if per_doc:
+                docs_part.update({k: reference[f"{k}_docs"][b * batch_docs:(b + 1) * batch_docs]
+                                  for k in ("ce_zero", "kl_zero") if f"{k}_docs" in reference})
         for k in sums:
             sums[k] += part[k]
             doc_sums[k].append(docs_part.get(k, torch.empty(0)))
@@ -133,10 +138,11 @@ def spliced_loss(lm: LanguageModel, hook: str, docs: Sequence[list[int]], recons
     m["n_tokens"] = n_tokens
     m["n_docs"] = len(docs)
     m["n_kept_clean"] = sum(len(k) for k in keep) if keep is not None else 0
-    doc_lists = {k: torch.cat(v).tolist() for k, v in doc_sums.items()}
-    # Absent where the reference predates the per-document sums (rule lm_loss_prep rebuilds it).
-    if per_doc and all(len(v) == len(docs) for v in doc_lists.values()):
-        m["docs"] = doc_lists
+    if per_doc:
+        doc_lists = {k: torch.cat(v).tolist() for k, v in doc_sums.items()}
+        # Absent where the reference predates the per-document sums (rule lm_loss_prep rebuilds it).
+        if all(len(v) == len(docs) for v in doc_lists.values()):
+            m["docs"] = doc_lists
     return m
 
 
