@@ -209,14 +209,15 @@ def verdict_table(scores: pd.DataFrame, trained_earned: bool = True) -> pd.DataF
             out.append(row)
             continue
         spread = float(ranges.max()) if counts.min() >= 2 else np.nan
+        best = float(means.max())
         boot, n_items = _bootstrap(m, METRICS.index(metric))
-        row.update(_judge(row["sae"], float(means.max()), spread, boot.get(SAE)))
-        row.update({"best_baseline": means.idxmax(), "best_baseline_value": float(means.max()), "spread": spread,
+        row.update(_judge(row["sae"], best, spread, boot.get(SAE)))
+        row.update({"best_baseline": means.idxmax(), "best_baseline_value": best, "spread": spread,
                     "level": LEVEL if n_items else np.nan, "n_items": n_items, "n_seeds": int(counts.min()),
-                    "saturated": at_ceiling(metric.name, [row["sae"], float(means.max())])})
+                    "saturated": at_ceiling(metric.name, [row["sae"], best])})
         for role, prefix in CONTROLS.items():
             if prefix in row:
-                judged = _judge(row[prefix], float(means.max()), spread, boot.get(role))
+                judged = _judge(row[prefix], best, spread, boot.get(role))
                 row.update({f"{prefix}_{k}": v for k, v in judged.items()})
         row["power"], row["power_from"] = _power(
             row.get("negative_control_verdict"), row.get("positive_control_verdict") if metric.positive else None,

@@ -322,9 +322,10 @@ def ravel_scores(model: PromptModel, z_PKF: torch.Tensor, W_dec_FD: torch.Tensor
     for etype, a, b in cfg.pairs:
         parts = {"cause_a": evals[(etype, a, a)], "cause_b": evals[(etype, b, b)],
                  "iso_ab": evals[(etype, a, b)], "iso_ba": evals[(etype, b, a)]}
+        accuracies = {k: accuracy(v) for k, v in parts.items()}
         pairs.append({"entity_type": etype, "attribute_a": a, "attribute_b": b,
-                      **{k: accuracy(v) for k, v in parts.items()}, **{f"n_{k}": len(v) for k, v in parts.items()},
-                      "score": pair_score(*(accuracy(v) for v in parts.values())),
+                      **accuracies, **{f"n_{k}": len(v) for k, v in parts.items()},
+                      "score": pair_score(*accuracies.values()),
                       # Each held-out example's hit (1) or miss (0): the items of the sanity verdict's bootstrap
                       # (saesanity.sanity.intervals); the examples are drawn from the clean model's answers and
                       # the configured seed, not from the SAE, so every SAE is scored on the same ones.
