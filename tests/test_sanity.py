@@ -92,7 +92,7 @@ def test_text_says_what_the_trained_control_shows():
                                              trained=0.58)]))
     text = verdict_text("mine", ref, table, trained={"tokens": 49152, "converged": True})
     assert "trained on 49,152 tokens" in text
-    assert "It beats them on: explained variance (0.900, margin +0.350): there the check can pass" in text
+    assert "It beats them on: explained variance (Eq. 5) (0.900, margin +0.350): there the check can pass" in text
     assert "It does not beat them on: CE loss recovered (0.580, margin +0.030)" in text
     unconverged = verdict_text("mine", ref, table, trained={"tokens": 49152, "converged": False})
     assert "had NOT flattened" in unconverged and "It beats them on" not in unconverged
@@ -129,9 +129,9 @@ def test_text_says_what_the_positive_control_shows():
                         planted(4.0, {"fd_iso": [4.0, 4.0]}, "l0", control=4.0, positive=1.5)])
     text = verdict_text("mine", ref, verdict_table(scores))
     assert "L0 1.5" in text
-    assert "It beats them, as it must, on: detection score (0.950, margin +0.400)" in text
+    assert "It beats them, as it must, on: AutoInterp detection accuracy (0.950, margin +0.400)" in text
     assert "It does NOT beat them on: sparse probing top-1 (0.580, margin +0.030)" in text
-    assert "shown for reference: explained variance (0.300, margin -0.250)" in text
+    assert "shown for reference: explained variance (Eq. 5) (0.300, margin -0.250)" in text
     without = verdict_text("mine", ref, verdict_table(planted(0.9, {"fd_iso": [0.5, 0.6]}, control=0.2)))
     assert "No concept control on this model" in without
 
@@ -150,7 +150,7 @@ def test_text_marks_the_metrics_without_power():
                                      planted(0.7, {"fd_iso": [0.5, 0.6]}, "sparse_probing_top1", control=0.58)]))
     ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
     text = verdict_text("mine", ref, table)
-    assert "below the best baseline, as it must be, on: explained variance (0.200, margin -0.350)" in text
+    assert "below the best baseline, as it must be, on: explained variance (Eq. 5) (0.200, margin -0.350)" in text
     assert "NOT below the best baseline on: sparse probing top-1 (0.580, margin +0.030)" in text
     assert "they have no power here" in text
 
@@ -193,7 +193,7 @@ def test_text_names_each_verdict_with_its_numbers():
                                      planted(0.5, {"fd_iso": [0.5, 0.6]}, "ravel")]))
     ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
     text = verdict_text("mine", ref, table)
-    assert "beats the best baseline" in text and "explained variance (0.900 vs 0.550 for fd_iso, margin +0.350" in text
+    assert "beats the best baseline" in text and "explained variance (Eq. 5) (0.900 vs 0.550 for fd_iso, margin +0.350" in text
     assert "within noise of the best baseline (the interval includes zero) on: RAVEL" in text
 
 

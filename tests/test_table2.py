@@ -15,8 +15,8 @@ from saesanity.atomic import write_json
 from saesanity.cli import main
 from saesanity.figures import table2_l0_sweep, table2_metrics
 from saesanity.figures.style import save
-from saesanity.tables.table2 import COLUMNS, METRICS, MetricsFileError, table2, write_table2
-from saesanity.tables.tidy import TRAINING
+from saesanity.tables.table2 import COLUMNS, METRICS, MetricsFileError, by_evaluation, table2, write_table2
+from saesanity.evals.registry import TRAINING
 
 SOURCE = "toyworld-blocks.1.hook_resid_pre"
 ARCHS = ["batchtopk", "jumprelu", "relu"]
@@ -113,10 +113,15 @@ def test_a_missing_key_names_the_file_and_the_key(tmp_path):
     with pytest.raises(MetricsFileError, match=r"probing\.json: no key 'top_5'") as err:
         table2(files)
     assert bad in str(err.value)
-    args = ["table2", "--core", *files["core"], "--probing", *files["probing"], "--out", str(tmp_path / "t.csv")]
+    args = ["table2", "--metrics", *files["core"], *files["probing"], "--out", str(tmp_path / "t.csv")]
     with pytest.raises(SystemExit, match="top_5"):
         main(args)
     assert not (tmp_path / "t.csv").exists()
+    # A file that is no evaluation's output is refused by name.
+    stray = tmp_path / "notes.json"
+    write_json(stray, {})
+    with pytest.raises(SystemExit, match=r"notes\.json: not the output of an evaluation"):
+        main(["table2", "--metrics", *files["core"], str(stray), "--out", str(tmp_path / "t.csv")])
 
 
 def test_an_l0_sweep_gives_rows_per_l0_and_the_paper_only_at_the_headline(tmp_path):
@@ -212,4 +217,22 @@ def test_table2_reads_only_configured_evaluations():
     # No judge (backend none): detection scoring is not measured and has no rows.
     offline = {**hf, "evals": {"probing": {}, "autointerp": {"backend": "none"}}}
     assert jobs.table2_evals(offline) == ["core", "lm_loss", "probing"]
-    assert jobs.TABLE2_EVALS == tuple(COLUMNS)  # the files the rule gathers are the ones the table reads
+    # The files the rule gathers are the ones the table reads, grouped by their evaluation in the registry's order.
+    assert list(COLUMNS) == list(EVALS)
+    files = [paths.metrics_file(f"s/{i}", name) for name in reversed(EVALS) for i in (0, 1)]
+    assert list(by_evaluation(files)) == list(EVALS)
+
+
+def test_the_registry_names_each_metric_once_and_labels_what_is_judged():
+    """One registry serves table2.csv, the figure, the saturation mark and the verdict: a metric's name is its
+    row everywhere, so two metrics may not share one, and a judged metric needs a label (its verdict row) and a
+    maximum (the ceiling the verdict checks)."""
+    from saesanity.evals import registry
+    from saesanity.sanity import verdict
+    from saesanity.tables.saturation import METRIC_MAXIMUM
+    names = [m.name for m in registry.METRICS]
+    assert len(names) == len(set(names)) and METRICS == names
+    assert all(m.label and m.maximum is not None for m in verdict.METRICS)
+    assert [m.name for m in verdict.METRICS] == [n for n in names if n in METRIC_MAXIMUM and not n.endswith("mean")]
+    assert list(table2_metrics.METRIC_LABEL)[-1] == "l0"  # the constraint the scores are read at, last
+    assert {m.evaluation for m in registry.METRICS} == set(COLUMNS)

@@ -69,7 +69,7 @@ rule table2:
     over seeds, the paper's numbers beside ours at the headline L0. An evaluation not configured for this
     model has no files and no rows (saesanity.pipeline.jobs.table2_evals)."""
     input:
-        **targets.table2_inputs(config),
+        metrics=targets.table2_inputs(config),
         concepts_reference=targets.concepts_reference_files(config),
     output:
         report(
@@ -90,9 +90,7 @@ rule table2:
     conda:
         CONDA_ENV
     shell:
-        "python -m saesanity table2 --core {input.core} --lm-loss {input.lm_loss} --probing {input.probing}"
-        " --ravel {input.ravel}"
-        " --autointerp {input.autointerp} --concepts {input.concepts}"
+        "python -m saesanity table2 --metrics {input.metrics}"
         " --concepts-reference {input.concepts_reference} --headline-l0 {params.headline_l0}"
         " --out {output} 2> {log}"
 

@@ -5,6 +5,7 @@ the functions the evaluations' commands (cli.py) call for their jobs.
   synthetic.py holds the per-SAE records of the eval_core and eval_recovery jobs.
 - lm_loss.py: CE-loss recovered and KL score with the SAE spliced into the language model.
 - identity.py: the identity fields every per-SAE metrics JSON starts with.
+- registry.py: the evaluations table2.csv, its figures and the sanity verdict read, and their metrics.
 - cli.py: the commands of the evaluation jobs (`python -m saesanity eval-core`, ...) and their arguments.
 - consistency/: MCC (exact and sparse with a certificate), PW-MCC across seeds, PW-MCC against ground truth.
 - probing/: sparse probing (SAEBench protocol).

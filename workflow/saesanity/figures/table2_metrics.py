@@ -10,16 +10,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from saesanity.evals.registry import L0, METRICS
 from saesanity.figures.style import ARCH_ORDER, CAVEAT_NOTE, VARIANT_ORDER, has_caveats, ordered, variant_bars
 from saesanity.tables.saturation import SATURATED_LABEL
 from saesanity.tables.table2 import REFERENCE
 
-METRIC_LABEL = {"explained_variance": "explained variance (Eq. 5)", "ce_loss_recovered": "CE loss recovered",
-                "kl_div_score": "KL score", "sparse_probing_top1": "sparse probing top-1",
-                "sparse_probing_top5": "sparse probing top-5", "ravel": "RAVEL score",
-                "autointerp": "AutoInterp detection accuracy", "concepts_detected": "concepts detected (F1 >= 0.8)",
-                "concepts_detected_token": "token concepts detected", "l0": "L0 reached"}
-"""The panels, in order (table2.csv holds more: probing's per-task means, concepts by kind)."""
+METRIC_LABEL = {m.name: m.label for m in METRICS if m.label and m is not L0} | {L0.name: L0.label}
+"""The panels, in saesanity.evals.registry's order, L0 last (the constraint the scores are read at, not a score);
+table2.csv holds more: the training record, probing's per-task means, concepts by kind."""
 N_COLS = 3
 
 

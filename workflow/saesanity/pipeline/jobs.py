@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from saesanity.evals import registry
 from saesanity.pipeline.paths import (L0_TAG, SANITY_TAG, SYNTHETIC_PREFIX, VISION_PREFIX, WIDTH_TAG, convergence_key,
                                       sae_key, vision_source)
 
@@ -237,22 +238,11 @@ def sweep_keys(config: dict) -> list[dict]:
             for d_sae in sweep["d_sae"] for arch in sweep["architectures"] for seed in sweep["seeds"]]
 
 
-TABLE2_EVALS = ("core", "lm_loss", "probing", "ravel", "autointerp", "concepts")
-"""Every evaluation table2.csv can read, one <name>.json per SAE (saesanity.tables.table2.COLUMNS's keys)."""
-
-
 def table2_evals(config: dict) -> list[str]:
-    """The evaluations whose per-SAE JSON table2.csv reads (saesanity.tables.table2.COLUMNS): core and the
-    spliced loss always;
-    probing, RAVEL and AutoInterp where their `evals.<name>` block is in the config; the ground-truth concept
-    check (settings in evals.autointerp) on the toy world only, the one model whose concepts are known."""
-    evals = config.get("evals", {})
-    names = ["core", "lm_loss"] + [name for name in ("probing", "ravel", "autointerp") if name in evals]
-    if names.count("autointerp") and evals["autointerp"].get("backend") == "none":
-        names.remove("autointerp")  # not measured: no judge (docs/decisions.md)
-    elif "autointerp" in evals and is_toyworld(config):
-        names.append("concepts")
-    return names
+    """The evaluations whose per-SAE JSON table2.csv reads, of those the build runs for this language model
+    (saesanity.evals.registry: core and the spliced loss always; probing, RAVEL and AutoInterp where their
+    `evals.<name>` block is in the config and AutoInterp has a judge; the concept check on the toy world only)."""
+    return registry.configured(config.get("evals", {}), is_toyworld(config))
 
 
 AUTOINTERP_FILES = ("autointerp", "concepts")

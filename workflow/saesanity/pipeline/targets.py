@@ -3,7 +3,7 @@ the job enumeration (jobs.py) and the path templates (paths.py)."""
 
 from __future__ import annotations
 
-from saesanity.pipeline.jobs import (TABLE2_EVALS, TOYWORLD, consistency_keys, convergence_runs, is_toyvit, is_toyworld,
+from saesanity.pipeline.jobs import (TOYWORLD, consistency_keys, convergence_runs, is_toyvit, is_toyworld,
                                      lm_headline_keys, lm_sae_keys, lm_sources, regimes_keys,
                                      synthetic_sae_keys, synthetic_sources, sweep_keys, table2_evals, vision_sae_keys,
                                      vision_sources, width_keys)
@@ -50,14 +50,14 @@ def train_curve_inputs(config: dict) -> list[str]:
     return [sae_file(k.path, TRAIN_CURVE) for k in lm_headline_keys(config)]
 
 
-def table2_inputs(config: dict) -> dict[str, list[str]]:
-    """<eval>.json of every language-model SAE per evaluation of table2.csv; [] where the evaluation is not
-    configured for this model (jobs.table2_evals); RAVEL's only for the seeds of evals.ravel.seeds."""
-    evals, ravel_seeds = table2_evals(config), config["evals"].get("ravel", {}).get("seeds")
+def table2_inputs(config: dict) -> list[str]:
+    """<evaluation>.json of every language-model SAE per evaluation of table2.csv that the build runs for this
+    model (jobs.table2_evals), in the registry's order; RAVEL's only for the seeds of evals.ravel.seeds."""
+    ravel_seeds = config["evals"].get("ravel", {}).get("seeds")
     def scored(name: str, seed: int) -> bool:
         return name != "ravel" or ravel_seeds is None or seed in ravel_seeds
-    return {name: [metrics_file(k.path, name) for k in lm_sae_keys(config) if scored(name, k.seed)]
-            if name in evals else [] for name in TABLE2_EVALS}
+    return [metrics_file(k.path, name) for name in table2_evals(config) for k in lm_sae_keys(config)
+            if scored(name, k.seed)]
 
 
 def concepts_reference_files(config: dict) -> list[str]:
@@ -123,10 +123,11 @@ def all_targets(config: dict) -> list[str]:
     """The default target: every output, not only the figures. Snakemake 9 rebuilds a deleted file only when
     a target asks for it, so a missing intermediate under present, newer outputs would be left alone
     (docs/reproducibility.md: what reruns when)."""
-    tables = [synthetic_table_inputs(config), lm_table_inputs(config), table2_inputs(config)]
+    tables = [synthetic_table_inputs(config), lm_table_inputs(config)]
     return [
         FIGURES,
         *(f for inputs in tables for files in inputs.values() for f in files),
+        *table2_inputs(config),
         *validation_table_inputs(config),
         *(f for k in sweep_keys(config) for f in files_in(sweep_sae_dir(k["dist"], k["d_sae"], k["arch"], k["seed"]))),
         *(synthetic_store(d, split) for d in config["synthetic"]["distributions"]

@@ -10,11 +10,11 @@ A verdict that cannot come out either way is not a check, so every check also ju
   rows, the encoder their transpose, b_dec the data mean, calibrated to the L0; saesanity.sae.variants). A metric
   on which it is not below the best baseline cannot fail an SAE;
 - positive, on the toy world: its known concepts as an SAE (variant 'concept_dictionary';
-  saesanity.sanity.concept_dictionary). A metric that scores concept structure (`Metric.positive`) on which it
+  saesanity.sanity.concept_dictionary). A metric that scores concept structure (`judged` metrics with `positive`, saesanity.evals.registry) on which it
   does not beat the best baseline cannot pass an SAE;
 - trained, on any model: the pipeline's own SAE of the same architecture, width and L0 trained until its held-out
   curve flattened (variant 'trained_control'). Where it converged and beats the baselines on reconstruction
-  (`Metric.trained`), that metric has shown it can pass an SAE; where it does not, it has not earned its place as a
+  (`trained` in the registry), that metric has shown it can pass an SAE; where it does not, it has not earned its place as a
   positive control (random baselines matching a trained SAE is the paper's finding, not a fault of the metric), so
   it takes nothing from the power, and verdict.md says the positive side is unshown.
 Where the negative or the concept control fails, the metric has no power on this model (`power` 'none'), and the
@@ -24,7 +24,6 @@ the metric's ceiling (`saturated`, Table 2's tolerance, saesanity.tables.saturat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
 from saesanity.config import CONCEPT_DICTIONARY, TRAINED_CONTROL, UNTRAINED
+from saesanity.evals import registry
 from saesanity.evals.identity import SANITY
 from saesanity.figures.sanity_verdict import draw_verdict
 from saesanity.sanity.intervals import LEVEL, Items, bootstrap_margins, items_of
@@ -39,35 +39,10 @@ from saesanity.tables.saturation import SATURATION_TOLERANCE, at_ceiling
 from saesanity.tables.tidy import value_of, write_csv
 
 
-@dataclass(frozen=True)
-class Metric:
-    eval_name: str
-    """The per-SAE metrics file (<eval_name>.json) that holds it."""
-    key: str
-    name: str
-    label: str
-    positive: bool = True
-    """The positive control must beat the baselines here: the metric scores latents against concepts the toy
-    world labels. Not on reconstruction (the concept dictionary runs at its concepts' L0, about 1.5, not the
-    SAE's), nor on RAVEL: the labels at an entity's token name the entity, not its attributes, so no latent of
-    the concept dictionary moves one attribute alone (measured on the default toy world: cause 0.000 for every
-    attribute, the edit changes nothing)."""
-    trained: bool = False
-    """The trained control, where it converged, is expected to beat the baselines here: reconstruction, what its
-    training optimises (and what CE loss and KL follow)."""
-
-
-METRICS = [
-    Metric("core", "explained_variance", "explained_variance", "explained variance", positive=False, trained=True),
-    Metric("lm_loss", "ce_loss_recovered", "ce_loss_recovered", "CE loss recovered", positive=False, trained=True),
-    Metric("lm_loss", "kl_div_score", "kl_div_score", "KL-divergence score", positive=False, trained=True),
-    Metric("probing", "top_1", "sparse_probing_top1", "sparse probing top-1"),
-    Metric("probing", "top_5", "sparse_probing_top5", "sparse probing top-5"),
-    Metric("ravel", "score", "ravel", "RAVEL", positive=False),
-    Metric("autointerp", "score", "autointerp", "detection score"),
-    Metric("concepts", "fraction_detected", "concepts_detected", "concepts detected at F1 >= 0.8"),
-]
-L0 = Metric("core", "l0", "l0", "L0 (held-out)")
+METRICS = [m for m in registry.METRICS if m.judged]
+"""What a verdict compares, in saesanity.evals.registry's order (each names its evaluation's file); L0 is shown,
+not judged."""
+L0 = registry.L0
 SAE = "sae"
 """The `variant` column of the SAE's own rows (its cfg.json says 'trained')."""
 
@@ -119,7 +94,7 @@ def read_scores(files: Sequence[str | Path]) -> pd.DataFrame:
         eval_name = Path(f).stem
         role = SAE if m["variant"] == "trained" else m["variant"]
         for metric in METRICS + [L0]:
-            if metric.eval_name == eval_name:
+            if metric.evaluation == eval_name:
                 v = value_of(m, metric.key, str(f), eval_name)
                 rows.append({"role": role, "seed": int(m["seed"]), "metric": metric.name,
                              "value": np.nan if v is None else float(v), "items": items_of(metric.name, m)})
@@ -369,7 +344,7 @@ def control_text(judged: pd.DataFrame, positive_l0: float | None = None, trained
 
 
 def _expects(judged: pd.DataFrame, control: str) -> pd.Series:
-    """Per row, whether the metric expects that positive control (Metric.positive, Metric.trained) to beat."""
+    """Per row, whether the metric expects that positive control (the registry's Metric.positive, Metric.trained) to beat."""
     return judged.metric.map({m.name: getattr(m, control) for m in METRICS}).fillna(False).astype(bool)
 
 

@@ -81,21 +81,18 @@ def add_table_train_curves(sub: Subparsers) -> None:
 
 
 def cmd_table2(args: argparse.Namespace) -> None:
-    from saesanity.tables.table2 import COLUMNS, MetricsFileError, write_table2
+    from saesanity.tables.table2 import MetricsFileError, by_evaluation, write_table2
     try:
-        write_table2({name: getattr(args, name) for name in COLUMNS}, args.out, args.headline_l0,
-                     args.concepts_reference)
+        write_table2(by_evaluation(args.metrics), args.out, args.headline_l0, args.concepts_reference)
     except MetricsFileError as err:
         sys.exit(f"saesanity table2: {err}")
 
 
 def add_table2(sub: Subparsers) -> None:
     p = sub.add_parser("table2", help="arXiv 2602.14111 Table 2 (+ AutoInterp, concepts, L0) per LM SAE")
-    p.add_argument("--core", nargs="+", required=True, help="core.json per SAE")
-    for name, what in (("lm_loss", "lm_loss.json"), ("probing", "probing.json"), ("ravel", "ravel.json"),
-                       ("autointerp", "autointerp.json"), ("concepts", "concepts.json (toy world)")):
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, nargs="*", default=[],
-                       help=f"{what} per SAE; none: no rows for it")
+    p.add_argument("--metrics", nargs="+", required=True,
+                   help="<evaluation>.json per SAE, of any evaluation of saesanity.evals.registry (core.json at "
+                        "least); an evaluation with no files gives no rows")
     p.add_argument("--concepts-reference", nargs="*", default=[],
                    help="concepts_reference.json per toy-world source: the ideal and random dictionaries' rows")
     p.add_argument("--headline-l0", type=float, default=None,

@@ -6,20 +6,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-METRIC_MAXIMUM: dict[str, float] = {
-    "explained_variance": 1.0,  # Eq. 5 of arXiv 2602.14111
-    "ce_loss_recovered": 1.0,
-    "kl_div_score": 1.0,
-    "sparse_probing_top1": 1.0,
-    "sparse_probing_top5": 1.0,
-    "sparse_probing_top1_task_mean": 1.0,
-    "sparse_probing_top5_task_mean": 1.0,
-    "ravel": 1.0,
-    "autointerp": 1.0,
-    "concepts_detected": 1.0,
-}
-"""The best score of every bounded Table 2 metric (accuracies and fractions recovered): the one place the
-saturation rule reads them from."""
+from saesanity.evals.registry import METRICS
+
+METRIC_MAXIMUM: dict[str, float] = {m.name: m.maximum for m in METRICS if m.maximum is not None}
+"""The best score of every bounded Table 2 metric (accuracies and fractions recovered; EV by Eq. 5 of arXiv
+2602.14111), from saesanity.evals.registry."""
 SATURATION_TOLERANCE = 0.01
 """A metric is saturated when every variant's seed mean is within this of its maximum."""
 SATURATED_LABEL = "saturated: cannot discriminate"

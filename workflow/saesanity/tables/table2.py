@@ -10,31 +10,16 @@ from pathlib import Path
 import pandas as pd
 
 from saesanity.atomic import read_json
-
+from saesanity.evals.registry import EVALUATIONS
 from saesanity.paper import table2_paper_value
 from saesanity.tables.saturation import with_saturation
-from saesanity.tables.tidy import (TRAINING, MetricsFileError, metric_rows, value_of, with_paper_values, with_seed_aggregates,
+from saesanity.tables.tidy import (MetricsFileError, metric_rows, value_of, with_paper_values, with_seed_aggregates,
                                    write_csv)
 
-# Per evaluation (its <eval>.json under results/metrics/.../seed<seed>/): (key in the file, metric in the table).
-# The metric names of the paper's four columns are those of saesanity.paper.TABLE2_METRICS.
-COLUMNS: dict[str, list[tuple[str, str]]] = {
-    # With how far each SAE trained and whether it converged (tidy.TRAINING), beside the metrics they qualify.
-    "core": [("explained_variance", "explained_variance"), ("l0", "l0"), *((k, k) for k in TRAINING)],
-    # The spliced model's loss (SAEBench core; the paper gives no Table 2 number for it): it can saturate.
-    "lm_loss": [("ce_loss_recovered", "ce_loss_recovered"), ("kl_div_score", "kl_div_score")],
-    # The headline is SAEBench's average (over each data set's classes, then over data sets); the plain mean
-    # over tasks beside it (saesanity.evals.probing.summarise).
-    "probing": [("top_1", "sparse_probing_top1"), ("top_5", "sparse_probing_top5"),
-                ("top_1_task_mean", "sparse_probing_top1_task_mean"),
-                ("top_5_task_mean", "sparse_probing_top5_task_mean")],
-    "ravel": [("score", "ravel")],
-    "autointerp": [("score", "autointerp")],
-    "concepts": [("fraction_detected", "concepts_detected"),
-                 ("fraction_detected_by_kind.tag", "concepts_detected_tag"),
-                 ("fraction_detected_by_kind.value", "concepts_detected_value"),
-                 ("fraction_detected_by_kind.token", "concepts_detected_token")],
-}
+COLUMNS: dict[str, list[tuple[str, str]]] = {e.name: [(m.key, m.name) for m in e.metrics] for e in EVALUATIONS}
+"""Per evaluation (its <name>.json under results/metrics/.../seed<seed>/, saesanity.evals.registry): (key in the
+file, metric in the table). The metric names of the paper's four columns are those of
+saesanity.paper.TABLE2_METRICS."""
 REFERENCE = "reference"
 """The `arch` of the concept check's reference dictionaries (saesanity.evals.autointerp.reference)."""
 METRICS = [metric for cols in COLUMNS.values() for _, metric in cols]
@@ -80,6 +65,19 @@ def table2(metric_files: Mapping[str, Sequence[str]], headline_l0: float | None 
     table = table.drop(columns="init")
     table.insert(table.columns.get_loc("target_l0") + 1, "headline", table.target_l0.map(is_headline))
     return with_saturation(table, KEY)
+
+
+def by_evaluation(files: Sequence[str]) -> dict[str, list[str]]:
+    """Metrics files grouped by the evaluation each is the output of (<name>.json, its name in
+    saesanity.evals.registry), in the registry's order."""
+    grouped: dict[str, list[str]] = {}
+    for f in files:
+        name = Path(f).stem
+        if name not in COLUMNS:
+            raise MetricsFileError(f"{f}: not the output of an evaluation table2.csv reads (<name>.json, name one "
+                                   f"of {list(COLUMNS)})")
+        grouped.setdefault(name, []).append(str(f))
+    return {name: grouped[name] for name in COLUMNS if name in grouped}
 
 
 def write_table2(metric_files: Mapping[str, Sequence[str]], out: str | Path, headline_l0: float | None = None,

@@ -11,14 +11,10 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
+from saesanity.evals.registry import TRAINING
 
 IDENTITY = ["source", "arch", "variant", "seed", "d_sae", "target_l0"]
 """The fields of a metrics JSON that name its SAE (saesanity.evals.identity), as table columns."""
-TRAINING = ["tokens_seen", "init_cos_mean", "init_cos_min", "ev_gain_last_quarter", "converged"]
-"""How far each SAE trained and where on its held-out curve it stopped (saesanity.train_curve): tokens seen,
-the decoder's mean and minimum cosine to its random init, the held-out EV gained over the last quarter of
-training and whether that gain is below train.converged_ev_gain (1/0). From cfg.json's saesanity_training,
-copied into core.json by eval_core."""
 ABSENT_IS_NULL = frozenset(TRAINING)
 """Keys read as null where a core.json lacks them: an SAE imported by a sanity check, or trained before the
 curve existed, has no record of its training."""
