@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from saesanity.config import from_dict
 from saesanity.data.store import ActivationStore, ShardWriter, StoreError
 from saesanity.data.toyworld import read_documents
 from saesanity.evals.lm_loss import heldout_documents, spliced_loss, zero_ablation_reference
@@ -160,7 +161,7 @@ LM_SPEC = {"model": {"d_model": 16, "n_layers": 2, "n_heads": 2, "d_mlp": 32, "n
 def trained_lm_dir(toy_corpus, toy_tokenizer_dir, tmp_path_factory) -> Path:
     from saesanity.lm.train_lm import LMJob, train_lm
     out = tmp_path_factory.mktemp("lm")
-    train_lm(LMJob.from_spec(LM_SPEC), toy_corpus, toy_tokenizer_dir, out / "model", out / "lm.json")
+    train_lm(from_dict(LMJob, LM_SPEC, "toyworld"), toy_corpus, toy_tokenizer_dir, out / "model", out / "lm.json")
     return out
 
 
@@ -250,7 +251,8 @@ def test_train_lm_is_deterministic_and_reports_attribute_accuracy(trained_lm_dir
                                                                    tmp_path):
     from saesanity.lm.model import load_toy_model
     from saesanity.lm.train_lm import LMJob, train_lm
-    train_lm(LMJob.from_spec(LM_SPEC), toy_corpus, toy_tokenizer_dir, tmp_path / "again", tmp_path / "lm.json")
+    job = from_dict(LMJob, LM_SPEC, "toyworld")
+    train_lm(job, toy_corpus, toy_tokenizer_dir, tmp_path / "again", tmp_path / "lm.json")
     assert (tmp_path / "again/model.safetensors").read_bytes() == (trained_lm_dir / "model/model.safetensors").read_bytes()
     metrics = json.loads((trained_lm_dir / "lm.json").read_text())
     splits = {(r["attribute"], r["template_split"]) for r in metrics["attributes"]}
@@ -278,7 +280,7 @@ def test_hf_local_checkpoint_matches_transformers(hf_checkpoint):
 def test_hf_path_streams_local_text_into_disjoint_stores(hf_checkpoint, toy_corpus, tmp_path):
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"text": t}) + "\n" for _, t in _docs(toy_corpus, "train")[:60]))
-    job = HarvestJob.from_spec({
+    job = from_dict(HarvestJob, {
         "model": {"kind": "hf", "path": str(hf_checkpoint), "device": "cpu"}, "hook": HOOK,
         "text": {"kind": "hf", "path": "json", "data_files": [str(docs)], "split": "train"},
         "heldout_text": None, "train": {"n_tokens": 400, "batch_docs": 8}, "heldout": {"n_tokens": 200}})

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from saesanity.config import from_dict
 from saesanity.data.store import ShardWriter
 from saesanity.evals.probing.probes import (build_tasks, dense_probe, mean_pool, pooled_by_dataset, rank_latents,
                                      sparse_probe, summarise, token_batches)
@@ -206,7 +207,7 @@ def hf_probing(hf_checkpoint, toy_corpus, tmp_path_factory):
             "probing": {"datasets": [{"name": "ag_news", "path": "json", "data_files": [str(root / "ag.jsonl")]}],
                         "n_train": 40, "n_test": 20, "seed": 0, "batch_docs": 16}}
     for name in ("prep", "prep2"):
-        prepare_probing(PrepJob.from_spec(spec), root / name)
+        prepare_probing(from_dict(PrepJob, spec, "evals"), root / name)
     torch.manual_seed(0)
     sae = build_sae(SAEConfig("relu", d_in=32, d_sae=48, target_l0=8))
     with torch.no_grad():

@@ -8,7 +8,10 @@ dataclasses. Unknown keys are an error that names the key, so a typo never silen
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,23 +23,44 @@ class ConfigError(ValueError):
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
-    """Builds dataclass `cls` from `data`, recursing into dataclass-typed fields, rejecting unknown keys."""
+    """Builds dataclass `cls` from `data`, rejecting unknown keys and recursing, by each field's type hint, into
+    dataclass fields, optional ones (`X | None`) and lists or tuples of dataclasses; `where` prefixes the key in
+    every error (the config block or spec it came from)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ConfigError(f"{where or cls.__name__}: unknown key(s) {unknown}; known: {sorted(names)}")
-    kwargs = {}
-    for key, value in data.items():
-        sub = _DATACLASS_FIELDS.get((cls.__name__, key))
-        kwargs[key] = from_dict(sub, value, f"{where}.{key}" if where else key) if sub else value
+    hints = _type_hints(cls)
+    kwargs = {key: _build(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
     try:
         return cls(**kwargs)
     except ConfigError as err:  # a range check in __post_init__: prefix the path of this block
         raise ConfigError(f"{where}.{err}" if where else str(err)) from None
     except TypeError as err:  # a required key is missing, or a value of the wrong type
         raise ConfigError(f"{where or cls.__name__}: {err}") from None
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(hint: Any, value: Any, where: str) -> Any:
+    """`value` as the field typed `hint` holds it: a dataclass from a mapping, inside `X | None`, list[X] and
+    tuple[X, ...] too; anything else as it is (the dataclass's own checks judge it)."""
+    if dataclasses.is_dataclass(hint):
+        return value if isinstance(value, hint) else from_dict(hint, value, where)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and value is not None:
+        inner = [a for a in args if a is not type(None)]
+        return _build(inner[0], value, where) if len(inner) == 1 else value
+    if origin in (list, tuple) and args and dataclasses.is_dataclass(args[0]):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return origin(from_dict(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    return value
 
 
 def to_json(obj: Any) -> str:
@@ -262,10 +286,3 @@ class TrainJob:
     until_converged: int = 0
     """N > 0: retrain from scratch at twice the budget while the held-out curve has not flattened, at most N
     times (saesanity.train_ladder; config studies.until_converged for the width family)."""
-
-
-_DATACLASS_FIELDS: dict[tuple[str, str], type] = {
-    ("SyntheticConfig", "probability"): ProbabilityModel,
-    ("TrainJob", "sae"): SAEConfig,
-    ("TrainJob", "train"): TrainConfig,
-}

@@ -141,7 +141,7 @@ def add_lm_loss_prep(sub: Subparsers) -> None:
 
 def cmd_probing_prep(args: argparse.Namespace) -> None:
     from saesanity.evals.probing import PrepJob, prepare_probing
-    prepare_probing(PrepJob.from_spec(json_arg(args.spec)), args.out)
+    prepare_probing(from_dict(PrepJob, json_arg(args.spec), "evals"), args.out)
 
 
 def add_probing_prep(sub: Subparsers) -> None:

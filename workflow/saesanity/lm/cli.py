@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from saesanity.command import Command, Subparsers, json_arg
+from saesanity.config import from_dict
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> None:
@@ -23,7 +24,7 @@ def add_tokenizer(sub: Subparsers) -> None:
 
 def cmd_train_lm(args: argparse.Namespace) -> None:
     from saesanity.lm.train_lm import LMJob, train_lm
-    train_lm(LMJob.from_spec(json_arg(args.spec)), args.corpus, args.tokenizer, args.out, args.metrics,
+    train_lm(from_dict(LMJob, json_arg(args.spec), "toyworld"), args.corpus, args.tokenizer, args.out, args.metrics,
              threads=args.threads)
 
 
@@ -52,7 +53,7 @@ def add_fetch_model(sub: Subparsers) -> None:
 
 def cmd_harvest(args: argparse.Namespace) -> None:
     from saesanity.lm.jobs import HarvestJob, run_harvest
-    run_harvest(HarvestJob.from_spec(json_arg(args.spec)), args.out, args.heldout_out)
+    run_harvest(from_dict(HarvestJob, json_arg(args.spec), "harvest"), args.out, args.heldout_out)
 
 
 def add_harvest(sub: Subparsers) -> None:

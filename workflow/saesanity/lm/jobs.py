@@ -6,7 +6,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from saesanity.config import ConfigError, from_dict
 from saesanity.lm.harvest import HarvestConfig, harvest
 from saesanity.lm.model import ModelSpec, load_model
 from saesanity.lm.text import TextSource, documents
@@ -24,22 +23,6 @@ class HarvestJob:
     """Held-out documents; None: the documents that follow the training ones in the same stream."""
     train: HarvestConfig
     heldout: HarvestConfig
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> HarvestJob:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise ConfigError(f"harvest spec: unknown key(s) {unknown}; known: {sorted(known)}")
-        try:
-            return cls(model=from_dict(ModelSpec, spec["model"], "model"), hook=spec["hook"],
-                       text=from_dict(TextSource, spec["text"], "text"),
-                       heldout_text=(from_dict(TextSource, spec["heldout_text"], "heldout_text")
-                                     if spec.get("heldout_text") else None),
-                       train=from_dict(HarvestConfig, spec["train"], "harvest.train"),
-                       heldout=from_dict(HarvestConfig, spec["heldout"], "harvest.heldout"))
-        except KeyError as err:
-            raise ConfigError(f"harvest spec: missing key {err}") from None
 
 
 def run_harvest(job: HarvestJob, out: str | Path, heldout_out: str | Path) -> None:

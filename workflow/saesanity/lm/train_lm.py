@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from saesanity.atomic import write_json
-from saesanity.config import _check, from_dict
+from saesanity.config import _check
 from saesanity.data.toyworld import read_documents
 from saesanity.lm.model import LanguageModel, ToyModelConfig, build_toy_model, pad_batch, resolve_device, save_toy_model
 from saesanity.lm.tokenizer import load_tokenizer
@@ -44,17 +44,9 @@ class LMTrainConfig:
 
 @dataclass(frozen=True)
 class LMJob:
-    model: ToyModelConfig
-    train: LMTrainConfig
+    model: ToyModelConfig = field(default_factory=ToyModelConfig)
+    train: LMTrainConfig = field(default_factory=LMTrainConfig)
     device: str = "auto"
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> LMJob:
-        unknown = set(spec) - {"model", "train", "device"}
-        if unknown:
-            raise ValueError(f"train_lm spec: unknown key(s) {sorted(unknown)}")
-        return cls(from_dict(ToyModelConfig, spec.get("model", {}), "toyworld.model"),
-                   from_dict(LMTrainConfig, spec.get("train", {}), "toyworld.train"), spec.get("device", "auto"))
 
 
 def next_token_loss(lm: LanguageModel, tokens_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:

@@ -57,7 +57,7 @@ def add_meta_sae(sub: Subparsers) -> None:
 
 def cmd_regimes_prep(args: argparse.Namespace) -> None:
     from saesanity.studies.regimes_job import RegimesPrepJob, prepare_regimes
-    prepare_regimes(RegimesPrepJob.from_spec(json_arg(args.spec)), args.out)
+    prepare_regimes(from_dict(RegimesPrepJob, json_arg(args.spec), "studies"), args.out)
 
 
 def add_regimes_prep(sub: Subparsers) -> None:

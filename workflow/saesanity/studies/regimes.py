@@ -22,7 +22,6 @@ every SAE job draw the same documents in separate processes.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,10 +90,7 @@ class RegimesConfig:
 
 def regimes_config(raw: dict, where: str = "studies.regimes") -> RegimesConfig:
     """RegimesConfig from its JSON (the data sets are ProbingDataset entries, as evals.probing.datasets)."""
-    raw = dict(raw)
-    datasets = [from_dict(ProbingDataset, d, f"{where}.datasets[{i}]")
-                for i, d in enumerate(raw.pop("datasets", [{"name": "toyworld"}]))]
-    return dataclasses.replace(from_dict(RegimesConfig, raw, where), datasets=datasets)
+    return from_dict(RegimesConfig, raw, where)
 
 
 def stable_hash(text: str) -> int:

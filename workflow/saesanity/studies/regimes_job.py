@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
-from saesanity.config import _check, from_dict
+from saesanity.config import _check
 from saesanity.lm.model import ModelSpec
 from saesanity.studies.regime_probes import BASELINES, cv_splits, sae_ks, sae_probe
-from saesanity.studies.regimes import (NotAvailable, RegimesConfig, build_tasks, draw, regimes_config, rng_for,
+from saesanity.studies.regimes import (NotAvailable, RegimesConfig, build_tasks, draw, rng_for,
                                        settings, shift_unavailable, held_out_positions)
 
 TOKENS, DOCS, PREP = "tokens", "docs.parquet", "prep.json"
@@ -35,12 +35,6 @@ class RegimesPrepJob:
     model: ModelSpec
     hook: str
     regimes: RegimesConfig
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> RegimesPrepJob:
-        unknown = sorted(set(spec) - {"model", "hook", "regimes"})
-        _check(not unknown, "regimes spec", f"unknown key(s) {unknown}")
-        return cls(from_dict(ModelSpec, spec["model"], "model"), spec["hook"], regimes_config(spec["regimes"]))
 
 
 def choose_documents(cfg: RegimesConfig) -> tuple[list[str], pd.DataFrame, list[dict]]:

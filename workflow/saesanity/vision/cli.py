@@ -25,7 +25,8 @@ def add_vision_world(sub: Subparsers) -> None:
 
 def cmd_train_vit(args: argparse.Namespace) -> None:
     from saesanity.vision.train_vit import ViTJob, train_vit
-    train_vit(ViTJob.from_spec(json_arg(args.spec)), args.world, args.out, args.metrics, threads=args.threads)
+    job = from_dict(ViTJob, json_arg(args.spec), "vision")
+    train_vit(job, args.world, args.out, args.metrics, threads=args.threads)
 
 
 def add_train_vit(sub: Subparsers) -> None:
@@ -41,7 +42,7 @@ def cmd_vision_harvest(args: argparse.Namespace) -> None:
     from saesanity.vision.harvest import VisionHarvestJob, run_vision_harvest
     from saesanity.vision.model import VisionModelNotAvailable
     try:
-        run_vision_harvest(VisionHarvestJob.from_spec(json_arg(args.spec)), args.out, args.heldout_out)
+        run_vision_harvest(from_dict(VisionHarvestJob, json_arg(args.spec), "vision"), args.out, args.heldout_out)
     except VisionModelNotAvailable as err:
         sys.exit(f"saesanity vision-harvest: {err}")
 
@@ -56,7 +57,7 @@ def add_vision_harvest(sub: Subparsers) -> None:
 
 def cmd_eval_vision(args: argparse.Namespace) -> None:
     from saesanity.vision.evals import VisionEvalJob, vision_metrics
-    write_json(args.out, vision_metrics(args.sae, VisionEvalJob.from_spec(json_arg(args.spec)), args.train,
+    write_json(args.out, vision_metrics(args.sae, from_dict(VisionEvalJob, json_arg(args.spec), "vision"), args.train,
                                         args.heldout))
 
 

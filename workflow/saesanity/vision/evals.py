@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from saesanity.config import _check, from_dict
+from saesanity.config import _check
 from saesanity.data.store import ActivationStore, StoreError
 from saesanity.evals.autointerp.concepts import concept_f1, presence
 from saesanity.evals.autointerp.contexts import Context
@@ -75,16 +75,7 @@ class VisionEvalJob:
     model: VisionSpec
     hook: str
     images: ImageSource
-    eval: VisionEvalConfig
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> VisionEvalJob:
-        unknown = sorted(set(spec) - {"model", "hook", "images", "eval"})
-        if unknown:
-            raise ValueError(f"vision eval spec: unknown key(s) {unknown}")
-        return cls(from_dict(VisionSpec, spec["model"], "vision.model"), spec["hook"],
-                   from_dict(ImageSource, spec["images"], "vision.images"),
-                   from_dict(VisionEvalConfig, spec.get("eval", {}), "vision.eval"))
+    eval: VisionEvalConfig = field(default_factory=VisionEvalConfig)
 
 
 @dataclass(frozen=True)

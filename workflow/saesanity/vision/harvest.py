@@ -5,13 +5,13 @@ hook, d, dtype, count, tokens per image). The store appears only when complete."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from saesanity.atomic import atomic_path
-from saesanity.config import _check, from_dict
+from saesanity.config import _check
 from saesanity.data.store import ShardWriter
 from saesanity.lm.harvest import RowBuffer
 from saesanity.vision.images import ImageSet, ImageSource, load_images
@@ -41,16 +41,7 @@ class VisionHarvestJob:
     model: VisionSpec
     hook: str
     images: ImageSource
-    harvest: VisionHarvestConfig
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> VisionHarvestJob:
-        unknown = sorted(set(spec) - {"model", "hook", "images", "harvest"})
-        if unknown:
-            raise ValueError(f"vision harvest spec: unknown key(s) {unknown}")
-        return cls(from_dict(VisionSpec, spec["model"], "vision.model"), spec["hook"],
-                   from_dict(ImageSource, spec["images"], "vision.images"),
-                   from_dict(VisionHarvestConfig, spec.get("harvest", {}), "vision.harvest"))
+    harvest: VisionHarvestConfig = field(default_factory=VisionHarvestConfig)
 
 
 def harvest_images(vm: VisionModel, hook: str, images: ImageSet, out: str | Path, batch_images: int = 64,

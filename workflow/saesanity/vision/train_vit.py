@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from saesanity.atomic import write_json
-from saesanity.config import _check, from_dict
+from saesanity.config import _check
 from saesanity.vision.images import ImageSource, load_images
 from saesanity.vision.model import ToyViT, ToyViTConfig, VisionModel, save_toy_vit
 
@@ -37,13 +37,8 @@ class ViTTrainConfig:
 
 @dataclass(frozen=True)
 class ViTJob:
-    model: ToyViTConfig
-    train: ViTTrainConfig
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> ViTJob:
-        return cls(from_dict(ToyViTConfig, spec.get("model", {}), "vision.model"),
-                   from_dict(ViTTrainConfig, spec.get("train", {}), "vision.train"))
+    model: ToyViTConfig = field(default_factory=ToyViTConfig)
+    train: ViTTrainConfig = field(default_factory=ViTTrainConfig)
 
 
 def _lr_factor(step: int, cfg: ViTTrainConfig) -> float:

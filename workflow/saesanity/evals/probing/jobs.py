@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from saesanity.atomic import atomic_path, read_json
-from saesanity.config import _check, from_dict
+from saesanity.config import _check
 from saesanity.evals.probing.probes import (Task, build_tasks, dense_probe, pooled_by_dataset, sparse_probe, summarise,
                                      token_batches)
 from saesanity.evals.probing.data import ProbingDataset, load_labelled
@@ -57,16 +57,6 @@ class PrepJob:
     model: ModelSpec
     hook: str
     probing: ProbingConfig
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> PrepJob:
-        unknown = sorted(set(spec) - {"model", "hook", "probing"})
-        _check(not unknown, "probing spec", f"unknown key(s) {unknown}")
-        probing = dict(spec["probing"])
-        datasets = [from_dict(ProbingDataset, d, f"evals.probing.datasets[{i}]")
-                    for i, d in enumerate(probing.pop("datasets", [{"name": "toyworld"}]))]
-        return cls(from_dict(ModelSpec, spec["model"], "model"), spec["hook"],
-                   dataclasses.replace(from_dict(ProbingConfig, probing, "evals.probing"), datasets=datasets))
 
 
 def special_token_ids(lm) -> list[int]:
