@@ -193,7 +193,8 @@ def test_text_names_each_verdict_with_its_numbers():
                                      planted(0.5, {"fd_iso": [0.5, 0.6]}, "ravel")]))
     ref = {"format": "saelens", "arch": "topk", "d_sae": 64, "heldout_l0": 4.0, "source": "toy-h"}
     text = verdict_text("mine", ref, table)
-    assert "beats the best baseline" in text and "explained variance (Eq. 5) (0.900 vs 0.550 for fd_iso, margin +0.350" in text
+    assert "beats the best baseline" in text
+    assert "explained variance (Eq. 5) (0.900 vs 0.550 for fd_iso, margin +0.350" in text
     assert "within noise of the best baseline (the interval includes zero) on: RAVEL" in text
 
 

@@ -10,13 +10,13 @@ A verdict that cannot come out either way is not a check, so every check also ju
   rows, the encoder their transpose, b_dec the data mean, calibrated to the L0; saesanity.sae.variants). A metric
   on which it is not below the best baseline cannot fail an SAE;
 - positive, on the toy world: its known concepts as an SAE (variant 'concept_dictionary';
-  saesanity.sanity.concept_dictionary). A metric that scores concept structure (`judged` metrics with `positive`, saesanity.evals.registry) on which it
-  does not beat the best baseline cannot pass an SAE;
+  saesanity.sanity.concept_dictionary). A metric that scores concept structure (`positive` in
+  saesanity.evals.registry) on which it does not beat the best baseline cannot pass an SAE;
 - trained, on any model: the pipeline's own SAE of the same architecture, width and L0 trained until its held-out
   curve flattened (variant 'trained_control'). Where it converged and beats the baselines on reconstruction
-  (`trained` in the registry), that metric has shown it can pass an SAE; where it does not, it has not earned its place as a
-  positive control (random baselines matching a trained SAE is the paper's finding, not a fault of the metric), so
-  it takes nothing from the power, and verdict.md says the positive side is unshown.
+  (`trained` in the registry), that metric has shown it can pass an SAE; where it does not, it has not earned its
+  place as a positive control (random baselines matching a trained SAE is the paper's finding, not a fault of the
+  metric), so it takes nothing from the power, and verdict.md says the positive side is unshown.
 Where the negative or the concept control fails, the metric has no power on this model (`power` 'none'), and the
 SAE's verdict on it says nothing. So too where the SAE and the best baseline, the two the margin compares, sit at
 the metric's ceiling (`saturated`, Table 2's tolerance, saesanity.tables.saturation): no SAE could beat it there."""
@@ -344,7 +344,8 @@ def control_text(judged: pd.DataFrame, positive_l0: float | None = None, trained
 
 
 def _expects(judged: pd.DataFrame, control: str) -> pd.Series:
-    """Per row, whether the metric expects that positive control (the registry's Metric.positive, Metric.trained) to beat."""
+    """Per row, whether the metric expects that positive control to beat (the registry's Metric.positive and
+    Metric.trained)."""
     return judged.metric.map({m.name: getattr(m, control) for m in METRICS}).fillna(False).astype(bool)
 
 
