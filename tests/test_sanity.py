@@ -32,22 +32,23 @@ def planted(sae: float, baselines: dict[str, list[float]], metric: str = "explai
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("sae,verdict", [(0.80, BEATS), (0.62, WITHIN), (0.58, WITHIN), (0.50, BELOW)])
+@pytest.mark.parametrize("sae,verdict", [(0.80, BEATS), (0.63, WITHIN), (0.57, WITHIN), (0.50, BELOW)])
 def test_verdict_against_the_best_baseline_and_the_seed_spread(sae, verdict):
-    # Best baseline: fd_iso, mean 0.60. Spread: the larger of the two ranges, 0.05 (fe_iso 0.40-0.45).
-    row = verdict_table(planted(sae, {"fd_iso": [0.59, 0.61], "fe_iso": [0.40, 0.45]})).iloc[0]
+    # Best baseline: fd_iso, mean 0.60. Spread: its own range over seeds, 0.04; fe_iso's wider one (0.30-0.45),
+    # a baseline the margin does not compare with, would have made 0.50 "within noise".
+    row = verdict_table(planted(sae, {"fd_iso": [0.58, 0.62], "fe_iso": [0.30, 0.45]})).iloc[0]
     assert row.best_baseline == "fd_iso"
     assert row.best_baseline_value == pytest.approx(0.60)
     assert row.margin == pytest.approx(sae - 0.60)
-    assert row.spread == pytest.approx(0.05)
-    assert row.baseline_fe_iso == pytest.approx(0.425)
+    assert row.spread == pytest.approx(0.04)
+    assert row.baseline_fe_iso == pytest.approx(0.375)
     assert row.verdict == verdict
 
 
-@pytest.mark.parametrize("control,verdict,power", [(0.30, BELOW, HAS_POWER), (0.58, WITHIN, NO_POWER),
+@pytest.mark.parametrize("control,verdict,power", [(0.30, BELOW, HAS_POWER), (0.59, WITHIN, NO_POWER),
                                                    (0.70, BEATS, NO_POWER)])
 def test_the_negative_control_is_judged_like_the_sae_and_sets_the_power(control, verdict, power):
-    # Best baseline 0.60, spread 0.05: an untrained SAE must come out below, else the metric cannot fail an SAE.
+    # Best baseline 0.60, spread 0.02: an untrained SAE must come out below, else the metric cannot fail an SAE.
     row = verdict_table(planted(0.80, {"fd_iso": [0.59, 0.61], "fe_iso": [0.40, 0.45]}, control=control)).iloc[0]
     assert row.verdict == BEATS  # the SAE's own verdict is kept either way
     assert row.negative_control == pytest.approx(control)
