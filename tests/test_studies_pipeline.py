@@ -98,3 +98,16 @@ def test_the_default_target_builds_no_study(default_config):
     studies = {f for files in targets.studies_inputs(default_config).values() for f in files}
     assert not studies & set(targets.all_targets(default_config))
     assert not any("-w_" in f or "regimes" in f for f in targets.all_targets(default_config))
+
+
+@pytest.mark.parametrize("preset, aligned", [([], False), (["presets/toyworld.yaml"], True)])
+def test_the_meta_sae_reads_activations_only_beside_concept_tags(tmp_path, preset, aligned):
+    """The attribute alignment needs the toy world's concept tags and its held-out activations together; on a real
+    model (SmolLM2, the default) the meta-SAE job is given neither (it was given the activations alone, which its
+    command refuses)."""
+    from snakemake_runs import copy_workflow, snakemake
+    root = copy_workflow(tmp_path)
+    configs = ["--configfile", *preset] if preset else []
+    out = snakemake(root, "-n", "-p", "results/studies", *configs).stdout
+    commands = [line for line in out.splitlines() if " meta-sae " in line]
+    assert commands and all(("--data" in c) == aligned and ("--documents" in c) == aligned for c in commands)

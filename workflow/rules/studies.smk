@@ -44,14 +44,16 @@ rule meta_sae:
     the base latents each meta-latent groups; on the toy world, whether they share the world's attributes."""
     input:
         sae=sae_input(),
-        data=lambda w: paths.activation_store(w.source, "heldout"),
+        # The attribute alignment reads held-out activations beside the toy world's concept tags; a real model
+        # has no tags, so its meta-SAE reads the decoder alone.
+        data=lambda w: [paths.activation_store(w.source, "heldout")] if jobs.is_toyworld(config) else [],
         corpus=targets.toyworld_corpus(config),
     output:
         paths.metrics_file(paths.SAE_KEY, "meta_sae"),
     params:
         sae=sae_folder,
         spec=specs.meta_sae_spec(config),
-        documents=documents_arg,
+        alignment=lambda w, input: f"--data {input.data[0]} {documents_arg(w, input)}" if input.data else "",
     threads: config["threads"]
     log:
         paths.log_file("meta_sae", paths.SAE_KEY),
@@ -64,7 +66,7 @@ rule meta_sae:
         CONDA_ENV
     shell:
         "python -m saesanity --threads {threads} meta-sae --sae {params.sae} --spec {params.spec:q}"
-        " --data {input.data} {params.documents} --out {output} 2> {log}"
+        " {params.alignment} --out {output} 2> {log}"
 
 
 rule regimes_prep:
