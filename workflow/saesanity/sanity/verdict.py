@@ -157,14 +157,13 @@ def _one(values: pd.Series, what: str, metric: str) -> float:
 def verdict_table(scores: pd.DataFrame, trained_earned: bool = True) -> pd.DataFrame:
     """Per metric: sae, baseline_<variant> (seed means), best_baseline and its mean, margin (sae minus best),
     spread (the best baseline's max - min over its seeds: how much the mean the margin compares with moves with
-    its seeds alone),
-    margin_low and margin_high (its interval at `level` from a bootstrap over `n_items` evaluation items, each
-    side widened by the spread; margin +- spread where the records list no items), n_seeds, `saturated` (the
-    SAE and the best baseline mean within SATURATION_TOLERANCE of the metric's maximum), and the verdict:
-    beats (margin_low > 0), below (margin_high < 0), within noise, or undetermined (fewer than two seeds per
-    baseline, so no spread). Each control (CONTROLS) is judged the same
-    way (<prefix>, its margin and verdict), and together they set `power` and `power_from` (the trained control
-    only where `trained_earned`: it converged at the SAE's L0)."""
+    its seeds alone), margin_low and margin_high (its interval at `level` from a bootstrap over `n_items`
+    evaluation items, each side widened by the spread; margin +- spread where the records list no items),
+    n_seeds, `saturated` (the SAE and the best baseline mean within SATURATION_TOLERANCE of the metric's maximum),
+    and the verdict: beats (margin_low > 0), below (margin_high < 0), within noise, or undetermined (fewer than two
+    seeds per baseline, so no spread). Each control (CONTROLS) is judged the same way (<prefix>, its margin and
+    verdict), and together they set `power` and `power_from` (the trained control only where `trained_earned`: it
+    converged at the SAE's L0)."""
     out = []
     for metric in METRICS + [L0]:
         m = scores[scores.metric == metric.name]
